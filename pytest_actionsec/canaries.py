@@ -1,0 +1,214 @@
+"""Canaries: unguessable markers planted where text must never be stored.
+
+A :class:`Canary` is a token plus where it was planted and which stored fields
+may legitimately hold it (a context's ``user_id`` belongs in ``user_id`` and
+nowhere else). :func:`find_canaries` looks for tokens raw and in the forms code
+turns text into: repr/escaped, JSON-escaped, base64 (standard and URL-safe,
+any alignment), URL-encoded, hex, case-folded, and cut to a prefix of at least
+eight characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import secrets
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+__all__ = [
+    "Canary",
+    "CanaryHit",
+    "find_canaries",
+    "new_canary",
+    "planted_canaries",
+    "register_planted",
+    "render_text",
+]
+
+MIN_PREFIX = 8
+_PREFIX = "cnry"
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A planted secret: ``token``, where it came from, and where it may be stored."""
+
+    token: str
+    origin: str
+    allowed_fields: frozenset[str] = frozenset()
+
+    @property
+    def secret(self) -> bool:
+        """True when no stored field may hold it (it must not be logged either)."""
+        return not self.allowed_fields
+
+
+@dataclass(frozen=True)
+class CanaryHit:
+    """A canary found in ``where`` (a field name or ``log``) in ``encoding``."""
+
+    canary: Canary
+    where: str
+    encoding: str
+
+    def describe(self) -> str:
+        """One line for humans."""
+        return (
+            f"canary from {self.canary.origin} ({self.canary.token!r}) found in "
+            f"{self.where} as {self.encoding}"
+        )
+
+
+_counter = itertools.count()
+
+
+def new_canary(origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> Canary:
+    """Make a fresh, unique canary (``cnry`` + 16 hex digits unless ``token`` is given)."""
+    if token is None:
+        token = f"{_PREFIX}{secrets.token_hex(6)}{next(_counter) % 65536:04x}"
+    return Canary(token=token, origin=origin, allowed_fields=frozenset(allowed))
+
+
+def _b64_fragments(data: bytes, urlsafe: bool) -> list[str]:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    out = []
+    for pad in range(3):
+        enc = encode(b"\x00" * pad + data).decode("ascii").rstrip("=")
+        start = 4 if pad else 0
+        end = len(enc) - (((pad + len(data)) % 3 and 4) or 0)
+        frag = enc[start:end]
+        if len(frag) >= MIN_PREFIX:
+            out.append(frag)
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _forms(token: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(case-sensitive forms, case-folded forms) as (encoding, needle) pairs."""
+    raw = token.encode("utf-8", "surrogatepass")
+    exact: dict[str, str] = {}
+    exact["repr"] = repr(token)[1:-1]
+    exact["unicode-escape"] = token.encode("unicode_escape").decode("ascii")
+    exact["json"] = json.dumps(token)[1:-1]
+    exact["json-ascii"] = json.dumps(token, ensure_ascii=True)[1:-1]
+    exact["url"] = quote(token, safe="")
+    exact["url-plus"] = quote_plus(token)
+    for i, frag in enumerate(_b64_fragments(raw, urlsafe=False)):
+        exact[f"base64[{i}]"] = frag
+    for i, frag in enumerate(_b64_fragments(raw, urlsafe=True)):
+        exact[f"base64url[{i}]"] = frag
+    folded: dict[str, str] = {
+        "raw (any case)": token.casefold(),
+        "hex": raw.hex(),
+    }
+    if len(token) > MIN_PREFIX:
+        folded[f"prefix[{MIN_PREFIX}]"] = token[:MIN_PREFIX].casefold()
+    seen = {token.casefold()}
+    exact_pairs = []
+    for name, needle in exact.items():
+        if needle and needle != token and needle not in seen:
+            seen.add(needle)
+            exact_pairs.append((name, needle))
+    return tuple(exact_pairs), tuple(folded.items())
+
+
+def find_canaries(
+    text: str, canaries: Iterable[Canary], *, where: str = "value"
+) -> list[CanaryHit]:
+    """Every canary of ``canaries`` present in ``text`` (first matching encoding each).
+
+    Canaries allowed in ``where`` are skipped.
+    """
+    hits: list[CanaryHit] = []
+    if not text:
+        return hits
+    folded_text: str | None = None
+    for canary in canaries:
+        if where in canary.allowed_fields:
+            continue
+        token = canary.token
+        if token in text:
+            hits.append(CanaryHit(canary, where, "raw"))
+            continue
+        exact, folded = _forms(token)
+        found = None
+        for name, needle in exact:
+            if needle in text:
+                found = name
+                break
+        if found is None:
+            if folded_text is None:
+                folded_text = text.casefold()
+            for name, needle in folded:
+                if needle in folded_text:
+                    found = name
+                    break
+        if found is not None:
+            hits.append(CanaryHit(canary, where, found))
+    return hits
+
+
+def render_text(value: Any) -> str:
+    """Text a stored value would show: str as is; bytes decoded; objects str() and repr()."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace") + "\n" + bytes(value).decode("latin-1")
+    if value is None or isinstance(value, (int, float, bool)):
+        return str(value)
+    parts = []
+    for fn in (str, repr):
+        try:
+            rendered = fn(value)
+        except Exception:
+            continue
+        if isinstance(rendered, str):
+            parts.append(rendered)
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# A small registry so objects built by the public strategies carry their canaries.
+
+_REGISTRY: OrderedDict[int, tuple[Any, tuple[Canary, ...]]] = OrderedDict()
+_REGISTRY_MAX = 4096
+
+
+def register_planted(obj: Any, canaries: Iterable[Canary]) -> None:
+    """Remember which canaries were planted in ``obj`` (bounded, most recent kept)."""
+    found = tuple(canaries)
+    if not found:
+        return
+    key = id(obj)
+    _REGISTRY[key] = (obj, found)
+    _REGISTRY.move_to_end(key)
+    while len(_REGISTRY) > _REGISTRY_MAX:
+        _REGISTRY.popitem(last=False)
+
+
+def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
+    if obj is None or id(obj) in seen:
+        return
+    seen.add(id(obj))
+    yield obj
+    if isinstance(obj, BaseException):
+        yield from _walk(obj.__cause__, seen)
+        yield from _walk(obj.__context__, seen)
+
+
+def planted_canaries(*objs: Any) -> tuple[Canary, ...]:
+    """Canaries registered for ``objs`` and the exceptions chained to them."""
+    out: list[Canary] = []
+    seen: set[int] = set()
+    for obj in objs:
+        for item in _walk(obj, seen):
+            entry = _REGISTRY.get(id(item))
+            if entry is not None and entry[0] is item:
+                out.extend(entry[1])
+    return tuple(dict.fromkeys(out))

@@ -1,0 +1,526 @@
+"""Run the built-in properties: execute drawn calls and judge them with the oracle.
+
+A :class:`Property` is one invariant family checked on one helper at one layer
+(``packer``: the helper called directly; ``boundary``: through the RPC
+decorator ``serialize_args``; ``store``: through nova's database API, see
+:mod:`pytest_actionsec.store`). :func:`run_property` runs it as a real
+Hypothesis test and returns a :class:`PropertyResult` with the smallest input
+found for each distinct violation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
+
+from pytest_actionsec.oracle import CONTEXT_ATTRS, FAMILIES, MISSING, Observation, Violation, judge
+from pytest_actionsec.strategies import Call, ExcSpec, calls
+from pytest_actionsec.targets import HELPERS, Target
+
+__all__ = [
+    "ALL_LAYERS",
+    "Property",
+    "PropertyResult",
+    "builtin_properties",
+    "capture_logs",
+    "execute",
+    "observe",
+    "run_property",
+    "time_limit",
+]
+
+ALL_LAYERS: tuple[str, ...] = ("packer", "boundary", "store")
+# Kept in a tuple so freezegun (which patches module attributes) leaves it real.
+_REAL_CLOCK = (time.perf_counter,)
+DEFAULT_TIMEOUT = 10.0
+
+
+class ClockLike(Protocol):
+    """What the engine needs of a server clock."""
+
+    def move_to(self, when: _dt.datetime) -> None: ...
+
+    def now(self) -> _dt.datetime: ...
+
+
+@dataclass(frozen=True)
+class Property:
+    """One invariant family, checked on one helper at one layer."""
+
+    family: str
+    function: str
+    layer: str
+
+    @property
+    def id(self) -> str:
+        """Stable id, also the pytest item's parameter (``leak-pack_action_start-packer``)."""
+        return f"{self.family}-{self.function}-{self.layer}"
+
+
+@dataclass
+class PropertyResult:
+    """What one run of one property found."""
+
+    property: Property
+    status: str  # passed | failed | skipped
+    examples: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    reason: str = ""
+    seed: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's ``properties`` entry."""
+        return {
+            "id": self.property.id,
+            "family": self.property.family,
+            "function": self.property.function,
+            "layer": self.property.layer,
+            "examples": self.examples,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+def builtin_properties(
+    layers: Sequence[str] = ("packer", "boundary"),
+    families: Sequence[str] = FAMILIES,
+) -> list[Property]:
+    """The built-in suite: every family on every helper at every layer it applies to."""
+    out = []
+    for layer in layers:
+        for function in HELPERS:
+            if layer == "boundary" and function != "pack_action_event_finish":
+                continue
+            for family in families:
+                out.append(Property(family, function, layer))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Execution of one call.
+
+
+class _TimedOut(BaseException):
+    """Raised by the alarm inside a helper that does not return in time."""
+
+
+@contextlib.contextmanager
+def time_limit(
+    seconds: float | None,
+) -> Iterator[Callable[[], contextlib.AbstractContextManager[None]]]:
+    """Install a SIGALRM handler for the block; yields a per-call ``arm()`` context.
+
+    Without a main thread or SIGALRM (Windows, worker threads) calls are not limited.
+    """
+    if seconds is None or seconds <= 0:
+        yield contextlib.nullcontext
+        return
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield contextlib.nullcontext
+        return
+    limit: float = seconds
+
+    def _alarm(signum: int, frame: Any) -> None:
+        raise _TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+
+    @contextlib.contextmanager
+    def arm() -> Iterator[None]:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    try:
+        yield arm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._fmt = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = [record.getMessage()]
+        except Exception:
+            parts = [str(record.msg), repr(record.args)]
+        if record.exc_info:
+            with contextlib.suppress(Exception):
+                parts.append(self._fmt.formatException(record.exc_info))
+        if record.stack_info:
+            parts.append(record.stack_info)
+        self.lines.append("\n".join(parts))
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[str]]:
+    """Capture every log record (all levels) emitted in the block as text lines."""
+    handler = _ListHandler()
+    root = logging.getLogger()
+    old_level = root.level
+    old_disable = logging.root.manager.disable
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logging.disable(logging.NOTSET)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        logging.disable(old_disable)
+
+
+_SCALARS = (str, bytes, int, float, bool, type(None), _dt.datetime, _dt.date)
+
+
+def _fingerprint(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, _SCALARS):
+        return (type(value), value)
+    if depth >= 3:
+        return ("obj", id(value))
+    if isinstance(value, Mapping):
+        return ("map", id(value), tuple((k, _fingerprint(v, depth + 1)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return ("seq", id(value), tuple(_fingerprint(v, depth + 1) for v in items))
+    return ("obj", id(value))
+
+
+def _snapshot(obj: Any, depth: int = 0) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    try:
+        attrs = dict(vars(obj))
+    except TypeError:
+        attrs = {}
+    for name, value in attrs.items():
+        state[name] = _fingerprint(value, 1)
+    if isinstance(obj, BaseException):
+        state["args"] = _fingerprint(obj.args, 1)
+        state["__traceback__"] = id(obj.__traceback__)
+        for link in ("__cause__", "__context__"):
+            sub = getattr(obj, link)
+            state[link] = id(sub)
+            if sub is not None and depth < 2:
+                for k, v in _snapshot(sub, depth + 1).items():
+                    state[f"{link}.{k}"] = v
+    tb = getattr(obj, "tb_next", MISSING)
+    if tb is not MISSING:
+        chain: list[tuple[int, int]] = []
+        node = obj
+        while node is not None and len(chain) < 50:
+            chain.append((id(node.tb_frame), node.tb_lineno))
+            node = node.tb_next
+        state["tb_chain"] = tuple(chain)
+    return state
+
+
+def _diff(label: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    changed = [
+        k for k in before.keys() | after.keys() if before.get(k, MISSING) != after.get(k, MISSING)
+    ]
+    if not changed:
+        return []
+    return [f"{label}: {', '.join(sorted(changed)[:6])} changed"]
+
+
+def _bytes_in_spec(value: Any) -> list[bytes]:
+    out: list[bytes] = []
+    if isinstance(value, bytes):
+        out.append(value)
+    elif isinstance(value, ExcSpec):
+        for item in list(value.args) + [v for _, v in value.kwargs] + [v for _, v in value.attrs]:
+            if isinstance(item, bytes):
+                out.append(item)
+        for sub in (value.cause, value.context):
+            if sub is not None:
+                out.extend(_bytes_in_spec(sub))
+    return out
+
+
+def observe(
+    target: Target,
+    function: str,
+    layer: str,
+    context: Any,
+    arguments: Mapping[str, Any],
+    *,
+    positional: bool = False,
+    invoke: Callable[..., Any] | None = None,
+    window: Callable[[], tuple[_dt.datetime, _dt.datetime]] | None = None,
+    logs: list[str] | None = None,
+    arm: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    timeout: float | None = None,
+) -> Observation:
+    """Call one helper on ready-made inputs and return what the oracle needs.
+
+    ``arguments`` maps parameter names (``instance_uuid``, ``action_name``,
+    ``event_name``, ``host``, ``exc_val``, ``exc_tb``) to values.
+    """
+    sources = {name: getattr(context, name, MISSING) for name in CONTEXT_ATTRS}
+    watched = [("context", context)] + [
+        (name, value)
+        for name, value in arguments.items()
+        if not isinstance(value, _SCALARS) and not isinstance(value, (list, dict))
+    ]
+    before = [(label, _snapshot(obj)) for label, obj in watched]
+    args = [context]
+    kwargs: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if name in ("instance_uuid", "action_name", "event_name") or positional:
+            args.append(value)
+        else:
+            kwargs[name] = value
+    if invoke is None:
+        if layer == "boundary":
+            boundary = target.boundary_call()
+            if boundary is None:
+                raise ValueError("target has no boundary (serialize_args)")
+            invoke = boundary
+        else:
+            invoke = target.helpers[function]
+    record: Any = None
+    error: BaseException | None = None
+    timed_out: float | None = None
+    if logs is not None:
+        logs.clear()
+    lo = hi = None
+    if window is None:
+        lo = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    try:
+        with arm():
+            record = invoke(*args, **kwargs)
+    except _TimedOut:
+        timed_out = timeout or 0.0
+    except Exception as exc:
+        error = exc
+    if window is None:
+        hi = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        assert lo is not None
+        span = (lo - _dt.timedelta(microseconds=1), hi + _dt.timedelta(microseconds=1))
+    else:
+        span = window()
+    impurities: list[str] = []
+    for (label, obj), (_, snap) in zip(watched, before, strict=True):
+        impurities.extend(_diff(label, snap, _snapshot(obj)))
+    full_args = dict(arguments)
+    if function == "pack_action_event_start":
+        full_args.setdefault("host", None)
+    if function == "pack_action_event_finish":
+        full_args.setdefault("exc_val", None)
+        full_args.setdefault("exc_tb", None)
+    return Observation(
+        function=function,
+        layer=layer,
+        record=record,
+        error=error,
+        sources=sources,
+        arguments=full_args,
+        server_window=span,
+        logs=tuple(logs or ()),
+        impurities=tuple(impurities),
+        schemas=target.schemas,
+        trusted=target.trusted,
+        timed_out=timed_out,
+    )
+
+
+def execute(
+    target: Target,
+    call: Call,
+    *,
+    clock: ClockLike | None = None,
+    logs: list[str] | None = None,
+    arm: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    timeout: float | None = None,
+    invoke: Callable[..., Any] | None = None,
+) -> Observation:
+    """Build ``call``'s inputs afresh, run it, and return the observation."""
+    if clock is not None:
+        clock.move_to(call.server_time)
+    context, arguments = call.build(target)
+    window = None
+    if clock is not None:
+        now = clock.now()
+        window = lambda: (now, now)  # noqa: E731
+    obs = observe(
+        target,
+        call.function,
+        call.layer if invoke is None else "store",
+        context,
+        arguments,
+        positional=call.positional,
+        invoke=invoke,
+        window=window,
+        logs=logs,
+        arm=arm,
+        timeout=timeout,
+    )
+    obs.canaries = call.canaries
+    obs.hostile = call.hostile
+    bytes_inputs = [b for _, v in call.arguments for b in _bytes_in_spec(v)]
+    obs.bytes_inputs = tuple(bytes_inputs)
+    obs.describe_input = lambda: call.source(target.path)
+    if invoke is not None:
+        obs.layer = "store"
+    return obs
+
+
+# ---------------------------------------------------------------------------
+# A whole property as a Hypothesis test.
+
+
+class _Found(Exception):
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__(violations[0].invariant)
+        self.violations = violations
+
+
+@cache
+def _found_type(key: tuple[Any, ...]) -> type[_Found]:
+    """One exception class per violation key, so Hypothesis shrinks each finding apart."""
+    return type("ActionsecViolation", (_Found,), {"key": key})
+
+
+def _flatten(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for sub in error.exceptions:
+            yield from _flatten(sub)
+    else:
+        yield error
+
+
+@dataclass
+class _Collector:
+    examples: int = 0
+    best: dict[tuple[Any, ...], tuple[int, Violation]] = field(default_factory=dict)
+
+    def add(self, violations: list[Violation], size: int) -> None:
+        for v in violations:
+            key = v.key()
+            old = self.best.get(key)
+            if old is None or size < old[0]:
+                self.best[key] = (size, v)
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("\x00".join(parts).encode()).digest()[:16]
+
+
+def run_property(
+    prop: Property,
+    target: Target,
+    *,
+    mode: str = "contract",
+    max_examples: int = 100,
+    seed: int | None = None,
+    clock: ClockLike | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    database: Any = "default",
+    executor: Callable[[Call], Observation] | None = None,
+    strategy: Any = None,
+) -> PropertyResult:
+    """Run ``prop`` against ``target`` as a Hypothesis test; never raises for findings.
+
+    ``seed`` makes the run reproducible; ``database`` is a Hypothesis example
+    database (``"default"``: the active profile's). ``executor`` replaces the
+    default execution (the store layer passes one).
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hseed
+    from hypothesis.errors import Flaky
+    from hypothesis.reporting import with_reporter
+
+    started = _REAL_CLOCK[0]()
+    if prop.layer == "boundary" and target.boundary is None:
+        return PropertyResult(
+            prop, "skipped", reason="; ".join(target.notes) or "no boundary", seed=seed
+        )
+    layer = "packer" if prop.layer == "store" else prop.layer
+    drawn = (
+        strategy if strategy is not None else calls(target, prop.function, mode=mode, layer=layer)
+    )
+    collector = _Collector()
+    families = {prop.family}
+
+    with capture_logs() as lines, time_limit(timeout) as arm:
+
+        def check(call: Call) -> None:
+            if executor is not None:
+                obs = executor(call)
+            else:
+                obs = execute(target, call, clock=clock, logs=lines, arm=arm, timeout=timeout)
+            collector.examples += 1
+            found = judge(obs, families)
+            if found:
+                collector.add(found, call.size())
+                first = min(found, key=lambda v: v.key())
+                raise _found_type(first.key())(found)
+
+        check.__name__ = f"actionsec_{prop.id.replace('-', '_')}"
+        check._hypothesis_internal_add_digest = _digest(  # type: ignore[attr-defined]
+            prop.id, target.path, mode
+        )
+        parent = settings.default
+        config = settings(
+            parent,
+            max_examples=max_examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=True,
+            print_blob=False,
+            derandomize=False,
+            **({} if database == "default" else {"database": database}),
+        )
+        test = config(given(drawn)(check))
+        if seed is not None:
+            test = hseed(seed)(test)
+        final: list[Violation] = []
+        note = ""
+        try:
+            with with_reporter(lambda _msg: None):
+                test()
+        except (_Found, BaseExceptionGroup) as raised:
+            for error in _flatten(raised):
+                if isinstance(error, _Found):
+                    final.extend(error.violations)
+                elif isinstance(error, Flaky):
+                    note = f"flaky: {type(error).__name__}"
+                else:
+                    raise
+        except Flaky as flaky:
+            note = f"flaky: {type(flaky).__name__}"
+    best = {k: v for k, (_, v) in collector.best.items()}
+    for v in final:  # Hypothesis's shrunk example wins for its own violations
+        best[v.key()] = v
+    violations = sorted(best.values(), key=lambda v: v.key())
+    return PropertyResult(
+        prop,
+        "failed" if violations else "passed",
+        examples=collector.examples,
+        violations=violations,
+        reason=note,
+        seed=seed,
+        seconds=_REAL_CLOCK[0]() - started,
+    )

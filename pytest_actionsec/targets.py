@@ -1,0 +1,310 @@
+"""Resolve what to test: the four packers of a module, its schemas and boundary.
+
+A :class:`Target` bundles everything the strategies and the oracle need to know
+about one implementation of Nova's ``instance_action`` packers. It is resolved
+from a dotted module path; nova itself is imported only when the path (or a
+fallback) needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "HELPERS",
+    "TABLE_OF",
+    "PlainContext",
+    "Target",
+    "TargetError",
+    "import_quietly",
+    "resolve_target",
+]
+
+DEFAULT_TARGET = "nova.objects.instance_action"
+
+#: The four helpers, in the order Nova calls them.
+HELPERS: tuple[str, ...] = (
+    "pack_action_start",
+    "pack_action_finish",
+    "pack_action_event_start",
+    "pack_action_event_finish",
+)
+
+_OWNER = {
+    "pack_action_start": "InstanceAction",
+    "pack_action_finish": "InstanceAction",
+    "pack_action_event_start": "InstanceActionEvent",
+    "pack_action_event_finish": "InstanceActionEvent",
+}
+
+#: Table each helper's record is written to.
+TABLE_OF = {
+    "pack_action_start": "instance_actions",
+    "pack_action_finish": "instance_actions",
+    "pack_action_event_start": "instance_actions_events",
+    "pack_action_event_finish": "instance_actions_events",
+}
+
+# Positional parameters, then keyword parameters (with defaults) each helper takes.
+_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "pack_action_start": (("context", "instance_uuid", "action_name"), ()),
+    "pack_action_finish": (("context", "instance_uuid"), ()),
+    "pack_action_event_start": (("context", "instance_uuid", "event_name"), ("host",)),
+    "pack_action_event_finish": (
+        ("context", "instance_uuid", "event_name"),
+        ("exc_val", "exc_tb"),
+    ),
+}
+
+_CONTEXT_ATTRS = (
+    "user_id",
+    "project_id",
+    "request_id",
+    "auth_token",
+    "service_catalog",
+    "remote_address",
+    "timestamp",
+)
+
+
+class TargetError(Exception):
+    """A target cannot be used; the message is one line naming the problem."""
+
+
+class PlainContext:
+    """A stand-in request context with the attributes the packers read."""
+
+    def __init__(self, **attrs: Any) -> None:
+        for name in _CONTEXT_ATTRS:
+            setattr(self, name, None)
+        self.service_catalog: list[Any] = []
+        self.is_admin = False
+        for name, value in attrs.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"PlainContext(request_id={getattr(self, 'request_id', '<missing>')!r})"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything the strategies and the oracle need about one implementation."""
+
+    path: str
+    helpers: Mapping[str, Callable[..., Any]]
+    schemas: Mapping[str, Mapping[str, Any]]
+    boundary: Callable[..., Any] | None
+    boundary_origin: str
+    trusted: tuple[type[BaseException], ...]
+    context_factory: Callable[..., Any]
+    context_origin: str
+    notes: tuple[str, ...] = field(default=())
+
+    def make_context(self, **attrs: Any) -> Any:
+        """Build a request context with exactly the given attribute values."""
+        return self.context_factory(**attrs)
+
+    def boundary_call(self) -> Callable[..., Any] | None:
+        """``pack_action_event_finish`` wrapped by the RPC boundary, or None.
+
+        Called as ``wrapped(context, uuid, event, exc_val=..., exc_tb=...)``.
+        """
+        if self.boundary is None:
+            return None
+        packer = self.helpers["pack_action_event_finish"]
+
+        def _remote(_cls: Any, *args: Any, **kwargs: Any) -> Any:
+            return packer(*args, **kwargs)
+
+        wrapped = self.boundary(_remote)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return wrapped(None, *args, **kwargs)
+
+        return call
+
+
+def import_quietly(name: str) -> Any:
+    """Import a module with import-time warnings silenced (nova's eventlet noise)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module(name)
+
+
+def _try_import(name: str) -> Any | None:
+    try:
+        return import_quietly(name)
+    except Exception:
+        return None
+
+
+def _load_object(dotted: str) -> Any:
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name:
+        raise TargetError(f"trusted exception {dotted!r} is not a dotted path 'module.Class'")
+    try:
+        module = import_quietly(module_name)
+    except Exception as exc:
+        raise TargetError(
+            f"trusted exception {dotted!r}: module {module_name!r} does not import "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise TargetError(
+            f"trusted exception {dotted!r}: {module_name!r} has no {attr!r}"
+        ) from None
+
+
+def _check_signature(path: str, name: str, func: Any) -> None:
+    if not callable(func):
+        raise TargetError(f"target {path!r}: {name} is not callable")
+    positional, keywords = _SIGNATURES[name]
+    expected = ", ".join(positional + tuple(f"{k}=None" for k in keywords))
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return  # builtins and C functions: trust them
+    try:
+        sig.bind(*positional, **{k: None for k in keywords})
+    except TypeError:
+        raise TargetError(f"target {path!r}: {name}{sig} does not accept ({expected})") from None
+
+
+def _find_helper(module: Any, path: str, name: str) -> Callable[..., Any]:
+    owner = getattr(module, _OWNER[name], None)
+    func = getattr(owner, name, None) if owner is not None else None
+    if func is None:
+        func = getattr(module, name, None)
+    if func is None:
+        raise TargetError(
+            f"target {path!r} has no {name} (looked for {_OWNER[name]}.{name} "
+            f"and a module-level {name})"
+        )
+    _check_signature(path, name, func)
+    return func  # type: ignore[no-any-return]
+
+
+def _nova_context_factory() -> Callable[..., Any] | None:
+    nova_context = _try_import("nova.context")
+    if nova_context is None:
+        return None
+    request_context = nova_context.RequestContext
+
+    def make(**attrs: Any) -> Any:
+        values = {k: attrs.get(k) for k in _CONTEXT_ATTRS if k in attrs}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = request_context(
+                user_id=values.get("user_id"),
+                project_id=values.get("project_id"),
+                is_admin=False,
+                request_id=values.get("request_id"),
+                auth_token=values.get("auth_token"),
+                service_catalog=values.get("service_catalog"),
+                remote_address=values.get("remote_address"),
+                timestamp=values.get("timestamp"),
+            )
+        # The constructor normalises some values (falsy ids, generated request
+        # ids, filtered catalogs); set exactly what was asked for.
+        for name, value in values.items():
+            if getattr(ctx, name, None) is not value:
+                setattr(ctx, name, value)
+        return ctx
+
+    return make
+
+
+def resolve_target(
+    path: str = DEFAULT_TARGET,
+    *,
+    trusted: Sequence[str | type[BaseException]] | None = None,
+) -> Target:
+    """Resolve a dotted module path into a :class:`Target`.
+
+    ``trusted`` lists the exception classes whose ``format_message()`` text may
+    be stored (default: ``nova.exception.NovaException`` when nova imports).
+    Raises :class:`TargetError` with a one-line message on any problem.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise TargetError(f"target must be a dotted module path, got {path!r}")
+    path = path.strip()
+    try:
+        module = import_quietly(path)
+    except ModuleNotFoundError as exc:
+        hint = " (install the 'nova' extra: pip install 'pytest-actionsec[nova]')"
+        missing = exc.name or path
+        raise TargetError(
+            f"target {path!r} does not import: no module named {missing!r}"
+            + (hint if missing.split(".")[0] == "nova" else "")
+        ) from None
+    except Exception as exc:
+        raise TargetError(
+            f"target {path!r} does not import: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+
+    helpers = {name: _find_helper(module, path, name) for name in HELPERS}
+
+    schemas: dict[str, Mapping[str, Any]] = {}
+    for owner, table in (
+        ("InstanceAction", "instance_actions"),
+        ("InstanceActionEvent", "instance_actions_events"),
+    ):
+        fields = getattr(getattr(module, owner, None), "fields", None)
+        if isinstance(fields, Mapping):
+            schemas[table] = dict(fields)
+
+    notes: list[str] = []
+    boundary = getattr(module, "serialize_args", None)
+    if callable(boundary):
+        boundary_origin = f"{path}.serialize_args"
+    else:
+        base = _try_import("nova.objects.base")
+        boundary = getattr(base, "serialize_args", None) if base is not None else None
+        if callable(boundary):
+            boundary_origin = "nova.objects.base.serialize_args"
+        else:
+            boundary = None
+            boundary_origin = "none"
+            notes.append(
+                "boundary properties skipped: the target defines no serialize_args "
+                "and nova.objects.base is not importable"
+            )
+
+    trusted_classes: list[type[BaseException]] = []
+    if trusted is None:
+        nova_exception = _try_import("nova.exception")
+        if nova_exception is not None:
+            trusted_classes.append(nova_exception.NovaException)
+    else:
+        for item in trusted:
+            cls = _load_object(item) if isinstance(item, str) else item
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                raise TargetError(f"trusted exception {item!r} is not an exception class")
+            trusted_classes.append(cls)
+
+    factory = _nova_context_factory()
+    if factory is not None:
+        context_origin = "nova.context.RequestContext"
+    else:
+        factory = PlainContext
+        context_origin = "pytest_actionsec.targets.PlainContext"
+
+    return Target(
+        path=path,
+        helpers=helpers,
+        schemas=schemas,
+        boundary=boundary,
+        boundary_origin=boundary_origin,
+        trusted=tuple(trusted_classes),
+        context_factory=factory,
+        context_origin=context_origin,
+        notes=tuple(notes),
+    )
