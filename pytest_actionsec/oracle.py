@@ -365,6 +365,8 @@ class Observation:
     trusted: tuple[type[BaseException], ...] = ()
     timed_out: float | None = None
     bytes_inputs: tuple[bytes, ...] = ()
+    #: (invariant id, message) when the database refused the packed record
+    store_error: tuple[str, str] | None = None
     describe_input: Callable[[], str] | None = None
 
     def input_text(self) -> str:
@@ -477,6 +479,9 @@ class _Judge:
         if obs.timed_out is not None:
             self.add("crash.timeout", None, f"no return within {obs.timed_out:g} s")
             return self.out
+        if obs.store_error is not None:
+            invariant, message = obs.store_error
+            self.add(invariant, None, f"the database refused the record: {message}", invariant)
         if obs.error is not None:
             self.crash(obs.error)
             if self.want("leak"):
