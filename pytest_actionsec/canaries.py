@@ -23,6 +23,7 @@ from urllib.parse import quote, quote_plus
 
 __all__ = [
     "Canary",
+    "CanaryBox",
     "CanaryHit",
     "find_canaries",
     "new_canary",
@@ -212,3 +213,40 @@ def planted_canaries(*objs: Any) -> tuple[Canary, ...]:
             if entry is not None and entry[0] is item:
                 out.extend(entry[1])
     return tuple(dict.fromkeys(out))
+
+
+class CanaryBox:
+    """Plant canaries, then check that none leaked (the ``actionsec_canaries`` fixture)."""
+
+    def __init__(self) -> None:
+        self.canaries: list[Canary] = []
+
+    def plant(self, origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> str:
+        """Make a canary for ``origin`` (e.g. ``"context.auth_token"``) and return its token."""
+        canary = new_canary(origin, allowed=allowed, token=token)
+        self.canaries.append(canary)
+        return canary.token
+
+    def find(self, value: Any, *, where: str = "value") -> list[CanaryHit]:
+        """Planted canaries present in ``value``; a mapping is searched field by field."""
+        if isinstance(value, dict):
+            hits: list[CanaryHit] = []
+            for key, item in value.items():
+                hits.extend(find_canaries(render_text(item), self.canaries, where=str(key)))
+            return hits
+        return find_canaries(render_text(value), self.canaries, where=where)
+
+    def assert_none_leaked(self, *values: Any, logs: Iterable[str] = ()) -> None:
+        """Raise AssertionError naming every canary found, where, and in which encoding."""
+        hits: list[CanaryHit] = []
+        for value in values:
+            hits.extend(self.find(value))
+        for i, line in enumerate(logs):
+            hits.extend(
+                find_canaries(line, [c for c in self.canaries if c.secret], where=f"log[{i}]")
+            )
+        if hits:
+            raise AssertionError(
+                f"{len(hits)} planted canar{'y' if len(hits) == 1 else 'ies'} leaked:\n"
+                + "\n".join("  " + hit.describe() for hit in hits)
+            )

@@ -359,7 +359,14 @@ def execute(
     """Build ``call``'s inputs afresh, run it, and return the observation."""
     if clock is not None:
         clock.move_to(call.server_time)
-    context, arguments = call.build(target)
+    # Building exceptions may log (NovaException logs kwargs it cannot format):
+    # that is the caller's doing, not the helper's, so keep it out of every log.
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        context, arguments = call.build(target)
+    finally:
+        logging.disable(previous)
     window = None
     if clock is not None:
         now = clock.now()

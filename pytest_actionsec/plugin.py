@@ -1,0 +1,837 @@
+"""The pytest plugin: ``pytest --actionsec``, markers, fixtures, reports.
+
+A thin layer over the core. Loading it imports only pytest and the standard
+library: nova, freezegun, oslo and Hypothesis strategies load when the suite
+or a fixture is used.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_actionsec.canaries import CanaryBox
+    from pytest_actionsec.checks import Checker
+    from pytest_actionsec.clock import SkewedClock
+    from pytest_actionsec.engine import Property, PropertyResult
+    from pytest_actionsec.oracle import Violation
+    from pytest_actionsec.targets import Target
+
+__all__ = ["ActionsecItem"]
+
+OPT_ACTIVE = "--actionsec"
+OPT_TARGET = "--actionsec-target"
+OPT_MODE = "--actionsec-mode"
+OPT_EXAMPLES = "--actionsec-examples"
+OPT_SEED = "--actionsec-seed"
+OPT_REPORT = "--actionsec-report"
+OPT_BASELINE = "--actionsec-baseline"
+OPT_UPDATE_BASELINE = "--actionsec-update-baseline"
+OPT_LAYERS = "--actionsec-layers"
+OPT_STORE = "--actionsec-store"
+OPT_TIMEOUT = "--actionsec-timeout"
+OPT_TRUSTED = "--actionsec-trusted"
+
+DEFAULT_TARGET = "nova.objects.instance_action"
+MODES = ("contract", "hostile")
+KNOWN_LAYERS = ("packer", "boundary", "store")
+DEFAULT_LAYERS = "packer,boundary,store"
+FIXTURES = (
+    "actionsec_target",
+    "actionsec_mode",
+    "actionsec_canaries",
+    "actionsec_clock",
+    "actionsec_logs",
+    "actionsec_check",
+    "actionsec_store",
+)
+MARKER_HELP = (
+    "actionsec(target=None, mode=None, invariants=None, clock=None): an actionsec "
+    "security test; choose the target module, the input mode (contract|hostile), the "
+    "invariant families or ids to check, and a start time (datetime or True) for the "
+    "skewed clock, which is then set before other fixtures."
+)
+
+
+# ---------------------------------------------------------------------------
+# Option parsing: every value is validated the same way from the command line
+# (argparse type=) and from ini files (UsageError).
+
+
+def _parse_mode(value: str) -> str:
+    value = str(value).strip()
+    if value not in MODES:
+        raise ValueError(f"must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def _parse_examples(value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"must be a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"must be a positive whole number, got {value!r}")
+    return number
+
+
+def _parse_seed(value: str) -> int:
+    try:
+        number = int(str(value).strip(), 0)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def _parse_layers(value: str) -> tuple[str, ...]:
+    layers = tuple(part.strip() for part in str(value).split(",") if part.strip())
+    bad = [layer for layer in layers if layer not in KNOWN_LAYERS]
+    if not layers or bad:
+        raise ValueError(
+            f"must be a comma-separated list of {', '.join(KNOWN_LAYERS)}, got {value!r}"
+        )
+    return layers
+
+
+def _parse_timeout(value: str) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def _parse_target(value: str) -> str:
+    text = str(value).strip()
+    if not text or any(part == "" or not part.isidentifier() for part in text.split(".")):
+        raise ValueError(f"must be a dotted module path, got {value!r}")
+    return text
+
+
+def _parse_trusted(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    import argparse
+
+    def convert(value: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__.lstrip("_").replace("parse_", "")
+    return convert
+
+
+# (option, ini name, parser, default, help)
+_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
+    (
+        OPT_TARGET,
+        "actionsec_target",
+        _parse_target,
+        DEFAULT_TARGET,
+        "dotted module holding the four pack helpers (default: nova.objects.instance_action)",
+    ),
+    (
+        OPT_MODE,
+        "actionsec_mode",
+        _parse_mode,
+        "contract",
+        "input mode: contract (what correct callers pass) or hostile (adds out-of-contract input)",
+    ),
+    (
+        OPT_EXAMPLES,
+        "actionsec_examples",
+        _parse_examples,
+        100,
+        "Hypothesis examples per built-in property (default 100)",
+    ),
+    (
+        OPT_SEED,
+        "actionsec_seed",
+        _parse_seed,
+        None,
+        "seed for the built-in suite (default: random, printed in the header)",
+    ),
+    (
+        OPT_REPORT,
+        "actionsec_report",
+        str,
+        None,
+        "write a JSON report to PATH (SARIF 2.1.0 when PATH ends in .sarif)",
+    ),
+    (
+        OPT_BASELINE,
+        "actionsec_baseline",
+        str,
+        None,
+        "JSON file of accepted findings: they are shown but do not fail the run",
+    ),
+    (
+        OPT_LAYERS,
+        "actionsec_layers",
+        _parse_layers,
+        ("packer", "boundary", "store"),
+        f"layers of the built-in suite (default {DEFAULT_LAYERS})",
+    ),
+    (
+        OPT_STORE,
+        "actionsec_store",
+        str,
+        None,
+        "SQLAlchemy URL of a server database for the store layer (default: in-process sqlite)",
+    ),
+    (
+        OPT_TIMEOUT,
+        "actionsec_timeout",
+        _parse_timeout,
+        10.0,
+        "seconds one helper call may take before it is reported as hung (0: no limit)",
+    ),
+    (
+        OPT_TRUSTED,
+        "actionsec_trusted",
+        _parse_trusted,
+        None,
+        "comma-separated exception classes whose format_message() text may be stored "
+        "(default: nova.exception.NovaException)",
+    ),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the actionsec options and their ini twins."""
+    group = parser.getgroup("actionsec", "security property tests of Nova's action packers")
+    group.addoption(
+        OPT_ACTIVE,
+        action="store_const",
+        const=True,
+        default=None,
+        dest="actionsec",
+        help="collect the built-in property suite (one item per property, helper and layer)",
+    )
+    parser.addini(
+        "actionsec", "run the built-in suite (like --actionsec)", type="bool", default=False
+    )
+    for option, ini, parse, _default, help_text in _OPTIONS:
+        group.addoption(
+            option,
+            dest=ini,
+            default=None,
+            type=_argparse_type(parse) if parse is not str else str,
+            metavar=option.rsplit("-", 1)[-1].upper(),
+            help=help_text,
+        )
+        parser.addini(ini, help_text, default=None)
+    group.addoption(
+        OPT_UPDATE_BASELINE,
+        action="store_const",
+        const=True,
+        default=None,
+        dest="actionsec_update_baseline",
+        help="write every finding of this run into the baseline file (and do not fail on them)",
+    )
+    parser.addini(
+        "actionsec_update_baseline", "like --actionsec-update-baseline", type="bool", default=False
+    )
+
+
+@dataclass
+class _Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def _read_settings(config: pytest.Config) -> _Settings:
+    settings = _Settings()
+
+    def put(name: str, value: Any, origin: str) -> None:
+        settings.values[name] = value
+        settings.origins[name] = origin
+
+    for option, ini, parse, default, _ in _OPTIONS:
+        cli = config.getoption(ini)
+        if cli is not None:
+            put(ini, cli, option)
+            continue
+        raw = config.getini(ini)
+        if raw not in (None, "", []):
+            try:
+                put(ini, parse(raw), f"ini {ini}")
+            except ValueError as exc:
+                raise pytest.UsageError(f"ini option {ini} {exc}") from None
+            continue
+        put(ini, default, "default")
+    for flag, ini in (
+        (OPT_ACTIVE, "actionsec"),
+        (OPT_UPDATE_BASELINE, "actionsec_update_baseline"),
+    ):
+        cli = config.getoption(ini)
+        if cli is not None:
+            put(ini, True, flag)
+        else:
+            try:
+                put(ini, _parse_bool(config.getini(ini)), f"ini {ini}")
+            except ValueError as exc:
+                raise pytest.UsageError(f"ini option {ini} {exc}") from None
+            if not settings.values[ini]:
+                settings.origins[ini] = "default"
+    if settings["actionsec_update_baseline"] and not settings["actionsec_baseline"]:
+        raise pytest.UsageError(f"{OPT_UPDATE_BASELINE} needs {OPT_BASELINE}=PATH")
+    return settings
+
+
+# ---------------------------------------------------------------------------
+# Session state.
+
+
+class _State:
+    """What one pytest process knows about the actionsec run."""
+
+    def __init__(self, config: pytest.Config, settings: _Settings, seed: int) -> None:
+        self.config = config
+        self.settings = settings
+        self.seed = seed
+        self._targets: dict[str, Target] = {}
+        self._baseline: Any = None
+        self.payloads: list[dict[str, Any]] = []
+        self.store: Any = None
+        self.store_error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.settings["actionsec"])
+
+    def target(self, path: str | None = None) -> Target:
+        """The resolved target (cached); a bad one is a one-line usage error."""
+        from pytest_actionsec.targets import TargetError, resolve_target
+
+        path = path or self.settings["actionsec_target"]
+        if path not in self._targets:
+            trusted = self.settings["actionsec_trusted"]
+            try:
+                self._targets[path] = resolve_target(path, trusted=trusted)
+            except TargetError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._targets[path]
+
+    def baseline(self) -> Any:
+        from pytest_actionsec.report import Baseline, BaselineError
+
+        if self._baseline is None:
+            path = self.settings["actionsec_baseline"]
+            if path is None:
+                self._baseline = Baseline.empty()
+            else:
+                try:
+                    self._baseline = Baseline.load(
+                        self._path(path),
+                        missing_ok=bool(self.settings["actionsec_update_baseline"]),
+                    )
+                except BaselineError as exc:
+                    raise pytest.UsageError(str(exc)) from None
+        return self._baseline
+
+    def _path(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.config.invocation_params.dir) / p
+
+    def property_seed(self, prop: Property) -> int:
+        digest = hashlib.sha256(f"{self.seed}:{prop.id}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+    def open_store(self) -> Any:
+        """The session's store (built once), or None with ``store_error`` set."""
+        if self.store is None and self.store_error is None:
+            try:
+                from pytest_actionsec.store import Store
+            except ImportError as exc:  # pragma: no cover - store module missing
+                self.store_error = f"store layer unavailable: {exc}"
+                return None
+            try:
+                self.store = Store.open(self.settings["actionsec_store"])
+            except Exception as exc:
+                self.store_error = f"store layer unavailable: {type(exc).__name__}: {exc}"
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None:
+            store, self.store = self.store, None
+            store.close()
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def _state(config: pytest.Config) -> _State:
+    return config.stash[_STATE]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and profiles; read and validate the options."""
+    config.addinivalue_line("markers", MARKER_HELP)
+    settings = _read_settings(config)
+    seed = settings["actionsec_seed"]
+    workerinput = getattr(config, "workerinput", None)
+    if seed is None and workerinput is not None and "actionsec_seed" in workerinput:
+        seed = workerinput["actionsec_seed"]
+        settings.origins["actionsec_seed"] = "xdist controller"
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+        settings.origins["actionsec_seed"] = "random"
+    settings.values["actionsec_seed"] = seed
+    state = _State(config, settings, seed)
+    config.stash[_STATE] = state
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
+    if state.active:
+        state.target()  # a bad target is a usage error before collection
+        if settings["actionsec_baseline"]:
+            state.baseline()
+
+
+class _XdistHooks:
+    """Hand the controller's seed to every worker so all run the same examples."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["actionsec_seed"] = self.state.seed
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the store database, if one was opened."""
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """Every setting with where it came from, and the flag that replays the run."""
+    state = _state(config)
+    if not state.active:
+        return None
+    s = state.settings
+    shown = []
+    for name in (
+        "actionsec_target",
+        "actionsec_mode",
+        "actionsec_examples",
+        "actionsec_layers",
+        "actionsec_store",
+        "actionsec_timeout",
+        "actionsec_trusted",
+        "actionsec_report",
+        "actionsec_baseline",
+        "actionsec_update_baseline",
+    ):
+        value = s[name]
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        if value is None:
+            value = {"actionsec_store": "sqlite (in-process)", "actionsec_trusted": "default"}.get(
+                name, "-"
+            )
+        shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
+    target = state.target()
+    return [
+        "actionsec: " + ", ".join(shown),
+        f"actionsec: boundary={target.boundary_origin}, context={target.context_origin}, "
+        f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
+        f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
+        f"replay with {OPT_SEED}={state.seed}",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The built-in suite.
+
+
+class ActionsecFailure(Exception):
+    """Unaccepted violations of one built-in property."""
+
+    def __init__(self, new: list[Violation], accepted: list[Violation]) -> None:
+        super().__init__(f"{len(new)} violation(s)")
+        self.new = new
+        self.accepted = accepted
+
+
+class ActionsecItem(pytest.Item):
+    """One built-in property (family x helper x layer) run as a Hypothesis test."""
+
+    def __init__(self, *, prop: Property, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prop = prop
+        self.add_marker("actionsec")
+        for word in (prop.family, prop.function, prop.layer):
+            self.keywords[word] = True
+
+    def runtest(self) -> None:
+        from pytest_actionsec.clock import SkewedClock
+        from pytest_actionsec.engine import PropertyResult, run_property
+
+        state = _state(self.config)
+        s = state.settings
+        target = state.target()
+        seed = state.property_seed(self.prop)
+        executor_factory = None
+        if self.prop.layer == "store":
+            store = state.open_store()
+            if store is None:
+                result = PropertyResult(
+                    self.prop, "skipped", reason=state.store_error or "", seed=seed
+                )
+                self._record(result, [], [])
+                pytest.skip(result.reason)
+            from pytest_actionsec.store import store_executor
+
+            executor_factory = (store, store_executor)
+        with SkewedClock() as clock:
+            executor = None
+            if executor_factory is not None:
+                store, make = executor_factory
+                executor = make(target, store, clock=clock, timeout=s["actionsec_timeout"])
+            result = run_property(
+                self.prop,
+                target,
+                mode=s["actionsec_mode"],
+                max_examples=s["actionsec_examples"],
+                seed=seed,
+                clock=clock,
+                timeout=s["actionsec_timeout"] or None,
+                executor=executor,
+            )
+        baseline = state.baseline()
+        accept_all = bool(s["actionsec_update_baseline"])
+        accepted = [v for v in result.violations if accept_all or baseline.accepts(v.to_dict())]
+        new = [v for v in result.violations if v not in accepted]
+        self._record(result, new, accepted)
+        if result.status == "skipped":
+            pytest.skip(result.reason)
+        if new:
+            raise ActionsecFailure(new, accepted)
+
+    def _record(self, result: PropertyResult, new: list[Any], accepted: list[Any]) -> None:
+        entry = result.to_dict()
+        entry["seed"] = result.seed
+        entry["seconds"] = round(result.seconds, 3)
+        entry["new"] = len(new)
+        entry["accepted"] = len(accepted)
+        violations = [dict(v.to_dict(), accepted=False) for v in new]
+        violations += [dict(v.to_dict(), accepted=True) for v in accepted]
+        self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ActionsecFailure):
+            from pytest_actionsec.checks import format_violations
+
+            state = _state(self.config)
+            failure = excinfo.value
+            lines = [
+                f"actionsec property {self.prop.id} found {len(failure.new)} new violation(s)"
+                + (
+                    f" ({len(failure.accepted)} accepted by the baseline)"
+                    if failure.accepted
+                    else ""
+                ),
+                format_violations(failure.new),
+                "",
+                "replay: pytest --actionsec "
+                f"{OPT_TARGET}={state.settings['actionsec_target']} "
+                f"{OPT_MODE}={state.settings['actionsec_mode']} "
+                f"{OPT_SEED}={state.seed} -k '{self.prop.id}'",
+            ]
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"actionsec {self.prop.id}"
+
+
+def _validate_marker(item: pytest.Item) -> dict[str, Any] | None:
+    marker = item.get_closest_marker("actionsec")
+    if marker is None or isinstance(item, ActionsecItem):
+        return None
+
+    def signature(
+        *,
+        target: str | None = None,
+        mode: str | None = None,
+        invariants: Any = None,
+        clock: Any = None,
+    ) -> dict[str, Any]:
+        return {"target": target, "mode": mode, "invariants": invariants, "clock": clock}
+
+    where = f"{item.nodeid}: @pytest.mark.actionsec"
+    try:
+        values = signature(*marker.args, **marker.kwargs)
+    except TypeError as exc:
+        raise pytest.UsageError(f"{where}: {exc}".replace("signature() ", "")) from None
+    if values["mode"] is not None and values["mode"] not in MODES:
+        raise pytest.UsageError(
+            f"{where}: mode must be one of {', '.join(MODES)}, got {values['mode']!r}"
+        )
+    if values["target"] is not None:
+        try:
+            _parse_target(values["target"])
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: target {exc}") from None
+    inv = values["invariants"]
+    if inv is not None:
+        if isinstance(inv, str):
+            inv = [inv]
+            values["invariants"] = inv
+        from pytest_actionsec.checks import _select
+
+        try:
+            _select(inv)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    clock = values["clock"]
+    if clock is not None and not isinstance(clock, (bool, _dt.datetime)):
+        raise pytest.UsageError(f"{where}: clock must be True or a datetime, got {clock!r}")
+    return values
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the built-in suite (before -k/-m select) and tag tests using the fixtures."""
+    state = _state(config)
+    for item in items:
+        values = _validate_marker(item)
+        names = getattr(item, "fixturenames", ())
+        if values is None and any(name in FIXTURES for name in names):
+            item.add_marker("actionsec")
+        if values is not None and values["clock"] and isinstance(names, list):
+            if "actionsec_clock" in names:
+                names.remove("actionsec_clock")
+            names.insert(0, "actionsec_clock")
+    if not state.active:
+        return
+    from pytest_actionsec.engine import builtin_properties
+
+    layers = state.settings["actionsec_layers"]
+    for prop in builtin_properties(layers=layers):
+        name = f"actionsec[{prop.id}]"
+        items.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the results of built-in properties (also from xdist workers)."""
+    if report.when != "call" and not (report.when == "setup" and report.skipped):
+        return
+    for name, value in report.user_properties:
+        if name == "actionsec" and isinstance(value, dict):
+            _PAYLOADS.append(value)
+
+
+# Reports reach pytest_runtest_logreport without the config; keep them here and hand
+# them to the session's state at the end (one process runs one session).
+_PAYLOADS: list[dict[str, Any]] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Forget results of an earlier session in the same process (pytester)."""
+    _PAYLOADS.clear()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the report and the updated baseline (controller only)."""
+    config = session.config
+    state = _state(config)
+    if not state.active or _is_worker(config):
+        return
+    state.payloads = list(_PAYLOADS)
+    s = state.settings
+    from pytest_actionsec import __version__
+    from pytest_actionsec.report import build_report, write_baseline, write_report
+
+    violations = [v for p in state.payloads for v in p["violations"]]
+    if s["actionsec_report"]:
+        report = build_report(
+            target=s["actionsec_target"],
+            mode=s["actionsec_mode"],
+            seed=state.seed,
+            examples=s["actionsec_examples"],
+            layers=s["actionsec_layers"],
+            properties=[p["property"] for p in state.payloads],
+            violations=violations,
+        )
+        write_report(state._path(s["actionsec_report"]), report, tool_version=__version__)
+    if s["actionsec_update_baseline"]:
+        count = write_baseline(state._path(s["actionsec_baseline"]), violations)
+        state.settings.values["_baseline_written"] = count
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A table: property, helper, layer, examples run, verdict."""
+    state = _state(config)
+    if not state.active or _is_worker(config):
+        return
+    payloads = state.payloads or list(_PAYLOADS)
+    if not payloads:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "actionsec summary")
+    rows = sorted(
+        (p["property"] for p in payloads), key=lambda p: (p["layer"], p["function"], p["family"])
+    )
+    tr.write_line(f"{'property':<10} {'helper':<26} {'layer':<9} {'examples':>8}  verdict")
+    for p in rows:
+        verdict = p["status"]
+        if p["status"] == "failed":
+            verdict = f"FAILED ({p['new']} new" + (
+                f", {p['accepted']} accepted)" if p["accepted"] else ")"
+            )
+        elif p.get("accepted"):
+            verdict = f"accepted ({p['accepted']} known)"
+        elif p["status"] == "skipped":
+            verdict = f"skipped: {p.get('reason', '')}"
+        tr.write_line(
+            f"{p['family']:<10} {p['function']:<26} {p['layer']:<9} {p['examples']:>8}  {verdict}"
+        )
+    new = sum(p["new"] for p in rows)
+    accepted = sum(p["accepted"] for p in rows)
+    total = sum(p["examples"] for p in rows)
+    tr.write_line(
+        f"actionsec: {len(rows)} properties, {total} examples, {new} new violation(s), "
+        f"{accepted} accepted; seed {state.seed} (replay with {OPT_SEED}={state.seed})"
+    )
+    written = state.settings.values.get("_baseline_written")
+    if written is not None:
+        tr.write_line(
+            f"actionsec: baseline {state.settings['actionsec_baseline']} now accepts "
+            f"{written} finding(s)"
+        )
+    if state.settings["actionsec_report"]:
+        tr.write_line(f"actionsec: report written to {state.settings['actionsec_report']}")
+
+
+# ---------------------------------------------------------------------------
+# Fixtures.
+
+
+def _marker_values(request: pytest.FixtureRequest) -> dict[str, Any]:
+    values = _validate_marker(request.node) if isinstance(request.node, pytest.Item) else None
+    return values or {}
+
+
+@pytest.fixture
+def actionsec_target(request: pytest.FixtureRequest) -> Target:
+    """The resolved target: the marker's ``target=``, else ``--actionsec-target``."""
+    state = _state(request.config)
+    path = _marker_values(request).get("target")
+    try:
+        return state.target(path)
+    except pytest.UsageError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def actionsec_mode(request: pytest.FixtureRequest) -> str:
+    """The input mode: the marker's ``mode=``, else ``--actionsec-mode``."""
+    mode = _marker_values(request).get("mode")
+    return str(mode or _state(request.config).settings["actionsec_mode"])
+
+
+@pytest.fixture
+def actionsec_canaries() -> CanaryBox:
+    """Plant canaries (``plant(origin)`` returns a token), then ``assert_none_leaked(...)``."""
+    from pytest_actionsec.canaries import CanaryBox
+
+    return CanaryBox()
+
+
+@pytest.fixture
+def actionsec_clock(request: pytest.FixtureRequest) -> Iterator[SkewedClock]:
+    """The server clock, frozen once for the test; ``move_to``/``shift`` it per example.
+
+    pytest's own timing modules keep the real time. With ``@given`` this fixture is
+    shared by all examples on purpose (move it in each example).
+    """
+    from pytest_actionsec.clock import DEFAULT_START, SkewedClock
+
+    start = _marker_values(request).get("clock")
+    clock = SkewedClock(start if isinstance(start, _dt.datetime) else DEFAULT_START)
+    with clock:
+        yield clock
+
+
+@pytest.fixture
+def actionsec_logs() -> Iterator[list[str]]:
+    """Every log record emitted during the test, as text (for the ``leak`` family)."""
+    from pytest_actionsec.engine import capture_logs
+
+    with capture_logs() as lines:
+        yield lines
+
+
+@pytest.fixture
+def actionsec_check(
+    request: pytest.FixtureRequest, actionsec_target: Target, actionsec_canaries: CanaryBox
+) -> Checker:
+    """A :class:`~pytest_actionsec.checks.Checker`: ``run(helper, ctx, ...)`` packs and judges.
+
+    Uses the marker's ``invariants=``, the canaries planted with ``actionsec_canaries``,
+    and ``actionsec_clock`` when the test uses it.
+    """
+    from pytest_actionsec.checks import Checker
+
+    values = _marker_values(request)
+    clock = None
+    if "actionsec_clock" in request.fixturenames:
+        clock = request.getfixturevalue("actionsec_clock")
+    mode = values.get("mode") or _state(request.config).settings["actionsec_mode"]
+    checker = Checker(
+        actionsec_target,
+        invariants=values.get("invariants"),
+        clock=clock,
+        hostile=mode == "hostile",
+    )
+    checker.canaries = actionsec_canaries.canaries  # shared: planted later still count
+    return checker
+
+
+@pytest.fixture(scope="session")
+def actionsec_store(request: pytest.FixtureRequest) -> Any:
+    """A ready store built by nova's migrations (``--actionsec-store`` or sqlite)."""
+    state = _state(request.config)
+    store = state.open_store()
+    if store is None:
+        pytest.skip(state.store_error or "store unavailable")
+    return store

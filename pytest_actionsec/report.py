@@ -1,0 +1,213 @@
+"""Reports and baselines: JSON and SARIF 2.1.0 output, accepted findings.
+
+The JSON report::
+
+    {"target", "mode", "seed", "examples_per_property", "layers",
+     "properties": [{"id", "function", "layer", "examples", "status", ...}],
+     "violations": [{"invariant", "family", "function", "layer", "field",
+                     "input", "evidence", "accepted"}]}
+
+A baseline is a JSON file of accepted findings, matched on (invariant,
+function, layer, field) so that CI fails only on new regressions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_actionsec.oracle import INVARIANTS
+
+__all__ = [
+    "BASELINE_VERSION",
+    "Baseline",
+    "BaselineError",
+    "build_report",
+    "to_sarif",
+    "write_baseline",
+    "write_report",
+]
+
+BASELINE_VERSION = 1
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_KEY_FIELDS = ("invariant", "function", "layer", "field")
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be read; the message is one line."""
+
+
+def _key(v: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    return tuple(str(v.get(k) or "") for k in _KEY_FIELDS)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Accepted findings, keyed on (invariant, function, layer, field)."""
+
+    path: str | None
+    accepted: frozenset[tuple[str, str, str, str]]
+
+    @classmethod
+    def empty(cls) -> Baseline:
+        """A baseline that accepts nothing."""
+        return cls(None, frozenset())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, missing_ok: bool = False) -> Baseline:
+        """Read a baseline file; a missing file is an empty baseline when ``missing_ok``."""
+        p = Path(path)
+        if not p.exists():
+            if missing_ok:
+                return cls(str(p), frozenset())
+            raise BaselineError(f"baseline {str(p)!r} does not exist")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BaselineError(f"baseline {str(p)!r} is not readable JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("accepted"), list):
+            raise BaselineError(f"baseline {str(p)!r} has no 'accepted' list")
+        keys = set()
+        for entry in data["accepted"]:
+            if not isinstance(entry, dict) or "invariant" not in entry:
+                raise BaselineError(f"baseline {str(p)!r} has an entry without 'invariant'")
+            keys.add(_key(entry))
+        return cls(str(p), frozenset(keys))
+
+    def accepts(self, violation: Mapping[str, Any]) -> bool:
+        """True when ``violation`` (a report entry or Violation.to_dict()) is accepted."""
+        return _key(violation) in self.accepted
+
+
+def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[str, Any]]) -> int:
+    """Write every distinct finding of ``violations`` as accepted; returns how many."""
+    entries: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for v in violations:
+        entries.setdefault(
+            _key(v),
+            {
+                "invariant": v["invariant"],
+                "function": v["function"],
+                "layer": v["layer"],
+                "field": v.get("field"),
+                "evidence": v.get("evidence", ""),
+            },
+        )
+    data = {
+        "version": BASELINE_VERSION,
+        "comment": "Accepted pytest-actionsec findings; CI fails only on findings not listed here.",
+        "accepted": [entries[k] for k in sorted(entries)],
+    }
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return len(entries)
+
+
+def build_report(
+    *,
+    target: str,
+    mode: str,
+    seed: int | None,
+    examples: int,
+    layers: Sequence[str],
+    properties: Iterable[Mapping[str, Any]],
+    violations: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Assemble the JSON report (properties and violations sorted for stable output)."""
+    return {
+        "target": target,
+        "mode": mode,
+        "seed": seed,
+        "examples_per_property": examples,
+        "layers": list(layers),
+        "properties": sorted((dict(p) for p in properties), key=lambda p: str(p["id"])),
+        "violations": sorted(
+            (dict(v) for v in violations),
+            key=lambda v: (_key(v), str(v.get("evidence", ""))),
+        ),
+    }
+
+
+def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log (one rule per invariant)."""
+    rules = [
+        {
+            "id": inv.id,
+            "name": inv.id.replace(".", "_").replace("-", "_"),
+            "shortDescription": {"text": inv.statement},
+            "fullDescription": {"text": f"{inv.statement} Source: {inv.source}."},
+            "properties": {"family": inv.family, "source": inv.source},
+        }
+        for inv in INVARIANTS.values()
+    ]
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    results = []
+    for v in report["violations"]:
+        logical = f"{report['target']}.{v['function']}"
+        results.append(
+            {
+                "ruleId": v["invariant"],
+                "ruleIndex": index.get(v["invariant"], -1),
+                "level": "note" if v.get("accepted") else "error",
+                "baselineState": "unchanged" if v.get("accepted") else "new",
+                "message": {
+                    "text": f"[{v['layer']}] {v['function']}"
+                    + (f" field {v['field']}" if v.get("field") else "")
+                    + f": {v['evidence']}"
+                },
+                "locations": [
+                    {"logicalLocations": [{"fullyQualifiedName": logical, "kind": "function"}]}
+                ],
+                "partialFingerprints": {"actionsecKey/v1": "|".join(_key(v))},
+                "properties": {
+                    "family": v["family"],
+                    "layer": v["layer"],
+                    "field": v.get("field"),
+                    "input": v["input"],
+                },
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "pytest-actionsec",
+                        "version": tool_version,
+                        "informationUri": "https://pypi.org/project/pytest-actionsec/",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+                "properties": {
+                    "target": report["target"],
+                    "mode": report["mode"],
+                    "seed": report["seed"],
+                    "examples_per_property": report["examples_per_property"],
+                },
+            }
+        ],
+    }
+
+
+def write_report(
+    path: str | os.PathLike[str], report: Mapping[str, Any], *, tool_version: str
+) -> None:
+    """Write ``report`` as JSON, or SARIF 2.1.0 when ``path`` ends in ``.sarif``."""
+    p = Path(path)
+    data: Mapping[str, Any] = report
+    if p.suffix.lower() == ".sarif":
+        data = to_sarif(report, tool_version=tool_version)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, p)
