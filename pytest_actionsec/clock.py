@@ -17,8 +17,12 @@ __all__ = ["DEFAULT_START", "IGNORED_MODULES", "SkewedClock"]
 
 DEFAULT_START = _dt.datetime(2026, 11, 22, 12, 0, 0)
 
-#: Modules that keep the real time while the clock is frozen.
+#: Modules whose calls of ``time.time``/``monotonic``/``perf_counter`` keep the real
+#: time while the clock is frozen (freezegun looks five frames up the stack;
+#: ``datetime.now`` is always frozen). Hypothesis is here so its deadlines and
+#: statistics stay right when a test moves the clock.
 IGNORED_MODULES: tuple[str, ...] = (
+    "hypothesis",
     "_pytest.runner",
     "_pytest.terminal",
     "_pytest.timing",

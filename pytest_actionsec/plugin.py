@@ -577,25 +577,23 @@ class ActionsecItem(pytest.Item):
         return self.path, None, f"actionsec {self.prop.id}"
 
 
+def actionsec(
+    *, target: str | None = None, mode: str | None = None, invariants: Any = None, clock: Any = None
+) -> dict[str, Any]:
+    """The ``actionsec`` marker's signature: marker arguments are checked by calling it."""
+    return {"target": target, "mode": mode, "invariants": invariants, "clock": clock}
+
+
 def _validate_marker(item: pytest.Item) -> dict[str, Any] | None:
     marker = item.get_closest_marker("actionsec")
     if marker is None or isinstance(item, ActionsecItem):
         return None
 
-    def signature(
-        *,
-        target: str | None = None,
-        mode: str | None = None,
-        invariants: Any = None,
-        clock: Any = None,
-    ) -> dict[str, Any]:
-        return {"target": target, "mode": mode, "invariants": invariants, "clock": clock}
-
     where = f"{item.nodeid}: @pytest.mark.actionsec"
     try:
-        values = signature(*marker.args, **marker.kwargs)
+        values = actionsec(*marker.args, **marker.kwargs)
     except TypeError as exc:
-        raise pytest.UsageError(f"{where}: {exc}".replace("signature() ", "")) from None
+        raise pytest.UsageError(f"{where}: {str(exc).replace('actionsec() ', '')}") from None
     if values["mode"] is not None and values["mode"] not in MODES:
         raise pytest.UsageError(
             f"{where}: mode must be one of {', '.join(MODES)}, got {values['mode']!r}"

@@ -1,0 +1,707 @@
+"""Stored records: pack, write through Nova's database API, read back (layer ``store``).
+
+A :class:`Store` is a real database migrated with Nova's own alembic
+migrations: an in-process sqlite by default, or a fresh, uniquely named
+database on a MariaDB/MySQL or PostgreSQL server, dropped again by
+:meth:`Store.close`. :func:`store_executor` turns a drawn
+:class:`~pytest_actionsec.strategies.Call` into an
+:class:`~pytest_actionsec.oracle.Observation` whose record is the row as the
+database gives it back, so :func:`~pytest_actionsec.engine.run_property` can
+judge stored records exactly as it judges packed ones::
+
+    with Store.open() as store:
+        result = run_property(Property("type", "pack_action_event_finish", "store"),
+                              target, executor=store_executor(target, store))
+
+Nova's DB API is configured process-wide (``nova.conf.CONF`` and the
+enginefacade of ``nova.db.main.api``), so only one :class:`Store` can be open
+per process; opening a second raises :class:`StoreError` (close the first;
+with pytest-xdist every worker is its own process). Nova is imported lazily,
+with import-time warnings silenced, so ``-W error`` works.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as _dt
+import secrets
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_actionsec.engine import ClockLike, capture_logs, execute
+from pytest_actionsec.oracle import Observation
+from pytest_actionsec.strategies import Call
+from pytest_actionsec.targets import HELPERS, TABLE_OF, Target, import_quietly
+
+__all__ = [
+    "ISOLATIONS",
+    "STORE_TABLES",
+    "Store",
+    "StoreError",
+    "classify_store_error",
+    "store_executor",
+]
+
+#: How examples are kept apart: one transaction rolled back per example, or
+#: every row deleted after it.
+ISOLATIONS: tuple[str, ...] = ("rollback", "delete")
+
+#: Tables an example may write (children first, the order rows are deleted in).
+STORE_TABLES: tuple[str, ...] = ("instance_actions_events", "instance_actions", "instances")
+
+_BACKENDS = ("sqlite", "mysql", "postgresql")
+_ADMIN = "actionsec-admin"  # user and project of the admin context used for DB work
+_CONNECT_TIMEOUT = 5
+_MESSAGE_LIMIT = 300
+
+# Lower-case fragments of database error messages, by the invariant they break.
+_BOUNDS_MARKERS = (
+    "too long",  # MySQL "Data too long", PostgreSQL "value too long"
+    "incorrect string value",  # MySQL utf8 (3-byte) refusing a 4-byte character
+    "nul (0x00)",  # psycopg2: PostgreSQL text cannot hold NUL
+    "invalid byte sequence",
+    "character with byte sequence",
+    "untranslatable character",
+    "string or blob too big",
+    "out of range",
+)
+_TYPE_MARKERS = (
+    "is not supported",  # sqlite3: "type 'traceback' is not supported"
+    "can't adapt",  # psycopg2
+    "datatype mismatch",
+    "operator does not exist",
+    "invalid input syntax",
+    "incorrect integer value",
+    "incorrect datetime value",
+    "only accepts",  # SQLAlchemy's sqlite DateTime bind processor
+)
+
+_LOCK = threading.Lock()
+_ACTIVE: Store | None = None
+
+
+class StoreError(Exception):
+    """A store cannot be opened or used; the message is one line naming the problem."""
+
+
+class _Refused(Exception):
+    """The database (or the object layer reading it back) refused a record."""
+
+    def __init__(self, verdict: tuple[str, str]) -> None:
+        super().__init__(verdict[1])
+        self.verdict = verdict
+
+
+class _Rollback(Exception):
+    """Raised inside the example's transaction to roll it back, carrying the result."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("rollback")
+        self.result = result
+
+
+def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    line = " ".join(text.strip().split("\n")[0].split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _db_message(error: BaseException) -> str:
+    """The database driver's own message for ``error`` (one line), wrappers peeled off."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "inner_exception", None)  # oslo.db DBError
+        if isinstance(inner, BaseException):
+            current = inner
+            continue
+        orig = getattr(current, "orig", None)  # SQLAlchemy DBAPIError / StatementError
+        if isinstance(orig, BaseException):
+            current = orig
+            continue
+        break
+    assert current is not None
+    args = getattr(current, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return _one_line(f"{args[0]} {args[1]}")  # PyMySQL: (errno, message)
+    text = _one_line(str(current))
+    if current is not error and type(current).__module__ in ("builtins", "exceptions"):
+        text = f"{type(current).__name__}: {text}"
+    if not text:
+        text = type(current).__name__
+    return text
+
+
+def classify_store_error(error: BaseException) -> tuple[str, str]:
+    """``(invariant, message)`` for an error raised while storing or reading back a record.
+
+    Length and encoding refusals (data too long, incorrect string value, NUL) are
+    ``bounds.store``; everything else (unsupported or unadaptable types, type
+    mismatches, coercion failures) is ``type.store``. The message is the
+    database's own, on one line.
+    """
+    message = _db_message(error)
+    lowered = message.lower()
+    if any(m in lowered for m in _TYPE_MARKERS):
+        return "type.store", message
+    if any(m in lowered for m in _BOUNDS_MARKERS):
+        return "bounds.store", message
+    return "type.store", message
+
+
+def _nova() -> Any:
+    """Nova's modules this file uses, imported quietly on first use."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_quietly("nova.objects").register_all()
+        return _NovaModules(
+            conf=import_quietly("nova.conf").CONF,
+            api=import_quietly("nova.db.main.api"),
+            models=import_quietly("nova.db.main.models"),
+            migration=import_quietly("nova.db.migration"),
+            context=import_quietly("nova.context"),
+            objects=import_quietly("nova.objects"),
+            enginefacade=import_quietly("oslo_db.sqlalchemy.enginefacade"),
+        )
+
+
+@dataclass(frozen=True)
+class _NovaModules:
+    conf: Any
+    api: Any
+    models: Any
+    migration: Any
+    context: Any
+    objects: Any
+    enginefacade: Any
+
+
+def _parse_url(url: str) -> Any:
+    import sqlalchemy as sa
+
+    if not isinstance(url, str) or not url.strip():
+        raise StoreError(f"bad database URL {url!r}: expected e.g. 'sqlite://'")
+    try:
+        parsed = sa.engine.make_url(url.strip())
+    except Exception as exc:
+        raise StoreError(f"bad database URL {url!r}: {_one_line(str(exc))}") from None
+    backend = parsed.get_backend_name()
+    if backend not in _BACKENDS:
+        raise StoreError(
+            f"bad database URL {parsed.render_as_string(hide_password=True)!r}: backend "
+            f"{backend!r} is not one of {', '.join(_BACKENDS)}"
+        )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except Exception as exc:
+        raise StoreError(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: driver "
+            f"{parsed.get_driver_name()!r} is not usable ({type(exc).__name__}: "
+            f"{_one_line(str(exc))})"
+        ) from None
+    return parsed
+
+
+class _ServerDatabase:
+    """A uniquely named database created on a server, and dropped again."""
+
+    def __init__(self, url: Any) -> None:
+        import sqlalchemy as sa
+
+        self.backend: str = url.get_backend_name()
+        self.name = f"actionsec_{secrets.token_hex(6)}"
+        shown = url.render_as_string(hide_password=True)
+        if self.backend == "mysql":
+            admin_url = url.set(database=None)
+            connect_args: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT}
+            # Nova's migrations create every table with mysql_charset='utf8'
+            # (3 bytes a character); the database default matches them.
+            self._create = (
+                f"CREATE DATABASE `{self.name}` CHARACTER SET utf8 COLLATE utf8_general_ci"
+            )
+            self._drop = [f"DROP DATABASE IF EXISTS `{self.name}`"]
+        else:
+            admin_url = url if url.database else url.set(database="postgres")
+            connect_args = {"connect_timeout": _CONNECT_TIMEOUT}
+            self._create = f"CREATE DATABASE \"{self.name}\" ENCODING 'UTF8' TEMPLATE template0"
+            self._drop = [
+                f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',  # PostgreSQL 13+
+                f'DROP DATABASE IF EXISTS "{self.name}"',
+            ]
+        self.url = url.set(database=self.name)
+        self._admin = sa.create_engine(
+            admin_url,
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
+            connect_args=connect_args,
+        )
+        try:
+            with self._admin.connect() as conn:
+                conn.exec_driver_sql(self._create)
+        except Exception as exc:
+            self._admin.dispose()
+            raise StoreError(f"cannot create a database on {shown}: {_db_message(exc)}") from None
+
+    def exists(self) -> bool:
+        """True while the database is on the server."""
+        if self.backend == "mysql":
+            sql = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(n)s"
+        else:
+            sql = "SELECT 1 FROM pg_database WHERE datname = %(n)s"
+        with self._admin.connect() as conn:
+            return conn.exec_driver_sql(sql, {"n": self.name}).first() is not None
+
+    def drop(self) -> None:
+        """Drop the database (idempotent)."""
+        last: Exception | None = None
+        try:
+            for statement in self._drop:
+                try:
+                    with self._admin.connect() as conn:
+                        conn.exec_driver_sql(statement)
+                    return
+                except Exception as exc:
+                    last = exc
+            if last is not None:
+                raise StoreError(f"cannot drop database {self.name}: {_db_message(last)}")
+        finally:
+            self._admin.dispose()
+
+
+@dataclass
+class Store:
+    """A database migrated with Nova's own migrations; open with :meth:`Store.open`.
+
+    ``isolation`` is ``"rollback"`` (each example runs in one transaction that
+    is rolled back) or ``"delete"`` (each Nova call commits; the example's rows
+    are deleted afterwards). ``setup_seconds`` is the time :meth:`open` took
+    (nova import, database creation, migrations); ``info`` describes what the
+    migrations created (server version, charset/collation, SQL mode).
+    """
+
+    url: str
+    backend: str
+    isolation: str
+    setup_seconds: float
+    database: str | None = None
+    info: dict[str, str] = field(default_factory=dict)
+    _nova: Any = field(default=None, repr=False)
+    _server: _ServerDatabase | None = field(default=None, repr=False)
+    _reset: Callable[[], None] | None = field(default=None, repr=False)
+    _tables: dict[str, Any] = field(default_factory=dict, repr=False)
+    _overrides: tuple[str, ...] = field(default=(), repr=False)
+    closed: bool = False
+
+    # -- life cycle -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str | None = None, *, isolation: str = "rollback") -> Store:
+        """Create and migrate a database (default: in-process sqlite).
+
+        With a MySQL/MariaDB or PostgreSQL URL a fresh ``actionsec_<hex>``
+        database is created on that server and dropped by :meth:`close`. Raises
+        :class:`StoreError` (one line) for a bad URL, a server that does not
+        answer, or when another Store is open in this process.
+        """
+        global _ACTIVE
+        if isolation not in ISOLATIONS:
+            raise StoreError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+        started = time.perf_counter()
+        with _LOCK:
+            if _ACTIVE is not None:
+                raise StoreError(
+                    f"a Store is already open in this process ({_ACTIVE.url}): nova's DB "
+                    "API is configured process-wide, close that Store first"
+                )
+            parsed = _parse_url(url or "sqlite://")
+            backend = parsed.get_backend_name()
+            store = cls(
+                url=parsed.render_as_string(hide_password=True),
+                backend=backend,
+                isolation=isolation,
+                setup_seconds=0.0,
+            )
+            _ACTIVE = store
+        try:
+            store._nova = _nova()
+            connection = parsed
+            if backend != "sqlite":
+                store._server = _ServerDatabase(parsed)
+                store.database = store._server.name
+                connection = store._server.url
+            store._configure(connection.render_as_string(hide_password=False))
+            store._migrate()
+        except BaseException:
+            store.close()
+            raise
+        store.setup_seconds = time.perf_counter() - started
+        atexit.register(store.close)
+        return store
+
+    def _configure(self, connection: str) -> None:
+        nova = self._nova
+        conf = nova.conf
+        if getattr(conf, "_namespace", None) is None:  # not parsed yet by anyone
+            conf([], project="nova", default_config_files=[], default_config_dirs=[])
+        overrides = {
+            "connection": connection,
+            # oslo.db turns 'sqlite://' (SingletonThreadPool) into a StaticPool:
+            # one DBAPI connection shared by every engine.connect() and session
+            # of the enginefacade, so the schema db_sync creates is the one
+            # every later session sees (the reader engine is the writer engine
+            # when no slave_connection is set). Recycling that connection would
+            # open a new, empty in-memory database, and a frozen clock that
+            # jumps years ahead (SkewedClock) makes the pool think it is stale:
+            # never recycle. Harmless for server databases too.
+            "connection_recycle_time": -1,
+            "max_retries": 1,  # a failed first connect is reported, not retried 10 x 10 s
+            "retry_interval": 1,
+        }
+        for name, value in overrides.items():
+            conf.set_override(name, value, group="database")
+        self._overrides = tuple(overrides)
+        # configure() may be called only once on an enginefacade: give nova's
+        # global context manager a fresh factory (reset on close), so Stores can
+        # follow each other in one process.
+        manager = nova.api.context_manager
+        self._reset = manager.patch_factory(nova.enginefacade.transaction_context())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nova.api.configure(conf)
+
+    def _migrate(self) -> None:
+        import sqlalchemy as sa
+
+        nova = self._nova
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                nova.migration.db_sync(database="main")
+            except Exception as exc:
+                raise StoreError(f"cannot migrate {self.url}: {_db_message(exc)}") from None
+            engine = self._engine()
+            meta = sa.MetaData()
+            meta.reflect(engine, only=list(STORE_TABLES))
+        self._tables = {name: meta.tables[name] for name in STORE_TABLES}
+        self.info = self._describe(engine)
+
+    def _describe(self, engine: Any) -> dict[str, str]:
+        info = {"backend": self.backend, "database": self.database or "(in-process)"}
+        queries: dict[str, str] = {}
+        if self.backend == "mysql":
+            queries = {
+                "server_version": "SELECT VERSION()",
+                "sql_mode": "SELECT @@SESSION.sql_mode",
+                "connection_charset": "SELECT @@SESSION.character_set_client",
+                "table_collation": (
+                    "SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE "
+                    "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'instance_actions_events'"
+                ),
+            }
+        elif self.backend == "postgresql":
+            queries = {
+                "server_version": "SHOW server_version",
+                "server_encoding": "SHOW server_encoding",
+                "client_encoding": "SHOW client_encoding",
+            }
+        else:
+            queries = {"server_version": "SELECT sqlite_version()"}
+        with engine.connect() as conn:
+            for key, sql in queries.items():
+                with contextlib.suppress(Exception):
+                    info[key] = str(conn.exec_driver_sql(sql).scalar())
+        info["pool"] = type(engine.pool).__name__
+        return info
+
+    def close(self) -> None:
+        """Dispose of the engines, drop the server database, free the process slot.
+
+        Idempotent; every step runs even when an earlier one fails.
+        """
+        global _ACTIVE
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+        try:
+            nova = self._nova
+            if nova is not None and self._reset is not None:
+                with contextlib.suppress(Exception):
+                    nova.api.context_manager.dispose_pool()
+                self._reset()
+                self._reset = None
+            if nova is not None:
+                for name in self._overrides:
+                    with contextlib.suppress(Exception):
+                        nova.conf.clear_override(name, group="database")
+            if self._server is not None:
+                self._server.drop()
+        finally:
+            with _LOCK:
+                if _ACTIVE is self:
+                    _ACTIVE = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers used by the executor and the tests ----------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise StoreError(f"the store {self.url} is closed")
+
+    def _engine(self) -> Any:
+        return self._nova.api.get_engine()
+
+    def server_database_exists(self) -> bool:
+        """True while this store's server database exists (False for sqlite)."""
+        return self._server is not None and self._server.exists()
+
+    def row_counts(self) -> dict[str, int]:
+        """Committed rows in each of :data:`STORE_TABLES` (all 0 between examples)."""
+        import sqlalchemy as sa
+
+        self._check_open()
+        with self._engine().connect() as conn:
+            return {
+                name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for name, t in self._tables.items()
+            }
+
+    def admin_context(self) -> Any:
+        """A fresh admin ``RequestContext`` for database work (never the drawn context)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._nova.context.RequestContext(
+                user_id=_ADMIN, project_id=_ADMIN, is_admin=True, overwrite=False
+            )
+
+    def _isolated(self, work: Callable[[Any, Any], Any]) -> Any:
+        """Run ``work(context, session)`` so that none of its rows outlive it."""
+        ctx = self.admin_context()
+        if self.isolation == "rollback":
+            # Nova's DB API functions called with this context join the outer
+            # writer transaction (enginefacade nesting); raising rolls it back.
+            try:
+                with self._nova.api.context_manager.writer.using(ctx) as session:
+                    raise _Rollback(work(ctx, session))
+            except _Rollback as done:
+                return done.result
+        try:
+            return work(ctx, None)
+        finally:
+            self._delete_all()
+
+    def _delete_all(self) -> None:
+        with self._engine().begin() as conn:
+            for name in STORE_TABLES:
+                conn.execute(self._tables[name].delete())
+
+    def roundtrip(
+        self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Write ``record`` (packed by ``function``) through Nova's DB API and read it back.
+
+        Parent rows (instance, action, event start) are written first with clean
+        values and the record's keys; ``when`` is their start time. Returns the
+        row as read from the table (events get their action's ``instance_uuid``
+        and ``request_id``). Raises ``_Refused`` with the verdict when the
+        database, or the object layer reading the row back, refuses it.
+        """
+        self._check_open()
+        if function not in HELPERS:
+            raise ValueError(f"function must be one of {HELPERS}, got {function!r}")
+        clean = when or _dt.datetime(2026, 11, 22, 12, 0, 0)
+
+        def work(ctx: Any, session: Any) -> dict[str, Any]:
+            self._parents(ctx, function, record, clean)
+            row_id = self._write(ctx, function, dict(record))
+            if session is not None:
+                session.flush()
+            return self._read(ctx, session, function, row_id)
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result: dict[str, Any] = self._isolated(work)
+        except _Refused:
+            raise
+        except Exception as exc:
+            raise _Refused(classify_store_error(exc)) from exc
+        return result
+
+    def _parents(self, ctx: Any, function: str, record: Mapping[str, Any], when: Any) -> None:
+        api = self._nova.api
+        uuid = record.get("instance_uuid")
+        request_id = record.get("request_id")
+        if uuid is not None:
+            # instance_actions.instance_uuid is a foreign key to instances.uuid
+            # (enforced by MySQL and PostgreSQL): give it a minimal instance row,
+            # written with nova's model in nova's writer session.
+            with api.context_manager.writer.using(ctx) as session:
+                instance = self._nova.models.Instance()
+                instance.update(
+                    {"uuid": uuid, "user_id": _ADMIN, "project_id": _ADMIN, "deleted": 0}
+                )
+                instance.save(session)
+        if function == "pack_action_start":
+            return
+        api.action_start(
+            ctx,
+            {
+                "request_id": request_id,
+                "instance_uuid": uuid,
+                "user_id": _ADMIN,
+                "project_id": _ADMIN,
+                "action": "actionsec-parent",
+                "start_time": when,
+                "updated_at": when,
+            },
+        )
+        if function == "pack_action_event_finish":
+            api.action_event_start(
+                ctx,
+                {
+                    "event": record.get("event"),
+                    "instance_uuid": uuid,
+                    "request_id": request_id,
+                    "start_time": when,
+                    "host": None,
+                },
+            )
+
+    def _write(self, ctx: Any, function: str, values: dict[str, Any]) -> int:
+        api = self._nova.api
+        writer = {
+            "pack_action_start": api.action_start,
+            "pack_action_finish": api.action_finish,
+            "pack_action_event_start": api.action_event_start,
+            "pack_action_event_finish": api.action_event_finish,
+        }[function]
+        row = writer(ctx, values)
+        return int(row["id"])
+
+    def _read(self, ctx: Any, session: Any, function: str, row_id: int) -> dict[str, Any]:
+        import sqlalchemy as sa
+
+        table = self._tables[TABLE_OF[function]]
+        actions = self._tables["instance_actions"]
+
+        def fetch(conn: Any) -> tuple[Any, Any]:
+            row = conn.execute(sa.select(table).where(table.c.id == row_id)).mappings().one()
+            parent = None
+            if table is not actions:
+                parent = (
+                    conn.execute(sa.select(actions).where(actions.c.id == row["action_id"]))
+                    .mappings()
+                    .one()
+                )
+            return row, parent
+
+        if session is not None:
+            row, parent = fetch(session)
+        else:
+            with self._engine().connect() as conn:
+                row, parent = fetch(conn)
+        record = dict(row)
+        if parent is not None:
+            record["instance_uuid"] = parent["instance_uuid"]
+            record["request_id"] = parent["request_id"]
+        self._read_objects(ctx, table is actions, record)
+        return record
+
+    def _read_objects(self, ctx: Any, is_action: bool, record: Mapping[str, Any]) -> None:
+        """Read the row back as Nova's objects do; a coercion failure is a refusal."""
+        objects = self._nova.objects
+        if is_action:
+            owner = "InstanceAction"
+            reader: Callable[[], Any] = lambda: objects.InstanceActionList.get_by_instance_uuid(  # noqa: E731
+                ctx, record["instance_uuid"]
+            )
+        else:
+            owner = "InstanceActionEvent"
+            reader = lambda: objects.InstanceActionEventList.get_by_action(  # noqa: E731
+                ctx, record["action_id"]
+            )
+        try:
+            reader()
+        except (ValueError, TypeError) as exc:
+            raise _Refused(
+                ("type.store", _one_line(f"{owner} object: {type(exc).__name__}: {exc}"))
+            ) from exc
+
+
+@dataclass
+class _Outcome:
+    store_error: tuple[str, str] | None = None
+
+
+def store_executor(
+    target: Target,
+    store: Store,
+    *,
+    clock: ClockLike | None = None,
+    logs: list[str] | None = None,
+    arm: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    timeout: float | None = None,
+    event_finish_via: str = "boundary",
+) -> Callable[[Call], Observation]:
+    """An executor for :func:`~pytest_actionsec.engine.run_property` at the ``store`` layer.
+
+    Each call is packed with the target's helper (``pack_action_event_finish``
+    through ``target.boundary_call()``, nova's ``event_finish_with_failure``
+    path, unless ``event_finish_via="packer"`` or the target has no boundary),
+    written through Nova's DB API with an admin context, and read back from the
+    table and through Nova's objects. The observation's record is the row read
+    back (the packed record when the database refused it, with ``store_error``
+    set); a packer exception is the observation's error, as at the packer layer.
+    ``clock`` sets the server clock per example; ``logs`` is a list filled by an
+    active :func:`~pytest_actionsec.engine.capture_logs` (default: one per example).
+    """
+    if event_finish_via not in ("boundary", "packer"):
+        raise ValueError(
+            f"event_finish_via must be 'boundary' or 'packer', not {event_finish_via!r}"
+        )
+    store._check_open()
+    packers: dict[str, Callable[..., Any]] = dict(target.helpers)
+    boundary = target.boundary_call() if event_finish_via == "boundary" else None
+    if boundary is not None:
+        packers["pack_action_event_finish"] = boundary
+
+    def run(call: Call) -> Observation:
+        outcome = _Outcome()
+        packer = packers[call.function]
+
+        def invoke(*args: Any, **kwargs: Any) -> Any:
+            record = packer(*args, **kwargs)
+            if not isinstance(record, Mapping):
+                return record
+            try:
+                return store.roundtrip(call.function, record, when=call.server_time)
+            except _Refused as refused:
+                outcome.store_error = refused.verdict
+                return record
+
+        def once(lines: list[str]) -> Observation:
+            return execute(
+                target, call, clock=clock, logs=lines, arm=arm, timeout=timeout, invoke=invoke
+            )
+
+        if logs is None:
+            with capture_logs() as lines:
+                obs = once(lines)
+        else:
+            obs = once(logs)
+        obs.store_error = outcome.store_error
+        return obs
+
+    return run
