@@ -70,9 +70,13 @@ _counter = itertools.count()
 
 
 def new_canary(origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> Canary:
-    """Make a fresh, unique canary (``cnry`` + 16 hex digits unless ``token`` is given)."""
+    """Make a fresh, unique canary unless ``token`` is given.
+
+    Tokens are 12 random hex digits, ``cnry`` and a 4-digit counter: the first
+    eight characters (what a prefix match looks for) carry 32 random bits.
+    """
     if token is None:
-        token = f"{_PREFIX}{secrets.token_hex(6)}{next(_counter) % 65536:04x}"
+        token = f"{secrets.token_hex(6)}{_PREFIX}{next(_counter) % 65536:04x}"
     return Canary(token=token, origin=origin, allowed_fields=frozenset(allowed))
 
 
@@ -96,7 +100,7 @@ def _forms(token: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, st
     exact: dict[str, str] = {}
     exact["repr"] = repr(token)[1:-1]
     exact["unicode-escape"] = token.encode("unicode_escape").decode("ascii")
-    exact["json"] = json.dumps(token)[1:-1]
+    exact["json"] = json.dumps(token, ensure_ascii=False)[1:-1]
     exact["json-ascii"] = json.dumps(token, ensure_ascii=True)[1:-1]
     exact["url"] = quote(token, safe="")
     exact["url-plus"] = quote_plus(token)

@@ -147,8 +147,20 @@ def _alias(dotted: str) -> str:
     return name if module == "builtins" else f"_{module.replace('.', '_')}.{name}"
 
 
+#: Classes given as objects (trusted classes need not be importable by name).
+_KNOWN_CLASSES: dict[str, type[BaseException]] = {}
+
+
+def _class_path(cls: type[BaseException]) -> str:
+    dotted = f"{cls.__module__}.{cls.__qualname__}"
+    _KNOWN_CLASSES[dotted] = cls
+    return dotted
+
+
 @lru_cache(maxsize=256)
 def _load(dotted: str) -> Any:
+    if dotted in _KNOWN_CLASSES:
+        return _KNOWN_CLASSES[dotted]
     module, _, name = dotted.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
@@ -157,7 +169,11 @@ def _load(dotted: str) -> Any:
 def _make_class(base: str, source: str) -> type[BaseException]:
     module = base.rpartition(".")[0]
     namespace: dict[str, Any] = {"__name__": "pytest_actionsec.generated"}
-    if module != "builtins":
+    if base in _KNOWN_CLASSES:
+        parent = _KNOWN_CLASSES[base]
+        source = source.replace(f"({_alias(base)}):", "(_trusted_base):", 1)
+        namespace["_trusted_base"] = parent
+    elif module != "builtins":
         namespace[f"_{module.replace('.', '_')}"] = importlib.import_module(module)
     exec(compile(source, "<actionsec-generated>", "exec"), namespace)
     cls = [v for k, v in namespace.items() if isinstance(v, type) and not k.startswith("_")]
@@ -301,6 +317,7 @@ class Call:
         }
         values: dict[str, str] = {}
         exc_var = None
+        exc_raised = False
         for name, value in self.arguments:
             if isinstance(value, ExcSpec):
                 for base in _bases(value):
@@ -310,10 +327,11 @@ class Call:
                 _exception_source(value, name, lines, classes)
                 values[name] = name
                 exc_var = name
+                exc_raised = value.raise_secrets is not None
             elif isinstance(value, ObjSpec):
                 values[name] = value.expr
             elif isinstance(value, TbSpec):
-                if value.from_exc and exc_var is not None:
+                if value.from_exc and exc_var is not None and exc_raised:
                     values[name] = f"{exc_var}.__traceback__"
                 else:
                     kw = "".join(f", {k}={v!r}" for k, v in value.secrets)
@@ -712,7 +730,7 @@ def _trusted_specs(
     depth: int = 0,
 ) -> ExcSpec:
     cls = draw(st.sampled_from(list(trusted)))
-    base = f"{cls.__module__}.{cls.__qualname__}"
+    base = _class_path(cls)
     kind = draw(st.sampled_from(["format", "format", "explicit", "broken-format", "raises"]))
     if mode == "hostile":
         kind = draw(st.sampled_from([kind, "bytes-message", "non-text-format"]))
@@ -908,6 +926,10 @@ def _tracebacks(
 def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStrategy[Any]:
     """``exc_tb`` values: None or formatted text; live traceback objects at the boundary."""
     _check_mode(mode)
+    if layer not in LAYERS:
+        from hypothesis.errors import InvalidArgument
+
+        raise InvalidArgument(f"layer must be one of {LAYERS}, got {layer!r}")
 
     def build(drawn: tuple[Any, tuple[str, ...], tuple[Canary, ...]]) -> Any:
         value = drawn[0]

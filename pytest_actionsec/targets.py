@@ -9,6 +9,7 @@ fallback) needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -151,9 +152,9 @@ def _load_object(dotted: str) -> Any:
     try:
         module = import_quietly(module_name)
     except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise TargetError(
-            f"trusted exception {dotted!r}: module {module_name!r} does not import "
-            f"({type(exc).__name__}: {exc})"
+            f"trusted exception {dotted!r}: module {module_name!r} does not import ({detail})"
         ) from None
     try:
         return getattr(module, attr)
@@ -241,9 +242,10 @@ def resolve_target(
     except ModuleNotFoundError as exc:
         hint = " (install the 'nova' extra: pip install 'pytest-actionsec[nova]')"
         missing = exc.name or path
+        nova_missing = missing.split(".")[0] == "nova" and importlib.util.find_spec("nova") is None
         raise TargetError(
             f"target {path!r} does not import: no module named {missing!r}"
-            + (hint if missing.split(".")[0] == "nova" else "")
+            + (hint if nova_missing else "")
         ) from None
     except Exception as exc:
         raise TargetError(

@@ -1,0 +1,3 @@
+"""A target that imports a module that does not exist."""
+
+import actionsec_no_such_module  # noqa: F401

@@ -1,0 +1,346 @@
+"""Unit tests for pytest_actionsec.canaries: planting and encoding-aware detection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_actionsec.canaries import (
+    MIN_PREFIX,
+    Canary,
+    CanaryHit,
+    find_canaries,
+    new_canary,
+    planted_canaries,
+    register_planted,
+    render_text,
+)
+
+# A token whose encodings all differ from it: non-ASCII, a slash, a space, a plus,
+# an ampersand and control characters, all inside the first eight characters.
+SPECIAL = "cnry\u00e9\u4e2d/ +x&y\n\tz0123"
+
+
+def _b64(urlsafe: bool) -> Callable[[str], str]:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    return lambda text: encode(text.encode("utf-8")).decode("ascii")
+
+
+#: encoding name -> how code turns a whole text (with the secret inside) into text
+ENCODERS: dict[str, Callable[[str], str]] = {
+    "raw": lambda t: t,
+    "repr": lambda t: repr(t),
+    "unicode-escape": lambda t: t.encode("unicode_escape").decode("ascii"),
+    "json": lambda t: json.dumps(t),
+    "url": lambda t: quote(t, safe=""),
+    "url-plus": quote_plus,
+    "base64": _b64(urlsafe=False),
+    "base64url": _b64(urlsafe=True),
+    "hex": lambda t: t.encode("utf-8").hex(),
+    "HEX": lambda t: t.encode("utf-8").hex().upper(),
+    "upper": str.upper,
+    "swapcase": str.swapcase,
+}
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
+
+
+def _found(text: str, canary: Canary, where: str = "value") -> list[CanaryHit]:
+    return find_canaries(text, [canary], where=where)
+
+
+# ---------------------------------------------------------------------------
+# new_canary
+
+
+def test_new_canary_tokens_are_unique_and_shaped() -> None:
+    tokens = {new_canary("t").token for _ in range(500)}
+    assert len(tokens) == 500
+    for token in tokens:
+        assert re.fullmatch(r"[0-9a-f]{12}cnry[0-9a-f]{4}", token), token
+
+
+def test_new_canary_allowed_and_secret() -> None:
+    secret = new_canary("context.auth_token")
+    allowed = new_canary("context.user_id", allowed=["user_id"])
+    assert secret.secret and secret.allowed_fields == frozenset()
+    assert not allowed.secret and allowed.allowed_fields == frozenset({"user_id"})
+    assert allowed.origin == "context.user_id"
+    assert new_canary("x", token="given-token-123").token == "given-token-123"
+
+
+def test_new_canary_prefixes_do_not_collide() -> None:
+    prefixes = {new_canary("t").token[:MIN_PREFIX] for _ in range(3000)}
+    assert len(prefixes) == 3000
+
+
+def test_prefix_collision_between_two_canaries_is_a_false_hit() -> None:
+    """Documents the mechanism of the bug above with fixed tokens."""
+    user = new_canary("context.user_id", allowed=["user_id"], token="cnryabcd00000000aaaa")
+    secret = new_canary("context.auth_token", token="cnryabcd11111111bbbb")
+    hits = find_canaries(user.token, [user, secret], where="user_id")
+    assert [(h.canary, h.encoding) for h in hits] == [(secret, f"prefix[{MIN_PREFIX}]")]
+
+
+# ---------------------------------------------------------------------------
+# Detection, encoding by encoding.
+
+
+@pytest.mark.parametrize("token", ["default", SPECIAL], ids=["hex-token", "special-token"])
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
+def test_found_in_every_encoding(encoding: str, token: str) -> None:
+    canary = new_canary("t") if token == "default" else new_canary("t", token=token)
+    text = ENCODERS[encoding]("connection failed: " + canary.token + " at db.internal")
+    hits = _found(text, canary)
+    assert len(hits) == 1, (encoding, text)
+    assert hits[0].canary is canary and hits[0].where == "value"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [
+        ("raw", "raw"),
+        ("repr", "repr"),
+        ("unicode-escape", "unicode-escape"),
+        ("json", "json-ascii"),
+        ("url", "url"),
+        ("url-plus", "url-plus"),
+        ("hex", "hex"),
+        ("HEX", "hex"),
+        ("upper", "raw (any case)"),
+    ],
+)
+def test_encoding_is_named(encoding: str, expected: str) -> None:
+    canary = new_canary("t", token=SPECIAL)
+    hits = _found(ENCODERS[encoding](SPECIAL), canary)
+    assert [h.encoding for h in hits] == [expected]
+
+
+# 0x7e bytes give the 6-bit value 62 ('+' or '-') at every alignment
+B64_TOKEN = "cnry~~~~~~~~~~~~0123"
+
+
+@pytest.mark.parametrize("urlsafe", [False, True], ids=["std", "urlsafe"])
+@pytest.mark.parametrize("alignment", [0, 1, 2])
+@pytest.mark.parametrize("token", ["default", SPECIAL], ids=["hex-token", "special-token"])
+def test_base64_any_alignment_inside_larger_text(urlsafe: bool, alignment: int, token: str) -> None:
+    canary = new_canary("t") if token == "default" else new_canary("t", token=token)
+    data = b"\xfb\xff" * 4 + b"x" * alignment + canary.token.encode() + b"\xfb\xff" * 5
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = "payload=" + encode(data).decode("ascii") + ";"
+    hits = _found(text, canary)
+    assert len(hits) == 1
+    assert hits[0].encoding.startswith("base64")
+
+
+@pytest.mark.parametrize("urlsafe", [False, True], ids=["std", "urlsafe"])
+@pytest.mark.parametrize("alignment", [0, 1, 2])
+def test_base64_alphabets_are_told_apart(urlsafe: bool, alignment: int) -> None:
+    canary = new_canary("t", token=B64_TOKEN)
+    # 0xfb/0xff bytes make '+'/'/' differ from '-'/'_' in the surroundings
+    data = b"\xfb\xff" * 4 + b"x" * alignment + canary.token.encode() + b"\xfb\xff" * 5
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = "payload=" + encode(data).decode("ascii") + ";"
+    hits = _found(text, canary)
+    assert len(hits) == 1
+    assert hits[0].encoding.startswith("base64url[" if urlsafe else "base64[")
+
+
+@pytest.mark.parametrize("cut", range(MIN_PREFIX, 20))
+def test_prefix_of_eight_or_more_characters(cut: int) -> None:
+    canary = new_canary("t")
+    assert len(canary.token) == 20
+    hits = _found(f"token={canary.token[:cut]}... (truncated)", canary)
+    assert [h.encoding for h in hits] == [f"prefix[{MIN_PREFIX}]"]
+    assert _found(canary.token[:cut].upper(), canary)
+
+
+def test_seven_character_prefix_is_not_a_hit() -> None:
+    canary = new_canary("t")
+    assert _found(f"token={canary.token[: MIN_PREFIX - 1]}...", canary) == []
+    special = new_canary("t", token=SPECIAL)
+    assert _found(SPECIAL[: MIN_PREFIX - 1] + "!", special) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Instance failed",
+        "No valid host was found. There are not enough hosts available.",
+        "cnry",
+        "canary cnr y",
+        '  File "/usr/lib/python3/dist-packages/nova/compute/manager.py", line 2617',
+        "0123456789abcdef" * 8,
+        "Y25yeQ==",
+    ],
+)
+def test_no_false_positive_on_unrelated_text(text: str) -> None:
+    canaries = [new_canary("t") for _ in range(20)] + [new_canary("t", token=SPECIAL)]
+    assert find_canaries(text, canaries) == []
+
+
+def test_allowed_field_is_respected() -> None:
+    user = new_canary("context.user_id", allowed=["user_id"])
+    assert _found(user.token, user, where="user_id") == []
+    hits = _found("user " + user.token, user, where="details")
+    assert [(h.where, h.encoding) for h in hits] == [("details", "raw")]
+    assert "details" in hits[0].describe() and user.token in hits[0].describe()
+
+
+def test_one_hit_per_canary_and_order() -> None:
+    a, b, c = new_canary("a"), new_canary("b"), new_canary("c")
+    text = f"{b.token} {a.token.upper()} {b.token}"
+    hits = find_canaries(text, [a, b, c], where="log")
+    assert [(h.canary, h.encoding, h.where) for h in hits] == [
+        (a, "raw (any case)", "log"),
+        (b, "raw", "log"),
+    ]
+
+
+def test_json_without_ascii_escaping() -> None:
+    token = '\u00e9"cnryabcdef0123456789'
+    canary = new_canary("t", token=token)
+    assert _found(json.dumps({"msg": token}, ensure_ascii=False), canary)
+
+
+# ---------------------------------------------------------------------------
+# The same, as properties over random surrounding text.
+
+_DEFAULT_AND_SPECIAL = st.sampled_from(["default", "default", SPECIAL]).map(
+    lambda t: new_canary("prop") if t == "default" else new_canary("prop", token=t)
+)
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(
+    canary=_DEFAULT_AND_SPECIAL,
+    encoding=st.sampled_from(sorted(ENCODERS)),
+    before=_TEXT,
+    after=_TEXT,
+)
+def test_property_embedded_canary_is_always_found(
+    canary: Canary, encoding: str, before: str, after: str
+) -> None:
+    text = ENCODERS[encoding](before + canary.token + after)
+    assert len(_found(text, canary)) == 1
+
+
+@settings(max_examples=200, database=None, deadline=None)
+@given(
+    canary=_DEFAULT_AND_SPECIAL,
+    before=_TEXT,
+    after=_TEXT,
+    cut=st.integers(MIN_PREFIX, 19),
+    upper=st.booleans(),
+)
+def test_property_cut_canary_is_found(
+    canary: Canary, before: str, after: str, cut: int, upper: bool
+) -> None:
+    piece = canary.token[:cut]
+    assert _found(before + (piece.upper() if upper else piece) + after, canary)
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(canary=_DEFAULT_AND_SPECIAL, text=st.text(max_size=200))
+def test_property_unrelated_text_is_never_flagged(canary: Canary, text: str) -> None:
+    assert _found(text, canary) == []
+
+
+# ---------------------------------------------------------------------------
+# render_text
+
+
+class _Obj:
+    def __str__(self) -> str:
+        return "str-of-obj"
+
+    def __repr__(self) -> str:
+        return "repr-of-obj"
+
+
+class _BadStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        return "repr-only"
+
+
+class _BadBoth:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class _NonTextStr:
+    def __str__(self) -> str:
+        return 42  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return "repr-of-non-text"
+
+
+def test_render_text_str_and_scalars() -> None:
+    assert render_text("as is \u00e9") == "as is \u00e9"
+    assert render_text(None) == "None"
+    assert render_text(5) == "5"
+    assert render_text(True) == "True"
+
+
+def test_render_text_bytes() -> None:
+    out = render_text("caf\u00e9 \u4e2d".encode())
+    assert "caf\u00e9 \u4e2d" in out
+    latin = render_text(b"\xe9t\xe9 secret")
+    assert "\u00e9t\u00e9 secret" in latin  # latin-1 view of undecodable bytes
+    assert render_text(bytearray(b"abc")).startswith("abc")
+
+
+def test_render_text_objects() -> None:
+    out = render_text(_Obj())
+    assert "str-of-obj" in out and "repr-of-obj" in out
+    assert render_text(_BadStr()) == "repr-only"
+    assert render_text(_BadBoth()) == ""
+    assert render_text(_NonTextStr()) == "repr-of-non-text"
+    assert "'x'" in render_text(["x"])
+
+
+def test_render_text_finds_canary_in_exception_objects() -> None:
+    canary = new_canary("exception.args")
+    assert _found(render_text(ValueError(canary.token)), canary)
+
+
+# ---------------------------------------------------------------------------
+# The registry of planted canaries.
+
+
+def test_planted_canaries_follow_cause_and_context() -> None:
+    outer, cause, ctx = ValueError("o"), KeyError("c"), OSError("x")
+    outer.__cause__ = cause
+    outer.__context__ = ctx
+    c1, c2, c3 = new_canary("o"), new_canary("c"), new_canary("x")
+    register_planted(outer, [c1])
+    register_planted(cause, [c2])
+    register_planted(ctx, [c3, c3])
+    assert planted_canaries(outer) == (c1, c2, c3)
+    assert planted_canaries(cause) == (c2,)
+    assert planted_canaries(object(), None) == ()
+
+
+def test_register_planted_ignores_empty_and_checks_identity() -> None:
+    obj = ValueError("o")
+    register_planted(obj, [])
+    assert planted_canaries(obj) == ()
+    c = new_canary("o")
+    register_planted(obj, [c])
+    assert planted_canaries(obj) == (c,)
+    assert planted_canaries(ValueError("o")) == ()

@@ -1,0 +1,732 @@
+"""Unit tests for pytest_actionsec.strategies, drawing real values for the real nova target."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import random
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument, NoSuchExample
+
+from pytest_actionsec.canaries import Canary, planted_canaries, render_text
+from pytest_actionsec.clock import SkewedClock
+from pytest_actionsec.engine import execute
+from pytest_actionsec.strategies import (
+    Call,
+    ContextSpec,
+    ExcSpec,
+    TbSpec,
+    action_names,
+    calls,
+    contexts,
+    event_names,
+    exc_values,
+    exceptions,
+    hosts,
+    instance_uuids,
+    raise_through_frame,
+    server_times,
+    timestamps,
+    tracebacks,
+)
+from pytest_actionsec.targets import PlainContext, Target, resolve_target
+
+COMBOS = [
+    ("pack_action_start", "packer"),
+    ("pack_action_finish", "packer"),
+    ("pack_action_event_start", "packer"),
+    ("pack_action_event_finish", "packer"),
+    ("pack_action_event_finish", "boundary"),
+]
+QUICK = settings(
+    max_examples=60,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+SEARCH = settings(
+    max_examples=3000,
+    database=None,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture(scope="module")
+def nova_target() -> Target:
+    return resolve_target()
+
+
+def _find(strategy: st.SearchStrategy[Any], condition: Callable[[Any], bool]) -> Any:
+    """The first drawn value meeting ``condition`` (fails the test if none in 3000)."""
+    return find(strategy, condition, settings=SEARCH, random=random.Random(20261122))
+
+
+def _raises(fn: Callable[[], Any]) -> bool:
+    try:
+        fn()
+    except Exception:
+        return True
+    return False
+
+
+def _is_text_id(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _naive(value: Any) -> bool:
+    return isinstance(value, dt.datetime) and value.tzinfo is None
+
+
+# ---------------------------------------------------------------------------
+# Leaf strategies: contract values.
+
+
+@QUICK
+@given(st.one_of(action_names(), event_names()))
+def test_names_contract(name: Any) -> None:
+    assert isinstance(name, str)
+    assert len(name) <= 255
+    name.encode("utf-8")  # no lone surrogates
+
+
+@QUICK
+@given(hosts())
+def test_hosts_contract(host: Any) -> None:
+    assert host is None or (isinstance(host, str) and len(host) <= 255)
+
+
+@QUICK
+@given(instance_uuids())
+def test_instance_uuids_contract(value: Any) -> None:
+    assert isinstance(value, str) and len(value) == 36
+    assert str(uuid.UUID(value)) == value
+
+
+@QUICK
+@given(server_times())
+def test_server_times_are_naive_and_in_range(value: dt.datetime) -> None:
+    assert _naive(value)
+    assert dt.datetime(1970, 1, 2) <= value <= dt.datetime(9999, 12, 30, 23, 59, 59, 999999)
+
+
+@QUICK
+@given(timestamps(server_time=dt.datetime(2030, 5, 6, 7, 8, 9)))
+def test_timestamps_contract_are_naive(value: Any) -> None:
+    assert _naive(value)
+
+
+@QUICK
+@given(st.data())
+def test_contexts_contract_with_nova(nova_target: Target, data: st.DataObject) -> None:
+    import nova.context
+
+    ctx = data.draw(contexts(nova_target))
+    assert isinstance(ctx, nova.context.RequestContext)
+    for name in ("user_id", "project_id", "request_id"):
+        assert _is_text_id(getattr(ctx, name))
+    assert _naive(ctx.timestamp)
+    planted = planted_canaries(ctx)
+    for canary in planted:
+        if canary.allowed_fields:
+            (field,) = canary.allowed_fields
+            assert canary.token in getattr(ctx, field)
+        else:
+            where = canary.origin.split(".")[-1]
+            assert canary.token in render_text(getattr(ctx, where))
+
+
+@QUICK
+@given(contexts())
+def test_contexts_without_target_are_plain(ctx: Any) -> None:
+    assert isinstance(ctx, PlainContext)
+    assert _naive(ctx.timestamp)
+    assert all(_is_text_id(getattr(ctx, n)) for n in ("user_id", "project_id", "request_id"))
+
+
+@QUICK
+@given(exceptions())
+def test_exceptions_contract(exc: Any) -> None:
+    assert isinstance(exc, BaseException)
+    # every drawn exception carries at least one secret, registered on it
+    assert planted_canaries(exc)
+
+
+@QUICK
+@given(exc_values())
+def test_exc_values_contract(value: Any) -> None:
+    assert value is None or isinstance(value, (str, BaseException))
+
+
+@QUICK
+@given(tracebacks())
+def test_tracebacks_contract_packer(value: Any) -> None:
+    assert value is None or isinstance(value, str)
+
+
+@QUICK
+@given(tracebacks(layer="boundary"))
+def test_tracebacks_contract_boundary(value: Any) -> None:
+    assert value is None or isinstance(value, (str, TracebackType))
+
+
+# ---------------------------------------------------------------------------
+# Whole calls in contract mode never break the calling convention.
+
+
+@pytest.mark.parametrize(("function", "layer"), COMBOS)
+def test_contract_calls_stay_within_the_contract(
+    nova_target: Target, function: str, layer: str
+) -> None:
+    import nova.context
+
+    @QUICK
+    @given(calls(nova_target, function, mode="contract", layer=layer))
+    def check(call: Call) -> None:
+        assert isinstance(call, Call)
+        assert (call.function, call.layer) == (function, layer)
+        assert call.hostile == () and not call.is_hostile and not call.positional
+        assert _naive(call.server_time)
+        ctx, kwargs = call.build(nova_target)
+        assert isinstance(ctx, nova.context.RequestContext)
+        for name in ("user_id", "project_id", "request_id"):
+            assert _is_text_id(getattr(ctx, name)), name
+        assert _naive(ctx.timestamp)
+        assert isinstance(kwargs["instance_uuid"], str) and len(kwargs["instance_uuid"]) == 36
+        for name in ("action_name", "event_name"):
+            if name in kwargs:
+                assert isinstance(kwargs[name], str) and len(kwargs[name]) <= 255
+        assert _is_text_id(kwargs.get("host"))
+        if function == "pack_action_event_finish":
+            assert kwargs["exc_val"] is None or isinstance(kwargs["exc_val"], (str, Exception))
+            allowed: tuple[type, ...] = (str, type(None))
+            if layer == "boundary":
+                allowed += (TracebackType,)
+            assert isinstance(kwargs["exc_tb"], allowed)
+        else:
+            assert "exc_val" not in kwargs and "exc_tb" not in kwargs
+        # every canary of the call is a fresh token
+        assert len({c.token for c in call.canaries}) == len(call.canaries)
+
+    check()
+
+
+def test_call_build_is_fresh_each_time(nova_target: Target) -> None:
+    call = _find(
+        calls(nova_target, "pack_action_event_finish"),
+        lambda c: isinstance(dict(c.arguments)["exc_val"], ExcSpec),
+    )
+    ctx1, kw1 = call.build(nova_target)
+    ctx2, kw2 = call.build(nova_target)
+    assert ctx1 is not ctx2
+    assert kw1["exc_val"] is not kw2["exc_val"]
+    assert type(kw1["exc_val"]) is type(kw2["exc_val"])
+    assert call.size() > 0
+
+
+# ---------------------------------------------------------------------------
+# Hostile mode produces every hostile kind.
+
+
+def _non_text_message(exc: Any) -> bool:
+    """format_message() returns non-text, or the text nova made of a bytes message."""
+    message = exc.format_message()
+    return not isinstance(message, str) or message.startswith(("b'", 'b"'))
+
+
+def _ctx_lacks(field: str) -> Callable[[Any, dict[str, Any]], bool]:
+    return lambda ctx, kw: not hasattr(ctx, field)
+
+
+HOSTILE_KINDS: list[tuple[str, str, str, Callable[[Any, dict[str, Any]], bool]]] = [
+    (
+        "pack_action_start",
+        "packer",
+        "action_name=",
+        lambda ctx, kw: not isinstance(kw["action_name"], str) or len(kw["action_name"]) > 255,
+    ),
+    (
+        "pack_action_event_start",
+        "packer",
+        "event_name=",
+        lambda ctx, kw: not isinstance(kw["event_name"], str) or len(kw["event_name"]) > 255,
+    ),
+    (
+        "pack_action_event_start",
+        "packer",
+        "host=",
+        lambda ctx, kw: not isinstance(kw["host"], str) or len(kw["host"]) > 255,
+    ),
+    (
+        "pack_action_finish",
+        "packer",
+        "instance_uuid not a 36-character string",
+        lambda ctx, kw: (
+            not (isinstance(kw["instance_uuid"], str) and len(kw["instance_uuid"]) == 36)
+        ),
+    ),
+    (
+        "pack_action_start",
+        "packer",
+        "aware timestamp",
+        lambda ctx, kw: ctx.timestamp.utcoffset() is not None,
+    ),
+    (
+        "pack_action_start",
+        "packer",
+        "context.user_id is",
+        lambda ctx, kw: not isinstance(ctx.user_id, str),
+    ),
+    (
+        "pack_action_start",
+        "packer",
+        "context.project_id has 300 characters",
+        lambda ctx, kw: len(ctx.project_id) == 300,
+    ),
+    ("pack_action_event_finish", "packer", "context lacks request_id", _ctx_lacks("request_id")),
+    ("pack_action_event_finish", "packer", "context lacks timestamp", _ctx_lacks("timestamp")),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_val is bytes",
+        lambda ctx, kw: isinstance(kw["exc_val"], bytes),
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_val is int",
+        lambda ctx, kw: type(kw["exc_val"]) is int,
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_val is float",
+        lambda ctx, kw: type(kw["exc_val"]) is float,
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_val is list",
+        lambda ctx, kw: type(kw["exc_val"]) is list,
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_val is object",
+        lambda ctx, kw: type(kw["exc_val"]) is object,
+    ),
+    ("pack_action_event_finish", "packer", "exc_tb is int", lambda ctx, kw: kw["exc_tb"] == 0),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_tb is bytes",
+        lambda ctx, kw: isinstance(kw["exc_tb"], bytes),
+    ),
+    ("pack_action_event_finish", "packer", "exc_tb is list", lambda ctx, kw: kw["exc_tb"] == [1]),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_tb is object",
+        lambda ctx, kw: type(kw["exc_tb"]) is object,
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "exc_tb is a traceback object",
+        lambda ctx, kw: isinstance(kw["exc_tb"], TracebackType),
+    ),
+    (
+        "pack_action_event_finish",
+        "boundary",
+        "exc_val/exc_tb passed positionally through the boundary",
+        lambda ctx, kw: True,
+    ),
+    (
+        "pack_action_event_finish",
+        "packer",
+        "trusted exception with non-text message",
+        lambda ctx, kw: _non_text_message(kw["exc_val"]),
+    ),
+]
+
+
+_DRAWN: dict[tuple[str, str, str], list[Call]] = {}
+_SAMPLE_SIZE = {("pack_action_event_finish", "packer"): 300}
+
+
+def _sample(target: Target, function: str, layer: str, mode: str) -> list[Call]:
+    """A fixed-seed sample of drawn calls, shared by the tests of this module."""
+    key = (function, layer, mode)
+    if key not in _DRAWN:
+        _DRAWN[key] = _draw_calls(
+            target, function, layer, mode, _SAMPLE_SIZE.get((function, layer), 40)
+        )
+    return _DRAWN[key]
+
+
+def _first(drawn: list[Any], strategy: st.SearchStrategy[Any], cond: Callable[[Any], bool]) -> Any:
+    """The first of ``drawn`` meeting ``cond``, else one searched for (3000 more draws)."""
+    for item in drawn:
+        if cond(item):
+            return item
+    return _find(strategy, cond)
+
+
+@pytest.mark.parametrize(
+    ("function", "layer", "reason", "built_ok"),
+    HOSTILE_KINDS,
+    ids=[k[2].split(" through")[0] for k in HOSTILE_KINDS],
+)
+def test_hostile_mode_produces_each_kind(
+    nova_target: Target,
+    function: str,
+    layer: str,
+    reason: str,
+    built_ok: Callable[[Any, dict[str, Any]], bool],
+) -> None:
+    call = _first(
+        _sample(nova_target, function, layer, "hostile"),
+        calls(nova_target, function, mode="hostile", layer=layer),
+        lambda c: any(r.startswith(reason) for r in c.hostile),
+    )
+    assert call.is_hostile
+    ctx, kwargs = call.build(nova_target)
+    assert built_ok(ctx, kwargs), (reason, call)
+    if reason.startswith("exc_val/exc_tb passed positionally"):
+        assert call.positional
+
+
+def test_hostile_calls_name_their_reasons(nova_target: Target) -> None:
+    seen: list[Call] = []
+
+    @QUICK
+    @given(calls(nova_target, "pack_action_event_finish", mode="hostile"))
+    def collect(call: Call) -> None:
+        seen.append(call)
+        assert all(isinstance(r, str) and r for r in call.hostile)
+
+    collect()
+    assert any(c.is_hostile for c in seen)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "condition"),
+    [
+        (action_names(mode="hostile"), lambda v: not isinstance(v, str)),
+        (action_names(mode="hostile"), lambda v: isinstance(v, str) and len(v) > 255),
+        (event_names(mode="hostile"), lambda v: v is None),
+        (hosts(mode="hostile"), lambda v: isinstance(v, (int, bytes))),
+        (hosts(mode="hostile"), lambda v: isinstance(v, str) and len(v) > 255),
+        (instance_uuids(mode="hostile"), lambda v: isinstance(v, uuid.UUID)),
+        (instance_uuids(mode="hostile"), lambda v: isinstance(v, str) and len(v) > 36),
+        (timestamps(mode="hostile"), lambda v: v.utcoffset() not in (None, dt.timedelta(0))),
+        (exc_values(mode="hostile"), lambda v: isinstance(v, bytes)),
+        (exc_values(mode="hostile"), lambda v: type(v) is object),
+        (tracebacks(mode="hostile"), lambda v: isinstance(v, TracebackType)),
+        (tracebacks(mode="hostile"), lambda v: isinstance(v, bytes)),
+        (tracebacks(mode="hostile"), lambda v: v == [1]),
+        (tracebacks(layer="boundary"), lambda v: isinstance(v, TracebackType)),
+        (contexts(mode="hostile"), lambda c: not hasattr(c, "timestamp")),
+    ],
+)
+def test_hostile_leaf_strategies(strategy: Any, condition: Callable[[Any], bool]) -> None:
+    assert condition(_find(strategy, condition))
+
+
+# ---------------------------------------------------------------------------
+# exceptions(): the kinds it covers.
+
+
+def _frames_locals(exc: BaseException) -> list[dict[str, Any]]:
+    out = []
+    tb = exc.__traceback__
+    while tb is not None:
+        out.append(dict(tb.tb_frame.f_locals))
+        tb = tb.tb_next
+    return out
+
+
+def _novaexc() -> type[BaseException]:
+    import nova.exception
+
+    return nova.exception.NovaException
+
+
+def _unused_kwarg_secret(e: BaseException) -> bool:
+    if not isinstance(e, _novaexc()) or type(e).__module__ != "pytest_actionsec.generated":
+        return False
+    kwargs = getattr(e, "kwargs", {})
+    try:
+        message = e.format_message()  # type: ignore[attr-defined]
+    except Exception:
+        return False
+    secrets = [c.token for c in planted_canaries(e)]
+    return (
+        "connection" in kwargs
+        and any(t in kwargs["connection"] for t in secrets)
+        and isinstance(message, str)
+        and not any(t in message for t in secrets)
+    )
+
+
+def _raised_with_secret_local(e: BaseException) -> bool:
+    tokens = {c.token for c in planted_canaries(e)}
+    return any(f.get("password") in tokens for f in _frames_locals(e))
+
+
+EXCEPTION_KINDS: dict[str, Callable[[BaseException], bool]] = {
+    "builtin": lambda e: type(e).__module__ == "builtins",
+    "dynamic subclass": lambda e: (
+        type(e).__module__ == "pytest_actionsec.generated" and not isinstance(e, _novaexc())
+    ),
+    "trusted subclass with unused kwargs": _unused_kwarg_secret,
+    "__str__ raises": lambda e: _raises(lambda: str(e)),
+    "__str__ returns non-text": lambda e: (
+        "__str__" in vars(type(e)) and _raises(lambda: str(e)) and not _raises(lambda: e.__str__())
+    ),
+    "__repr__ raises": lambda e: _raises(lambda: repr(e)),
+    "format_message raises": lambda e: (
+        isinstance(e, _novaexc()) and _raises(e.format_message)  # type: ignore[attr-defined]
+    ),
+    "falsy": lambda e: not e,
+    "non-dict kwargs": lambda e: hasattr(e, "kwargs") and not isinstance(e.kwargs, dict),
+    "cause": lambda e: isinstance(e.__cause__, BaseException),
+    "context": lambda e: isinstance(e.__context__, BaseException),
+    "notes": lambda e: any(
+        c.token in n for n in getattr(e, "__notes__", []) for c in planted_canaries(e)
+    ),
+    "raised through a frame with a secret local": _raised_with_secret_local,
+    "OSError with strerror": lambda e: isinstance(e, OSError) and e.strerror is not None,
+}
+
+
+_EXCEPTIONS: list[BaseException] = []
+
+
+def _exception_sample() -> list[BaseException]:
+    if not _EXCEPTIONS:
+
+        @seed(99)
+        @settings(SEARCH, max_examples=300)
+        @given(exceptions())
+        def collect(exc: BaseException) -> None:
+            _EXCEPTIONS.append(exc)
+
+        collect()
+    return _EXCEPTIONS
+
+
+@pytest.mark.parametrize("kind", sorted(EXCEPTION_KINDS))
+def test_exceptions_cover(kind: str) -> None:
+    condition = EXCEPTION_KINDS[kind]
+    exc = _first(_exception_sample(), exceptions(), condition)
+    assert isinstance(exc, BaseException)
+    assert condition(exc)
+
+
+class MineError(Exception):
+    """A trusted exception class of the tests' own."""
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message or "mine")
+        self.kwargs = kwargs
+
+    def format_message(self) -> str:
+        return str(self.args[0])
+
+
+def test_exceptions_trusted_argument() -> None:
+    exc = _find(exceptions(trusted=[MineError]), lambda e: isinstance(e, MineError))
+    assert type(exc).__module__ == "pytest_actionsec.generated"
+    never = exceptions(trusted=[])
+    with pytest.raises(NoSuchExample):
+        find(
+            never,
+            lambda e: hasattr(e, "format_message"),
+            settings=settings(SEARCH, max_examples=60),
+        )
+
+
+def test_exceptions_trusted_local_class() -> None:
+    class LocalError(MineError):
+        pass
+
+    exc = _find(exceptions(trusted=[LocalError]), lambda e: isinstance(e, LocalError))
+    assert isinstance(exc, LocalError)
+
+
+def test_raise_through_frame_keeps_secret_in_locals() -> None:
+    exc = raise_through_frame(ValueError("x"), password="hunter2-secret")
+    assert isinstance(exc, ValueError)
+    assert exc.__traceback__ is not None
+    assert any(f.get("password") == "hunter2-secret" for f in _frames_locals(exc))
+
+
+# ---------------------------------------------------------------------------
+# Call.source() is runnable Python that reproduces the call.
+
+_HARNESS = r"""
+import contextlib, io, json, sys, warnings
+warnings.simplefilter("ignore")
+out = []
+for src in json.load(open(sys.argv[1])):
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(compile(src, "<snippet>", "exec"), {"__name__": "__snippet__"})
+        out.append(["dict", buf.getvalue().strip()])
+    except Exception as exc:
+        out.append(["error", type(exc).__name__])
+print(json.dumps(out))
+"""
+
+
+def _mask(text: str) -> str:
+    return re.sub(r" at 0x[0-9a-f]+", " at 0x?", text)
+
+
+def _draw_calls(target: Target, function: str, layer: str, mode: str, n: int) -> list[Call]:
+    drawn: list[Call] = []
+
+    @seed(4242)
+    @settings(SEARCH, max_examples=n)
+    @given(calls(target, function, mode=mode, layer=layer))
+    def collect(call: Call) -> None:
+        drawn.append(call)
+
+    collect()
+    return drawn
+
+
+def _tb_from_unraised_exc(call: Call) -> bool:
+    """The case of the core bug tested below (the snippet passes ``exc_val.__traceback__``)."""
+    args = dict(call.arguments)
+    tb, exc = args.get("exc_tb"), args.get("exc_val")
+    return (
+        isinstance(tb, TbSpec)
+        and tb.from_exc
+        and isinstance(exc, ExcSpec)
+        and exc.raise_secrets is None
+    )
+
+
+def _run_snippets(sources: list[str], tmp_path: Any) -> list[tuple[str, str]]:
+    path = tmp_path / "snippets.json"
+    path.write_text(json.dumps(sources))
+    done = subprocess.run(
+        [sys.executable, "-c", _HARNESS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [(kind, _mask(text)) for kind, text in json.loads(done.stdout.splitlines()[-1])]
+
+
+def _expected(target: Target, drawn: list[Call]) -> list[tuple[str, str]]:
+    out = []
+    with SkewedClock() as clock:
+        for call in drawn:
+            obs = execute(target, call, clock=clock)
+            if obs.error is not None:
+                out.append(("error", type(obs.error).__name__))
+            else:
+                out.append(("dict", _mask(repr(obs.record))))
+    return out
+
+
+def test_call_source_reproduces_the_call(nova_target: Target, tmp_path: Any) -> None:
+    drawn = [
+        call
+        for function, layer in COMBOS
+        for mode in ("contract", "hostile")
+        for call in _draw_calls(nova_target, function, layer, mode, 3)
+        if not _tb_from_unraised_exc(call)
+    ]
+    assert len(drawn) >= 24
+    sources = [c.source(nova_target.path) for c in drawn]
+    for src in sources:
+        compile(src, "<snippet>", "exec")
+        assert "print(helper(" in src
+    got = _run_snippets(sources, tmp_path)
+    expected = _expected(nova_target, drawn)
+    assert any(kind == "error" for kind, _ in expected)  # crashes are reproduced too
+    for src, want, have in zip(sources, expected, got, strict=True):
+        assert have == want, f"snippet does not reproduce the call:\n{src}"
+
+
+def test_call_source_traceback_of_unraised_exception(nova_target: Target, tmp_path: Any) -> None:
+    call = Call(
+        function="pack_action_event_finish",
+        layer="packer",
+        context=ContextSpec((("request_id", "req-1"), ("timestamp", dt.datetime(2026, 1, 1)))),
+        arguments=(
+            ("instance_uuid", "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"),
+            ("event_name", "compute_reboot"),
+            ("exc_val", ExcSpec(base="builtins.ValueError", args=("boom",))),
+            ("exc_tb", TbSpec(from_exc=True)),
+        ),
+        server_time=dt.datetime(2026, 1, 1, 0, 0, 1),
+        hostile=("exc_tb is a traceback object",),
+    )
+    assert _tb_from_unraised_exc(call)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(call.source(nova_target.path), "<snippet>", "exec"), {})
+    assert [("dict", _mask(buf.getvalue().strip()))] == _expected(nova_target, [call])
+
+
+# ---------------------------------------------------------------------------
+# Invalid arguments.
+
+
+def _draw_once(make: Callable[[], st.SearchStrategy[Any]]) -> None:
+    """Build and draw (InvalidArgument may come at either point)."""
+    find(make(), lambda _: True, settings=settings(SEARCH, max_examples=5))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: action_names(mode="evil"),
+        lambda t: event_names(mode="Contract"),
+        lambda t: hosts(mode=""),
+        lambda t: instance_uuids(mode="x"),
+        lambda t: timestamps(mode="x"),
+        lambda t: contexts(t, mode="x"),
+        lambda t: exceptions(mode="x"),
+        lambda t: exc_values(mode="x"),
+        lambda t: tracebacks(mode="x"),
+        lambda t: calls(t, "pack_action_nothing"),
+        lambda t: calls(t, "pack_action_start", mode="x"),
+        lambda t: calls(t, "pack_action_start", layer="boundary"),
+        lambda t: calls(t, "pack_action_event_finish", layer="store"),
+    ],
+)
+def test_invalid_arguments(nova_target: Target, make: Callable[[Target], Any]) -> None:
+    with pytest.raises(InvalidArgument):
+        _draw_once(lambda: make(nova_target))
+
+
+def test_invalid_traceback_layer() -> None:
+    with pytest.raises(InvalidArgument):
+        _draw_once(lambda: tracebacks(layer="nowhere"))
+
+
+def test_canaries_are_canary_objects(nova_target: Target) -> None:
+    call = _find(calls(nova_target, "pack_action_start"), lambda c: len(c.canaries) >= 3)
+    assert all(isinstance(c, Canary) for c in call.canaries)

@@ -1,0 +1,253 @@
+"""Unit tests for pytest_actionsec.targets, against the real nova package."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pytest_actionsec.targets import (
+    DEFAULT_TARGET,
+    HELPERS,
+    TABLE_OF,
+    PlainContext,
+    Target,
+    TargetError,
+    resolve_target,
+)
+
+FIXTURES = "tests.targets"
+
+
+@pytest.fixture(scope="module")
+def nova_target() -> Target:
+    return resolve_target()
+
+
+def _error(path: str, **kwargs: object) -> str:
+    with pytest.raises(TargetError) as info:
+        resolve_target(path, **kwargs)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message, "TargetError without a message"
+    assert "\n" not in message and "\r" not in message, f"not one line: {message!r}"
+    return message
+
+
+# ---------------------------------------------------------------------------
+# The default target: nova 34.
+
+
+def test_default_target_is_nova(nova_target: Target) -> None:
+    import nova.objects.instance_action as ia
+
+    assert DEFAULT_TARGET == "nova.objects.instance_action"
+    assert nova_target.path == DEFAULT_TARGET
+    assert tuple(nova_target.helpers) == HELPERS
+    assert nova_target.helpers["pack_action_start"] is ia.InstanceAction.pack_action_start
+    assert nova_target.helpers["pack_action_finish"] is ia.InstanceAction.pack_action_finish
+    assert (
+        nova_target.helpers["pack_action_event_start"]
+        is ia.InstanceActionEvent.pack_action_event_start
+    )
+    assert (
+        nova_target.helpers["pack_action_event_finish"]
+        is ia.InstanceActionEvent.pack_action_event_finish
+    )
+    assert nova_target.notes == ()
+
+
+def test_default_target_schemas(nova_target: Target) -> None:
+    import nova.objects.instance_action as ia
+
+    assert set(nova_target.schemas) == {"instance_actions", "instance_actions_events"}
+    assert set(nova_target.schemas) == set(TABLE_OF.values())
+    assert dict(nova_target.schemas["instance_actions"]) == dict(ia.InstanceAction.fields)
+    assert dict(nova_target.schemas["instance_actions_events"]) == dict(
+        ia.InstanceActionEvent.fields
+    )
+    assert "details" in nova_target.schemas["instance_actions_events"]
+    assert "user_id" in nova_target.schemas["instance_actions"]
+
+
+def test_default_target_boundary_and_trusted(nova_target: Target) -> None:
+    import nova.exception
+    import nova.objects.base
+
+    assert nova_target.boundary is nova.objects.base.serialize_args
+    assert nova_target.boundary_origin == "nova.objects.base.serialize_args"
+    assert nova_target.trusted == (nova.exception.NovaException,)
+
+
+def test_boundary_call_formats_like_serialize_args(nova_target: Target) -> None:
+    call = nova_target.boundary_call()
+    assert call is not None
+    ctx = nova_target.make_context(request_id="req-1", timestamp=dt.datetime(2020, 1, 1))
+    text = "secret text"
+    try:
+        raise ValueError(text)
+    except ValueError as exc:
+        caught = exc
+    record = call(ctx, "uuid", "ev", exc_val=caught, exc_tb=caught.__traceback__)
+    assert record["details"] == "ValueError"
+    assert isinstance(record["traceback"], str)
+    assert "raise ValueError" in record["traceback"]
+    assert "secret text" not in record["traceback"]
+
+
+def test_default_context_is_nova_request_context(nova_target: Target) -> None:
+    import nova.conf
+    import nova.context
+
+    ts = dt.datetime(2021, 3, 4, 5, 6, 7, 890)
+    catalog = [{"type": "image", "name": "glance", "endpoints": []}]
+    ctx = nova_target.make_context(
+        user_id=None,
+        project_id=None,
+        request_id=None,
+        auth_token="tok",
+        service_catalog=catalog,
+        remote_address="10.0.0.1",
+        timestamp=ts,
+    )
+    assert nova_target.context_origin == "nova.context.RequestContext"
+    assert isinstance(ctx, nova.context.RequestContext)
+    # exactly what was asked for: RequestContext would generate a request id and
+    # filter the catalog
+    assert ctx.user_id is None
+    assert ctx.project_id is None
+    assert ctx.request_id is None
+    assert ctx.auth_token == "tok"
+    assert ctx.service_catalog is catalog
+    assert ctx.remote_address == "10.0.0.1"
+    assert ctx.timestamp is ts
+    assert ctx.is_admin is False
+    # built without parsing any configuration: oslo.config registers config_file
+    # only when CONF() is called
+    assert not getattr(nova.conf.CONF, "config_file", None)
+
+
+def test_context_with_text_ids(nova_target: Target) -> None:
+    ctx = nova_target.make_context(user_id="u", project_id="p", request_id="req-x", timestamp=None)
+    assert (ctx.user_id, ctx.project_id, ctx.request_id) == ("u", "p", "req-x")
+    assert ctx.timestamp is None
+
+
+def test_plain_context_defaults() -> None:
+    ctx = PlainContext(user_id="u")
+    assert ctx.user_id == "u"
+    assert ctx.project_id is None and ctx.request_id is None and ctx.timestamp is None
+    assert ctx.service_catalog == []
+    assert ctx.is_admin is False
+    assert "PlainContext" in repr(ctx)
+
+
+# ---------------------------------------------------------------------------
+# Other layouts.
+
+
+def test_module_level_functions_layout() -> None:
+    import nova.objects.base
+
+    from tests.targets import module_level
+
+    target = resolve_target(f"{FIXTURES}.module_level")
+    assert target.path == f"{FIXTURES}.module_level"
+    for name in HELPERS:
+        assert target.helpers[name] is getattr(module_level, name)
+    assert target.schemas == {}
+    # no serialize_args of its own: nova's is used
+    assert target.boundary is nova.objects.base.serialize_args
+    ctx = target.make_context(request_id="r", timestamp=dt.datetime(2020, 1, 1))
+    record = target.helpers["pack_action_start"](ctx, "uuid", "create")
+    assert record["start_time"] == dt.datetime(2020, 1, 1)
+
+
+def test_trusted_given_as_classes_and_paths() -> None:
+    target = resolve_target(f"{FIXTURES}.module_level", trusted=[KeyError, "builtins.OSError"])
+    assert target.trusted == (KeyError, OSError)
+    assert resolve_target(f"{FIXTURES}.module_level", trusted=[]).trusted == ()
+
+
+def test_path_is_stripped() -> None:
+    assert resolve_target(f"  {FIXTURES}.module_level ").path == f"{FIXTURES}.module_level"
+
+
+# ---------------------------------------------------------------------------
+# One-line errors.
+
+
+def test_error_target_module_missing() -> None:
+    message = _error(f"{FIXTURES}.no_such_target")
+    assert "does not import" in message
+    assert f"'{FIXTURES}.no_such_target'" in message
+
+
+def test_error_target_imports_a_missing_module() -> None:
+    message = _error(f"{FIXTURES}.imports_missing")
+    assert "does not import" in message
+    assert "'actionsec_no_such_module'" in message
+    assert "pytest-actionsec[nova]" not in message
+
+
+def test_error_target_import_raises() -> None:
+    message = _error(f"{FIXTURES}.broken_import")
+    assert "does not import" in message
+    assert "RuntimeError" in message
+    assert "target exploded at import" in message
+
+
+def test_error_missing_nova_module_suggests_extra() -> None:
+    message = _error("nova_actionsec_absent.objects")
+    assert "'nova_actionsec_absent'" in message
+    assert "pytest-actionsec[nova]" not in message
+
+
+def test_error_nova_typo_does_not_suggest_installing_nova() -> None:
+    message = _error("nova.objects.instance_actoin")
+    assert "'nova.objects.instance_actoin'" in message
+    assert "pip install" not in message
+
+
+def test_error_missing_helper() -> None:
+    message = _error(f"{FIXTURES}.missing_helper")
+    assert "has no pack_action_event_finish" in message
+    assert "InstanceActionEvent.pack_action_event_finish" in message
+
+
+def test_error_wrong_signature() -> None:
+    message = _error(f"{FIXTURES}.wrong_signature")
+    assert "pack_action_event_finish" in message
+    assert "does not accept" in message
+    assert "exc_val=None, exc_tb=None" in message
+
+
+@pytest.mark.parametrize("path", ["", "   ", None, 42])
+def test_error_not_a_path(path: object) -> None:
+    message = _error(path)  # type: ignore[arg-type]
+    assert "dotted module path" in message
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [
+        ("nova.exception.NoSuchNovaError", "has no 'NoSuchNovaError'"),
+        ("NoDots", "not a dotted path"),
+        ("actionsec_no_such_mod.Err", "module 'actionsec_no_such_mod' does not import"),
+        ("builtins.int", "is not an exception class"),
+        ("os.path", "is not an exception class"),
+    ],
+)
+def test_error_bad_trusted(trusted: str, expected: str) -> None:
+    message = _error(f"{FIXTURES}.module_level", trusted=[trusted])
+    assert expected in message
+    assert repr(trusted) in message
+
+
+def test_error_bad_trusted_object() -> None:
+    message = _error(f"{FIXTURES}.module_level", trusted=[int])
+    assert "is not an exception class" in message
+
+
+def test_error_trusted_module_import_raises_is_one_line() -> None:
+    message = _error(f"{FIXTURES}.module_level", trusted=[f"{FIXTURES}.broken_import.Boom"])
+    assert "does not import" in message
