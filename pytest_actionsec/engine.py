@@ -11,13 +11,16 @@ found for each distinct violation.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import datetime as _dt
 import hashlib
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -134,19 +137,29 @@ def time_limit(
         yield contextlib.nullcontext
         return
     limit: float = seconds
+    # The alarm repeats: a _TimedOut raised inside a gc callback, a __del__ or a bare
+    # ``except:`` of the helper is swallowed, and a one-shot alarm would then be lost.
+    again = min(max(limit / 10, 0.01), 1.0)
+    armed = [False]
 
     def _alarm(signum: int, frame: Any) -> None:
-        raise _TimedOut()
+        if armed[0]:
+            raise _TimedOut()
 
     previous = signal.signal(signal.SIGALRM, _alarm)
 
     @contextlib.contextmanager
     def arm() -> Iterator[None]:
-        signal.setitimer(signal.ITIMER_REAL, limit)
+        armed[0] = True
+        signal.setitimer(signal.ITIMER_REAL, limit, again)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            try:
+                armed[0] = False
+            finally:  # also when the alarm fired just before the line above
+                armed[0] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
 
     try:
         yield arm
@@ -176,18 +189,31 @@ class _ListHandler(logging.Handler):
 
 @contextlib.contextmanager
 def capture_logs() -> Iterator[list[str]]:
-    """Capture every log record (all levels) emitted in the block as text lines."""
+    """Capture every log record (all levels) emitted in the block as text lines.
+
+    The handler sits on the root logger and on every existing logger that does
+    not propagate, so records that never reach the root are seen too.
+    """
     handler = _ListHandler()
     root = logging.getLogger()
     old_level = root.level
     old_disable = logging.root.manager.disable
+    islands = [
+        lg
+        for lg in list(logging.root.manager.loggerDict.values())
+        if isinstance(lg, logging.Logger) and not lg.propagate
+    ]
     root.addHandler(handler)
+    for lg in islands:
+        lg.addHandler(handler)
     root.setLevel(logging.DEBUG)
     logging.disable(logging.NOTSET)
     try:
         yield handler.lines
     finally:
         root.removeHandler(handler)
+        for lg in islands:
+            lg.removeHandler(handler)
         root.setLevel(old_level)
         logging.disable(old_disable)
 
@@ -259,6 +285,192 @@ def _bytes_in_spec(value: Any) -> list[bytes]:
     return out
 
 
+# ---------------------------------------------------------------------------
+# Process-global state around one call (the ``purity.globals`` invariant).
+
+#: (module, attribute) bindings a helper must not rebind; modules not loaded are skipped.
+WATCHED_BINDINGS: tuple[tuple[str, str], ...] = (
+    ("datetime", "datetime"),
+    ("datetime", "date"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("time", "perf_counter"),
+    ("time", "localtime"),
+    ("time", "gmtime"),
+    ("time", "strftime"),
+    ("oslo_utils.timeutils", "utcnow"),
+)
+_FREEZEGUN_STACKS = ("freeze_factories", "tz_offsets", "ignore_lists", "tick_flags")
+
+
+@dataclass
+class _Globals:
+    """A cheap snapshot (a few microseconds) of state every later test shares."""
+
+    environ: dict[Any, Any]
+    cwd: str | None
+    path: list[str]
+    path_items: list[str]
+    level: int
+    handlers: list[logging.Handler]
+    disable: int
+    bindings: list[tuple[Any, str, Any]]
+    freezes: int
+
+
+def _freezegun_stacks() -> list[list[Any]]:
+    api = sys.modules.get("freezegun.api")
+    stacks = [getattr(api, name, None) for name in _FREEZEGUN_STACKS]
+    return [s for s in stacks if isinstance(s, list)]
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _globals_snapshot() -> _Globals:
+    """Snapshot os.environ, cwd, sys.path, the root logger, clock bindings, freezegun."""
+    data = getattr(os.environ, "_data", None)  # CPython's backing dict: copied in ~0.3 us
+    root = logging.getLogger()
+    stacks = _freezegun_stacks()
+    return _Globals(
+        environ=data.copy() if isinstance(data, dict) else dict(os.environ),
+        cwd=_cwd(),
+        path=sys.path,
+        path_items=list(sys.path),
+        level=root.level,
+        handlers=list(root.handlers),
+        disable=logging.root.manager.disable,
+        bindings=[
+            (mod, attr, getattr(mod, attr, MISSING))
+            for mod, attr in ((sys.modules.get(m), a) for m, a in WATCHED_BINDINGS)
+            if mod is not None
+        ],
+        freezes=len(stacks[0]) if stacks else 0,
+    )
+
+
+def _names(items: Any) -> str:
+    text = ", ".join(sorted(k if isinstance(k, str) else os.fsdecode(k) for k in items))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+_FREEZEGUN_FAKES = (
+    ("FakeDatetime", "real_datetime"),
+    ("FakeDate", "real_date"),
+    ("fake_time", "real_time"),
+    ("fake_monotonic", "real_monotonic"),
+    ("fake_perf_counter", "real_perf_counter"),
+    ("fake_localtime", "real_localtime"),
+    ("fake_gmtime", "real_gmtime"),
+    ("fake_strftime", "real_strftime"),
+)
+
+
+def _unfreeze_modules(api: Any) -> None:
+    """Undo what a freeze nobody will stop patched: every module's fakes (~15 ms, rare)."""
+    reals = {
+        id(getattr(api, fake)): getattr(api, real)
+        for fake, real in _FREEZEGUN_FAKES
+        if hasattr(api, fake) and hasattr(api, real)
+    }
+    for real_name in ("real_datetime", "real_date"):
+        copyreg.dispatch_table.pop(getattr(api, real_name, None), None)  # type: ignore[arg-type]
+    for name, module in list(sys.modules.items()):
+        if name.startswith("freezegun") or module is None:
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            real = reals.get(id(value))
+            if real is not None:
+                with contextlib.suppress(Exception):
+                    setattr(module, attr, real)
+
+
+def _globals_restore(before: _Globals) -> list[str]:
+    """Put back what changed since ``before``; one line per change (names, never values)."""
+    now = _globals_snapshot()
+    out: list[str] = []
+    if now.environ != before.environ:
+        added = now.environ.keys() - before.environ.keys()
+        removed = before.environ.keys() - now.environ.keys()
+        common = now.environ.keys() & before.environ.keys()
+        changed = {k for k in common if now.environ[k] != before.environ[k]}
+        parts = [
+            f"{w} {_names(ks)}"
+            for w, ks in (("set", added), ("removed", removed), ("changed", changed))
+            if ks
+        ]
+        out.append(f"os.environ: {'; '.join(parts)}")
+        for key in added:
+            os.environ.pop(key if isinstance(key, str) else os.fsdecode(key), None)
+        for key in removed | changed:
+            value = before.environ[key]
+            os.environ[key if isinstance(key, str) else os.fsdecode(key)] = (
+                value if isinstance(value, str) else os.fsdecode(value)
+            )
+    if now.cwd != before.cwd:
+        out.append(f"cwd: {before.cwd!r} -> {now.cwd!r}")
+        try:
+            os.chdir(before.cwd)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            out[-1] += " (not restorable)"
+    if now.path is not before.path or now.path_items != before.path_items:
+        added_p = [p for p in now.path_items if p not in before.path_items]
+        removed_p = [p for p in before.path_items if p not in now.path_items]
+        what = "rebound" if now.path is not before.path else "changed"
+        out.append(f"sys.path {what}: added {added_p!r}, removed {removed_p!r}"[:300])
+        sys.path = before.path
+        sys.path[:] = before.path_items
+    root = logging.getLogger()
+    if now.level != before.level:
+        out.append(
+            f"root logger level: {logging.getLevelName(before.level)} -> "
+            f"{logging.getLevelName(now.level)}"
+        )
+        root.setLevel(before.level)
+    if now.handlers != before.handlers:
+        added_h = [type(h).__name__ for h in now.handlers if h not in before.handlers]
+        removed_h = [type(h).__name__ for h in before.handlers if h not in now.handlers]
+        out.append(f"root logger handlers: added {added_h}, removed {removed_h}")
+        root.handlers[:] = before.handlers
+    if now.disable != before.disable:
+        out.append(f"logging.disable: {before.disable} -> {now.disable}")
+        logging.disable(before.disable)
+    if now.freezes != before.freezes:
+        if now.freezes > before.freezes:
+            out.append(
+                f"freezegun: {now.freezes - before.freezes} freeze(s) started and not stopped "
+                "(the clock was left frozen)"
+            )
+            for stack in _freezegun_stacks():
+                del stack[before.freezes :]
+            if before.freezes == 0:
+                _unfreeze_modules(sys.modules["freezegun.api"])
+        else:
+            out.append(
+                f"freezegun: stopped {before.freezes - now.freezes} freeze(s) of the caller "
+                "(not restorable)"
+            )
+    for mod, attr, value in before.bindings:
+        current = getattr(mod, attr, MISSING)
+        if current is not value:
+            shown = getattr(current, "__qualname__", type(current).__name__)
+            out.append(f"{mod.__name__}.{attr} rebound to {shown}")
+            if value is MISSING:
+                with contextlib.suppress(AttributeError):
+                    delattr(mod, attr)
+            else:
+                setattr(mod, attr, value)
+    return out
+
+
 def observe(
     target: Target,
     function: str,
@@ -308,13 +520,17 @@ def observe(
     lo = hi = None
     if window is None:
         lo = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    state = _globals_snapshot()
     try:
         with arm():
             record = invoke(*args, **kwargs)
     except _TimedOut:
         timed_out = timeout or 0.0
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and other BaseExceptions are crashes too
         error = exc
+    globals_changed = _globals_restore(state)
     if window is None:
         hi = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
         assert lo is not None
@@ -340,6 +556,7 @@ def observe(
         server_window=span,
         logs=tuple(logs or ()),
         impurities=tuple(impurities),
+        globals_changed=tuple(globals_changed),
         schemas=target.schemas,
         trusted=target.trusted,
         timed_out=timed_out,
@@ -401,6 +618,15 @@ def execute(
 class _Found(Exception):
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__(violations[0].invariant)
+        self.violations = violations
+
+
+class _Hung(BaseException):
+    """Ends a property at its first hung call: Hypothesis does not catch it, so a hang
+    is neither shrunk nor retried (each attempt would cost a whole time limit)."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("a call did not return in time")
         self.violations = violations
 
 
@@ -479,6 +705,8 @@ def run_property(
             else:
                 obs = execute(target, call, clock=clock, logs=lines, arm=arm, timeout=timeout)
             collector.examples += 1
+            if obs.timed_out is not None:  # reported by every family, never shrunk
+                raise _Hung(judge(obs, families | {"crash"}))
             found = judge(obs, families)
             if found:
                 collector.add(found, call.size())
@@ -506,7 +734,10 @@ def run_property(
         final: list[Violation] = []
         note = ""
         try:
-            with with_reporter(lambda _msg: None):
+            with with_reporter(lambda _msg: None), warnings.catch_warnings():
+                # A failing example holding 64 KiB of traceback text makes Hypothesis
+                # warn about its repr; under -W error that would hide the verdict.
+                warnings.filterwarnings("ignore", message="Generating overly large repr")
                 test()
         except (_Found, BaseExceptionGroup) as raised:
             for error in _flatten(raised):
@@ -518,10 +749,26 @@ def run_property(
                     raise
         except Flaky as flaky:
             note = f"flaky: {type(flaky).__name__}"
+        except _Hung as hung:
+            final.extend(hung.violations)
+            note = "stopped at the first call that did not return in time (not shrunk)"
     best = {k: v for k, (_, v) in collector.best.items()}
     for v in final:  # Hypothesis's shrunk example wins for its own violations
         best[v.key()] = v
-    violations = sorted(best.values(), key=lambda v: v.key())
+    # A crash seen on contract input explains the same crash on hostile input.
+    contract_crashes = {
+        (v.function, v.layer, v.kind) for v in best.values() if v.invariant == "crash.contract"
+    }
+    violations = sorted(
+        (
+            v
+            for v in best.values()
+            if not (
+                v.invariant == "crash.hostile" and (v.function, v.layer, v.kind) in contract_crashes
+            )
+        ),
+        key=lambda v: v.key(),
+    )
     return PropertyResult(
         prop,
         "failed" if violations else "passed",

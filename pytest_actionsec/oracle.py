@@ -182,6 +182,15 @@ INVARIANTS: dict[str, Invariant] = {
             "review seed 004: data integrity",
         ),
         Invariant(
+            "purity.globals",
+            "purity",
+            "A helper leaves process-global state as it found it: os.environ, the working "
+            "directory, sys.path, the root logger's level and handlers, logging.disable, "
+            "freezegun's frozen clocks and the bindings of datetime.datetime/date, the time "
+            "functions and oslo_utils.timeutils.utcnow (the plugin restores them after each call).",
+            "robustness of the plugin: state changed by one call leaks into every later test",
+        ),
+        Invariant(
             "crash.contract",
             "crash",
             "For input within the calling contract a helper returns a record (a dict): "
@@ -360,12 +369,17 @@ class Observation:
     server_window: tuple[_dt.datetime, _dt.datetime] | None = None
     logs: tuple[str, ...] = ()
     impurities: tuple[str, ...] = ()
+    #: process-global changes the call made (already undone), see ``purity.globals``
+    globals_changed: tuple[str, ...] = ()
+    #: precision of the stored times (MySQL DATETIME keeps whole seconds); None: exact
+    time_resolution: _dt.timedelta | None = None
     hostile: tuple[str, ...] = ()
     schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     trusted: tuple[type[BaseException], ...] = ()
     timed_out: float | None = None
     bytes_inputs: tuple[bytes, ...] = ()
-    #: (invariant id, message) when the database refused the packed record
+    #: (invariant id, message) when the database refused the packed record (its own
+    #: message) or stored it changed (a message starting "the database ")
     store_error: tuple[str, str] | None = None
     describe_input: Callable[[], str] | None = None
 
@@ -386,10 +400,14 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _utc_naive(value: _dt.datetime) -> _dt.datetime:
+def _utc_naive(value: _dt.datetime, resolution: _dt.timedelta | None = None) -> _dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
-        return value.replace(tzinfo=None)
-    return value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        out = value.replace(tzinfo=None)
+    else:
+        out = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    if resolution is not None and resolution >= _dt.timedelta(seconds=1):
+        out = out.replace(microsecond=0)
+    return out
 
 
 _PY_TYPES = {_STR: str, _TEXT: str, _DT: _dt.datetime, _INT: int}
@@ -432,6 +450,9 @@ def _message_candidates(exc_val: Any, obs: Observation) -> set[str]:
             msg = None
         if isinstance(msg, str):
             names.add(msg)
+        elif isinstance(msg, bytes):  # nova's safe_truncate decodes bytes
+            names.add(msg.decode("utf-8", "ignore"))
+            names.add(type(msg).__name__)
         elif msg is not None:
             names.add(type(msg).__name__)
     return names
@@ -476,12 +497,17 @@ class _Judge:
         obs = self.obs
         if obs.impurities:
             self.add("purity.inputs", None, "; ".join(obs.impurities))
+        if obs.globals_changed:
+            kinds = ",".join(sorted({c.split(":")[0].split(" ")[0] for c in obs.globals_changed}))
+            self.add("purity.globals", None, "; ".join(obs.globals_changed) + " (restored)", kinds)
         if obs.timed_out is not None:
             self.add("crash.timeout", None, f"no return within {obs.timed_out:g} s")
             return self.out
         if obs.store_error is not None:
             invariant, message = obs.store_error
-            self.add(invariant, None, f"the database refused the record: {message}", invariant)
+            if not message.startswith("the database "):  # a refusal: the DB's own message
+                message = f"the database refused the record: {message}"
+            self.add(invariant, None, message, invariant)
         if obs.error is not None:
             self.crash(obs.error)
             if self.want("leak"):
@@ -635,7 +661,8 @@ class _Judge:
             start = record.get("start_time", MISSING)
             ts = obs.sources.get("timestamp", MISSING)
             if isinstance(start, _dt.datetime) and isinstance(ts, _dt.datetime):
-                if _utc_naive(start) != _utc_naive(ts):
+                res = obs.time_resolution
+                if _utc_naive(start, res) != _utc_naive(ts, res):
                     self.add(
                         "time.request-clock",
                         "start_time",
@@ -646,7 +673,10 @@ class _Judge:
             name = _SERVER_CLOCK_FIELDS[fn]
             value = record.get(name, MISSING)
             lo, hi = obs.server_window
-            if isinstance(value, _dt.datetime) and not lo <= _utc_naive(value) <= hi:
+            res = obs.time_resolution
+            if isinstance(value, _dt.datetime) and not (
+                _utc_naive(lo, res) <= _utc_naive(value, res) <= _utc_naive(hi, res)
+            ):
                 ts = obs.sources.get("timestamp")
                 hint = ""
                 if isinstance(ts, _dt.datetime) and _utc_naive(ts) == _utc_naive(value):

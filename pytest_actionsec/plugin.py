@@ -640,9 +640,18 @@ def pytest_collection_modifyitems(
     from pytest_actionsec.engine import builtin_properties
 
     layers = state.settings["actionsec_layers"]
+    suite: list[pytest.Item | pytest.Collector] = []
     for prop in builtin_properties(layers=layers):
         name = f"actionsec[{prop.id}]"
-        items.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
+        suite.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
+    for node in suite:
+        config.hook.pytest_itemcollected(item=node)
+    # Tell the terminal (and other reporters) these items were collected, so that
+    # "collected N items / M deselected" counts them.
+    config.hook.pytest_collectreport(
+        report=pytest.CollectReport("actionsec", "passed", None, suite)
+    )
+    items.extend(node for node in suite if isinstance(node, pytest.Item))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -712,12 +721,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(f"{'property':<10} {'helper':<26} {'layer':<9} {'examples':>8}  verdict")
     for p in rows:
         verdict = p["status"]
-        if p["status"] == "failed":
+        if p["status"] == "failed" and not p["new"]:
+            verdict = f"accepted ({p['accepted']} known)"
+        elif p["status"] == "failed":
             verdict = f"FAILED ({p['new']} new" + (
                 f", {p['accepted']} accepted)" if p["accepted"] else ")"
             )
-        elif p.get("accepted"):
-            verdict = f"accepted ({p['accepted']} known)"
         elif p["status"] == "skipped":
             verdict = f"skipped: {p.get('reason', '')}"
         tr.write_line(

@@ -25,16 +25,17 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
+import logging
 import secrets
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_actionsec.engine import ClockLike, capture_logs, execute
-from pytest_actionsec.oracle import Observation
+from pytest_actionsec.engine import ClockLike, _ListHandler, capture_logs, execute
+from pytest_actionsec.oracle import COLUMNS, Observation
 from pytest_actionsec.strategies import Call
 from pytest_actionsec.targets import HELPERS, TABLE_OF, Target, import_quietly
 
@@ -43,6 +44,7 @@ __all__ = [
     "STORE_TABLES",
     "Store",
     "StoreError",
+    "StoreRefused",
     "classify_store_error",
     "store_executor",
 ]
@@ -55,6 +57,7 @@ ISOLATIONS: tuple[str, ...] = ("rollback", "delete")
 STORE_TABLES: tuple[str, ...] = ("instance_actions_events", "instance_actions", "instances")
 
 _BACKENDS = ("sqlite", "mysql", "postgresql")
+_OWNER = {"instance_actions": "InstanceAction", "instance_actions_events": "InstanceActionEvent"}
 _ADMIN = "actionsec-admin"  # user and project of the admin context used for DB work
 _CONNECT_TIMEOUT = 5
 _MESSAGE_LIMIT = 300
@@ -89,8 +92,8 @@ class StoreError(Exception):
     """A store cannot be opened or used; the message is one line naming the problem."""
 
 
-class _Refused(Exception):
-    """The database (or the object layer reading it back) refused a record."""
+class StoreRefused(Exception):
+    """The database refused a record; ``verdict`` is ``(invariant, message)``."""
 
     def __init__(self, verdict: tuple[str, str]) -> None:
         super().__init__(verdict[1])
@@ -126,7 +129,7 @@ def _db_message(error: BaseException) -> str:
             continue
         break
     assert current is not None
-    args = getattr(current, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(current, "args", ()))
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
         return _one_line(f"{args[0]} {args[1]}")  # PyMySQL: (errno, message)
     text = _one_line(str(current))
@@ -241,11 +244,18 @@ class _ServerDatabase:
             connect_args=connect_args,
         )
         try:
-            with self._admin.connect() as conn:
+            conn = self._admin.connect()
+        except Exception as exc:
+            self._admin.dispose()
+            raise StoreError(f"cannot connect to {shown}: {_db_message(exc)}") from None
+        try:
+            with conn:
                 conn.exec_driver_sql(self._create)
         except Exception as exc:
             self._admin.dispose()
-            raise StoreError(f"cannot create a database on {shown}: {_db_message(exc)}") from None
+            raise StoreError(
+                f"cannot create database {self.name} on {shown}: {_db_message(exc)}"
+            ) from None
 
     def exists(self) -> bool:
         """True while the database is on the server."""
@@ -312,14 +322,14 @@ class Store:
         if isolation not in ISOLATIONS:
             raise StoreError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         started = time.perf_counter()
+        parsed = _parse_url("sqlite://" if url is None else url)
+        backend = parsed.get_backend_name()
         with _LOCK:
             if _ACTIVE is not None:
                 raise StoreError(
                     f"a Store is already open in this process ({_ACTIVE.url}): nova's DB "
                     "API is configured process-wide, close that Store first"
                 )
-            parsed = _parse_url(url or "sqlite://")
-            backend = parsed.get_backend_name()
             store = cls(
                 url=parsed.render_as_string(hide_password=True),
                 backend=backend,
@@ -328,12 +338,12 @@ class Store:
             )
             _ACTIVE = store
         try:
-            store._nova = _nova()
             connection = parsed
-            if backend != "sqlite":
+            if backend != "sqlite":  # before importing nova: a dead server fails fast
                 store._server = _ServerDatabase(parsed)
                 store.database = store._server.name
                 connection = store._server.url
+            store._nova = _nova()
             store._configure(connection.render_as_string(hide_password=False))
             store._migrate()
         except BaseException:
@@ -499,44 +509,48 @@ class Store:
         try:
             return work(ctx, None)
         finally:
-            self._delete_all()
+            self.clear()
 
-    def _delete_all(self) -> None:
+    def clear(self) -> None:
+        """Delete every row of :data:`STORE_TABLES` (committed)."""
+        self._check_open()
         with self._engine().begin() as conn:
             for name in STORE_TABLES:
                 conn.execute(self._tables[name].delete())
 
     def roundtrip(
         self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
         """Write ``record`` (packed by ``function``) through Nova's DB API and read it back.
 
         Parent rows (instance, action, event start) are written first with clean
         values and the record's keys; ``when`` is their start time. Returns the
         row as read from the table (events get their action's ``instance_uuid``
-        and ``request_id``). Raises ``_Refused`` with the verdict when the
-        database, or the object layer reading the row back, refuses it.
+        and ``request_id``) and a ``type.store`` verdict when the row was stored
+        but not as given (a driver turned a non-text value into text) or Nova's
+        objects cannot read it back. Raises :class:`StoreRefused` when the
+        database refuses the record; no row outlives the call.
         """
         self._check_open()
         if function not in HELPERS:
             raise ValueError(f"function must be one of {HELPERS}, got {function!r}")
         clean = when or _dt.datetime(2026, 11, 22, 12, 0, 0)
 
-        def work(ctx: Any, session: Any) -> dict[str, Any]:
+        def work(ctx: Any, session: Any) -> tuple[dict[str, Any], tuple[str, str] | None]:
             self._parents(ctx, function, record, clean)
             row_id = self._write(ctx, function, dict(record))
             if session is not None:
                 session.flush()
-            return self._read(ctx, session, function, row_id)
+            row = self._read(session, function, row_id)
+            verdict = _coerced(function, record, row) or self._read_objects(ctx, function, row)
+            return row, verdict
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result: dict[str, Any] = self._isolated(work)
-        except _Refused:
-            raise
+                result: tuple[dict[str, Any], tuple[str, str] | None] = self._isolated(work)
         except Exception as exc:
-            raise _Refused(classify_store_error(exc)) from exc
+            raise StoreRefused(classify_store_error(exc)) from exc
         return result
 
     def _parents(self, ctx: Any, function: str, record: Mapping[str, Any], when: Any) -> None:
@@ -590,7 +604,7 @@ class Store:
         row = writer(ctx, values)
         return int(row["id"])
 
-    def _read(self, ctx: Any, session: Any, function: str, row_id: int) -> dict[str, Any]:
+    def _read(self, session: Any, function: str, row_id: int) -> dict[str, Any]:
         import sqlalchemy as sa
 
         table = self._tables[TABLE_OF[function]]
@@ -616,33 +630,79 @@ class Store:
         if parent is not None:
             record["instance_uuid"] = parent["instance_uuid"]
             record["request_id"] = parent["request_id"]
-        self._read_objects(ctx, table is actions, record)
         return record
 
-    def _read_objects(self, ctx: Any, is_action: bool, record: Mapping[str, Any]) -> None:
-        """Read the row back as Nova's objects do; a coercion failure is a refusal."""
+    def _read_objects(
+        self, ctx: Any, function: str, row: Mapping[str, Any]
+    ) -> tuple[str, str] | None:
+        """Read the row back as Nova's objects do; a coercion failure is a verdict."""
         objects = self._nova.objects
-        if is_action:
-            owner = "InstanceAction"
-            reader: Callable[[], Any] = lambda: objects.InstanceActionList.get_by_instance_uuid(  # noqa: E731
-                ctx, record["instance_uuid"]
-            )
-        else:
-            owner = "InstanceActionEvent"
-            reader = lambda: objects.InstanceActionEventList.get_by_action(  # noqa: E731
-                ctx, record["action_id"]
-            )
         try:
-            reader()
+            if TABLE_OF[function] == "instance_actions":
+                objects.InstanceActionList.get_by_instance_uuid(ctx, row["instance_uuid"])
+            else:
+                objects.InstanceActionEventList.get_by_action(ctx, row["action_id"])
         except (ValueError, TypeError) as exc:
-            raise _Refused(
-                ("type.store", _one_line(f"{owner} object: {type(exc).__name__}: {exc}"))
-            ) from exc
+            owner = _OWNER[TABLE_OF[function]]
+            return "type.store", _one_line(
+                f"the database returned a row that nova's {owner} object cannot read "
+                f"back: {type(exc).__name__}: {exc}"
+            )
+        return None
+
+
+def _coerced(
+    function: str, packed: Mapping[str, Any], row: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """A verdict when a non-text value reached a text column and came back as text.
+
+    sqlite turns ints into text, PyMySQL stores ``str(obj)`` of any object (a
+    traceback becomes ``'<traceback object at 0x...>'``), psycopg2 turns lists
+    into array literals and bytes into ``\\x..`` hex: no error, but not what
+    was given.
+    """
+    columns = COLUMNS[TABLE_OF[function]]
+    for name, value in packed.items():
+        kind = columns.get(str(name), (None, None))[0]
+        if kind not in ("str", "text") or value is None or isinstance(value, str):
+            continue
+        stored = row.get(str(name), value)
+        if isinstance(stored, str):
+            shown = stored if len(stored) <= 60 else stored[:57] + "..."
+            return (
+                "type.store",
+                f"the database stored {name} (a {type(value).__name__}) as the text "
+                f"{shown!r} without an error",
+            )
+    return None
+
+
+@contextlib.contextmanager
+def _example_logs() -> Iterator[list[str]]:
+    """Capture one example's log records; cheap inside an active ``capture_logs()``.
+
+    ``capture_logs`` changes the root level, which makes :mod:`logging` clear
+    the cache of every logger (nova has thousands: ~1 ms). When the root logger
+    already lets everything through (inside ``run_property``) only a handler is
+    added for the example.
+    """
+    root = logging.getLogger()
+    if root.getEffectiveLevel() <= logging.DEBUG and logging.root.manager.disable < logging.DEBUG:
+        handler = _ListHandler()
+        root.addHandler(handler)
+        try:
+            yield handler.lines
+        finally:
+            root.removeHandler(handler)
+    else:
+        with capture_logs() as lines:
+            yield lines
 
 
 @dataclass
 class _Outcome:
     store_error: tuple[str, str] | None = None
+    read_back: bool = False
 
 
 def store_executor(
@@ -686,10 +746,14 @@ def store_executor(
             if not isinstance(record, Mapping):
                 return record
             try:
-                return store.roundtrip(call.function, record, when=call.server_time)
-            except _Refused as refused:
+                row, outcome.store_error = store.roundtrip(
+                    call.function, record, when=call.server_time
+                )
+            except StoreRefused as refused:
                 outcome.store_error = refused.verdict
                 return record
+            outcome.read_back = True
+            return row
 
         def once(lines: list[str]) -> Observation:
             return execute(
@@ -697,11 +761,14 @@ def store_executor(
             )
 
         if logs is None:
-            with capture_logs() as lines:
+            with _example_logs() as lines:
                 obs = once(lines)
         else:
             obs = once(logs)
         obs.store_error = outcome.store_error
+        if outcome.read_back and store.backend == "mysql":
+            # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
+            obs.time_resolution = _dt.timedelta(seconds=1)
         return obs
 
     return run

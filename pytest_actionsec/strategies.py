@@ -142,6 +142,26 @@ _METHOD_SOURCE = {
 }
 
 
+def _lit(value: Any) -> str:
+    """Python source for ``value`` (datetimes as ``datetime.datetime``, even freezegun's)."""
+    if isinstance(value, _dt.datetime):
+        parts = [value.year, value.month, value.day, value.hour, value.minute, value.second]
+        text = ", ".join(str(p) for p in parts)
+        if value.microsecond:
+            text += f", {value.microsecond}"
+        if value.tzinfo is not None:
+            offset = int((value.utcoffset() or _dt.timedelta(0)).total_seconds())
+            text += f", tzinfo=datetime.timezone(datetime.timedelta(seconds={offset}))"
+        return f"datetime.datetime({text})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_lit(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + "".join(_lit(v) + ", " for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _alias(dotted: str) -> str:
     module, _, name = dotted.rpartition(".")
     return name if module == "builtins" else f"_{module.replace('.', '_')}.{name}"
@@ -337,8 +357,8 @@ class Call:
                     kw = "".join(f", {k}={v!r}" for k, v in value.secrets)
                     values[name] = f"raise_through_frame(RuntimeError('boom'){kw}).__traceback__"
             else:
-                values[name] = repr(value)
-        ctx_attrs = ", ".join(f"{k}={v!r}" for k, v in self.context.attrs)
+                values[name] = _lit(value)
+        ctx_attrs = ", ".join(f"{k}={_lit(v)}" for k, v in self.context.attrs)
         out = sorted(imports)
         out.append("")
         out.extend(classes)
@@ -361,7 +381,7 @@ class Call:
             out.append("helper = target.boundary_call()")
         else:
             out.append(f"helper = target.helpers[{self.function!r}]")
-        out.append(f"with freezegun.freeze_time({self.server_time!r}):")
+        out.append(f"with freezegun.freeze_time({_lit(self.server_time)}):")
         out.append(f"    print(helper({call_args}))")
         return "\n".join(out) + "\n"
 
@@ -687,7 +707,8 @@ def _secret_text(draw: st.DrawFn, canaries: list[Canary], origin: str) -> str:
 
 def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) -> ExcSpec:
     base = "builtins." + draw(st.sampled_from(_BUILTINS))
-    kind = draw(st.sampled_from(["plain", "subclass", "str", "repr", "falsy", "kwargs"]))
+    # Hypothesis favours early entries: the kinds nova 34 mishandles come first.
+    kind = draw(st.sampled_from(["kwargs", "falsy", "plain", "str", "repr", "subclass"]))
     args: tuple[Any, ...] = (_secret_text(draw, canaries, "exception.args"),)
     if base == "builtins.OSError" and draw(st.booleans()):
         args = (13, _secret_text(draw, canaries, "exception.strerror"), "/var/lib/nova/x")
@@ -761,7 +782,9 @@ def _trusted_specs(
 
 
 def _decorate(draw: st.DrawFn, spec: ExcSpec, canaries: list[Canary], depth: int) -> ExcSpec:
-    extra = draw(st.sets(st.sampled_from(["cause", "context", "note", "raised"]), max_size=2))
+    extra = {
+        name for name in ("note", "cause", "context", "raised") if draw(st.integers(0, 3)) == 0
+    }
     changes: dict[str, Any] = {}
     if depth == 0 and "cause" in extra:
         changes["cause"] = _untrusted_specs(draw, canaries, depth + 1)
@@ -905,7 +928,7 @@ def _tracebacks(
                 st.one_of(
                     st.just(_FORMAT_TB_TEXT),
                     st.text(_TEXT, max_size=200),
-                    st.just(_FORMAT_TB_TEXT * 400),
+                    st.just(_FORMAT_TB_TEXT * 100),
                 )
             )
             return text, (), ()

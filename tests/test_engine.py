@@ -368,11 +368,6 @@ def test_capture_logs_restores_on_error() -> None:
     assert root.handlers == handlers and root.level == level
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: capture_logs only hooks the root logger, so records of a logger with "
-    "propagate=False (or its own higher level) are not seen by leak.log",
-)
 def test_capture_logs_sees_non_propagating_logger() -> None:
     quiet = logging.getLogger("actionsec.test.quiet")
     quiet.propagate = False

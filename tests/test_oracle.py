@@ -581,12 +581,6 @@ def test_purity_reported_with_other_findings(nova: Target) -> None:
     assert _ids(judge(obs)) == {"purity.inputs", "crash.contract"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (probable false alarm): details decoded by nova from a trusted "
-    "format_message() that returned bytes is reported as bounds.details, because the only "
-    "candidate the oracle keeps for a non-text message is its type name 'bytes'",
-)
 def test_decoded_bytes_from_trusted_format_message_is_not_a_bounds_violation(nova: Target) -> None:
     from nova.exception import NovaException
 

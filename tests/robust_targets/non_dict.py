@@ -1,0 +1,20 @@
+"""Helpers that return something other than a dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.robust_targets._wrap import SAFE_HELPERS, after, serialize_args
+
+__all__ = [*SAFE_HELPERS, "serialize_args"]
+
+pack_action_start = after("pack_action_start", lambda r: list(r.items()))
+pack_action_finish = after("pack_action_finish", lambda r: None)
+pack_action_event_start = after("pack_action_event_start", lambda r: str(r))
+
+
+def _generator(record: dict[str, Any]) -> Any:
+    return (item for item in record.items())
+
+
+pack_action_event_finish = after("pack_action_event_finish", _generator)

@@ -1,0 +1,35 @@
+"""Every helper raises an unexpected error (not TypeError/ValueError)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.robust_targets._wrap import SAFE_HELPERS, serialize_args
+
+__all__ = [*SAFE_HELPERS, "serialize_args"]
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("database on fire")
+
+
+def _exit(*args: Any, **kwargs: Any) -> Any:
+    raise SystemExit(3)
+
+
+class _Odd(BaseException):
+    """Neither Exception nor KeyboardInterrupt."""
+
+
+def _odd(*args: Any, **kwargs: Any) -> Any:
+    raise _Odd("odd")
+
+
+def _key(*args: Any, **kwargs: Any) -> Any:
+    return {}["request_id"]
+
+
+pack_action_start = _boom
+pack_action_finish = _exit
+pack_action_event_start = _odd
+pack_action_event_finish = _key

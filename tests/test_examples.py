@@ -1,0 +1,310 @@
+"""Every example under examples/ runs here, as a user would run it, so none can rot.
+
+Each example is copied to a temporary directory and run with this interpreter's
+pytest in a subprocess (the plugin loads from its entry point, as when installed).
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_actionsec import plugin
+from pytest_actionsec.oracle import INVARIANTS
+from pytest_actionsec.report import Baseline
+from pytest_actionsec.targets import HELPERS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+README = ROOT / "README.md"
+HAVE_NOVA = importlib.util.find_spec("nova") is not None
+needs_nova = pytest.mark.skipif(not HAVE_NOVA, reason="needs the nova extra")
+KNOWN_OPTIONS = {o[0] for o in plugin._OPTIONS} | {
+    plugin.OPT_ACTIVE,
+    plugin.OPT_UPDATE_BASELINE,
+}
+
+
+# The `pytest` script as users run it (unlike `python -m pytest`, it does not put the
+# working directory on sys.path, so the examples' `pythonpath = .` is really tested).
+_SCRIPT = shutil.which("pytest", path=str(Path(sys.executable).parent))
+PYTEST = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "pytest"]
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    dest = tmp_path / name
+    shutil.copytree(
+        EXAMPLES / name, dest, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis")
+    )
+    return dest
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``pytest ARGS`` in ``cwd``, with a private Hypothesis database and no cache."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    full_env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(cwd / ".hypothesis")
+    full_env.update(env)
+    return subprocess.run(
+        [*PYTEST, "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _readme_command(prefix: str) -> list[str]:
+    """The README line that starts with ``prefix``, split like a shell would."""
+    lines = [
+        line.strip()
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(prefix)
+    ]
+    assert lines, f"README has no command starting with {prefix!r}"
+    return shlex.split(lines[0])
+
+
+def _options_in(text: str) -> set[str]:
+    return set(re.findall(r"--actionsec(?:-[a-z]+)*", text))
+
+
+# -- examples/regression_demo ---------------------------------------------------
+
+
+DEMO = "pytest --actionsec --actionsec-target=leaky_packer"
+REGRESSION_LINE = "message = str(exc_val)  # THE REGRESSION"
+
+
+def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
+    demo = _copy("regression_demo", tmp_path)
+    args = _readme_command(DEMO)[1:]
+    result = _run(args, demo)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "1. leak.field [leak] pack_action_event_finish (packer layer)" in out
+    assert "field:     details" in out
+    assert "canary from exception.args" in out
+    assert "1 failed, 3 passed" in out
+
+    # The one regressed line is the whole cause: without it the same run passes.
+    packer = demo / "leaky_packer.py"
+    source = packer.read_text(encoding="utf-8")
+    assert source.count(REGRESSION_LINE) == 1
+    packer.write_text(source.replace(REGRESSION_LINE, "message = None  #"), encoding="utf-8")
+    fixed = _run([*args, "--actionsec-examples=30"], demo)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "4 passed" in fixed.stdout
+
+
+def test_readme_shows_the_demo_output_it_documents() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert "cd examples/regression_demo" in text
+    assert (
+        REGRESSION_LINE.split("  #")[0]
+        in (EXAMPLES / "regression_demo" / "leaky_packer.py").read_text()
+    )
+    for line in (
+        "1. leak.field [leak] pack_action_event_finish (packer layer)",
+        "   field:     details",
+        "leak       pack_action_event_finish   packer",
+    ):
+        assert line in text
+
+
+# -- examples/custom_target -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["contract", "hostile"])
+def test_custom_target_passes_the_suite(tmp_path: Path, mode: str) -> None:
+    target = _copy("custom_target", tmp_path)
+    result = _run(
+        [
+            "--actionsec",
+            f"--actionsec-mode={mode}",
+            "--actionsec-examples=10",
+            "--actionsec-seed=3",
+        ],
+        target,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "target=my_packers (ini actionsec_target)" in out
+    assert "layers=packer,boundary (ini actionsec_layers)" in out
+    assert "boundary=my_packers.serialize_args" in out
+    assert "trusted=my_packers.SafeError" in out
+    assert "40 passed" in out
+
+
+def test_custom_target_regression_is_caught(tmp_path: Path) -> None:
+    """The same module with the CVE-2019-14433 fallback fails the leak property."""
+    target = _copy("custom_target", tmp_path)
+    module = target / "my_packers.py"
+    source = module.read_text(encoding="utf-8")
+    safe = "message = type(exc_val).__name__  # never str(exc_val): CVE-2019-14433"
+    assert safe in source
+    module.write_text(source.replace(safe, "message = str(exc_val)"), encoding="utf-8")
+    result = _run(
+        [
+            "--actionsec",
+            "--actionsec-layers=packer",
+            "--actionsec-seed=1",
+            "--actionsec-examples=40",
+            "-k",
+            "leak and pack_action_event_finish",
+        ],
+        target,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "leak.field" in result.stdout
+
+
+# -- examples/nova_fork -------------------------------------------------------------
+
+
+@needs_nova
+def test_nova_fork_tests_pass_against_real_nova(tmp_path: Path) -> None:
+    fork = _copy("nova_fork", tmp_path)
+    result = _run(["-m", "actionsec", "-rxs"], fork)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert re.search(r"\b7 passed, 1 xfailed\b", out), out
+    assert "integrity.details" in out  # the xfail reason names the known finding
+
+
+def test_nova_fork_uses_every_fixture_and_the_marker() -> None:
+    text = "".join(p.read_text(encoding="utf-8") for p in (EXAMPLES / "nova_fork").glob("*.py"))
+    for name in plugin.FIXTURES:
+        assert name in text, name
+    assert "@pytest.mark.actionsec(" in text
+    assert "pytest-actionsec" in (EXAMPLES / "nova_fork" / "test-requirements.txt").read_text()
+
+
+# -- examples/ci --------------------------------------------------------------------
+
+
+def _tox() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(EXAMPLES / "ci" / "tox.ini", encoding="utf-8")
+    return parser
+
+
+def _tox_command(toxinidir: Path, envtmpdir: Path, mode: str, posargs: list[str]) -> list[str]:
+    """[testenv:actionsec] commands with tox's substitutions done."""
+    text = _tox()["testenv:actionsec"]["commands"].strip()
+    assert "\n" not in text, "one command expected"
+    text = re.sub(r"\{env:ACTIONSEC_MODE:[^}]*\}", mode, text)
+    text = text.replace("{toxinidir}", str(toxinidir)).replace("{envtmpdir}", str(envtmpdir))
+    words = shlex.split(text.replace("{posargs}", ""))
+    assert "{" not in " ".join(words), words
+    return words + posargs
+
+
+def test_ci_tox_env_is_well_formed() -> None:
+    env = _tox()["testenv:actionsec"]
+    assert "pytest-actionsec" in env["deps"] and "pytest-xdist" in env["deps"]
+    assert "HYPOTHESIS_STORAGE_DIRECTORY = {toxinidir}/.hypothesis" in env["setenv"]
+    assert env["changedir"].strip() == "{envtmpdir}"
+    words = _tox_command(Path("/r"), Path("/t"), "contract", [])
+    assert words[:2] == ["pytest", "-p"] and "-n" in words and "--actionsec" in words
+    assert _options_in(env["commands"]) <= KNOWN_OPTIONS
+
+
+@pytest.mark.parametrize("mode", ["contract", "hostile"])
+def test_ci_baselines_load_and_name_known_findings(mode: str) -> None:
+    path = EXAMPLES / "ci" / f"actionsec-baseline-{mode}.json"
+    baseline = Baseline.load(path)
+    assert baseline.accepted
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for entry in data["accepted"]:
+        assert entry["invariant"] in INVARIANTS
+        assert entry["function"] in HELPERS
+        assert entry["layer"] in plugin.KNOWN_LAYERS
+    # The finding every contract run of nova 34 makes (falsy exceptions) is accepted.
+    assert baseline.accepts(
+        {
+            "invariant": "integrity.details",
+            "function": "pack_action_event_finish",
+            "layer": "packer",
+            "field": "details",
+        }
+    )
+
+
+def test_ci_workflow_runs_the_tox_env_nightly_with_a_shared_database() -> None:
+    text = (EXAMPLES / "ci" / "actionsec-nightly.yml").read_text(encoding="utf-8")
+    for needle in (
+        "schedule:",
+        "cron:",
+        "actions/cache@",
+        "path: .hypothesis",
+        "tox -e actionsec",
+        "ACTIONSEC_MODE: ${{ matrix.mode }}",
+        "mode: [contract, hostile]",
+        "actionsec-report-${{ matrix.mode }}.json",
+    ):
+        assert needle in text, needle
+    yaml = pytest.importorskip("yaml")  # PyYAML comes with nova; not a dependency
+    data = yaml.safe_load(text)
+    on = data.get("on", data.get(True))  # YAML 1.1 reads the key `on` as True
+    assert on["schedule"][0]["cron"]
+    steps = data["jobs"]["actionsec"]["steps"]
+    assert any(step.get("run") == "tox -e actionsec" for step in steps)
+
+
+def test_ci_zuul_job_runs_the_tox_env() -> None:
+    text = (EXAMPLES / "ci" / "zuul.yaml").read_text(encoding="utf-8")
+    assert "parent: openstack-tox" in text and "tox_envlist: actionsec" in text
+    yaml = pytest.importorskip("yaml")
+    data = yaml.safe_load(text)
+    jobs = {item["job"]["name"]: item["job"] for item in data if "job" in item}
+    assert jobs["nova-actionsec"]["vars"]["tox_envlist"] == "actionsec"
+    project = next(item["project"] for item in data if "project" in item)
+    assert set(project["periodic"]["jobs"]) == set(jobs)
+
+
+@needs_nova
+def test_ci_tox_command_runs_and_the_baseline_accepts_known_findings(tmp_path: Path) -> None:
+    """The tox env's exact command (shortened by posargs) against real nova, with xdist."""
+    toxinidir = _copy("ci", tmp_path)
+    envtmpdir = tmp_path / "envtmp"
+    envtmpdir.mkdir()
+    words = _tox_command(
+        toxinidir,
+        envtmpdir,
+        "contract",
+        [
+            "-n",
+            "2",
+            "--actionsec-seed=2",
+            "--actionsec-examples=25",
+            "-k",
+            "integrity and pack_action_event_finish and packer",
+        ],
+    )
+    assert words[0] == "pytest"
+    result = _run(
+        words[1:],
+        envtmpdir,
+        HYPOTHESIS_STORAGE_DIRECTORY=str(toxinidir / ".hypothesis"),
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    # nova's falsy-exception finding (integrity.details) is found and accepted
+    assert re.search(
+        r"integrity +pack_action_event_finish +packer +\d+ .*\b1 (accepted|known)", out
+    )
+    assert "0 new violation(s)" in out
+    report = json.loads((toxinidir / "actionsec-report-contract.json").read_text())
+    assert report["violations"] and all(v["accepted"] for v in report["violations"])
+    assert (toxinidir / ".hypothesis").is_dir()  # the shared example database

@@ -1,0 +1,400 @@
+"""The store layer on real databases: nova's migrations, nova's DB API, no mocks.
+
+sqlite (in-process) always; MariaDB/MySQL and PostgreSQL when a server answers
+(defaults below, or ``ACTIONSEC_TEST_MYSQL`` / ``ACTIONSEC_TEST_POSTGRESQL``);
+otherwise those tests are skipped with the reason. Only one Store can be open
+per process, so the tests share one slot that is reopened when a test needs
+another database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+from pytest_actionsec.clock import SkewedClock
+from pytest_actionsec.engine import Property, PropertyResult, run_property
+from pytest_actionsec.oracle import Observation, judge
+from pytest_actionsec.store import ISOLATIONS, Store, StoreError, store_executor
+from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, TbSpec
+from pytest_actionsec.targets import Target, resolve_target
+
+pytest.importorskip("nova")
+
+MYSQL_URL = os.environ.get("ACTIONSEC_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/")
+POSTGRESQL_URL = os.environ.get(
+    "ACTIONSEC_TEST_POSTGRESQL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
+SERVER_TIME = dt.datetime(2026, 11, 22, 12, 0, 0, 250000)
+START = "pack_action_start"
+EVENT_START = "pack_action_event_start"
+FINISH = "pack_action_event_finish"
+SEED = 20261122
+
+
+class _Slot:
+    """The process's one open Store, reopened when a test asks for another."""
+
+    def __init__(self) -> None:
+        self.store: Store | None = None
+        self.key: tuple[str | None, str] | None = None
+
+    def get(self, url: str | None = None, isolation: str = "rollback") -> Store:
+        if self.store is not None and not self.store.closed and self.key == (url, isolation):
+            return self.store
+        self.release()
+        self.store = Store.open(url, isolation=isolation)
+        self.key = (url, isolation)
+        return self.store
+
+    def release(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+@pytest.fixture(scope="module")
+def slot() -> Iterator[_Slot]:
+    holder = _Slot()
+    yield holder
+    holder.release()
+
+
+@pytest.fixture(scope="module")
+def target() -> Target:
+    return resolve_target()
+
+
+@pytest.fixture
+def sqlite_store(slot: _Slot) -> Store:
+    return slot.get()
+
+
+@pytest.fixture
+def clock() -> Iterator[SkewedClock]:
+    with SkewedClock() as frozen:
+        yield frozen
+
+
+def _server_store(slot: _Slot, url: str) -> Store:
+    slot.release()
+    try:
+        return Store.open(url)
+    except StoreError as exc:
+        pytest.skip(f"no usable server: {exc}")
+
+
+_MISSING: Any = object()  # an attribute the context lacks
+
+
+def _context(**attrs: Any) -> ContextSpec:
+    values: dict[str, Any] = {
+        "user_id": "u-1",
+        "project_id": "p-1",
+        "request_id": "req-1",
+        "auth_token": None,
+        "remote_address": None,
+        "service_catalog": [],
+        "timestamp": SERVER_TIME,
+    }
+    values.update(attrs)
+    missing = tuple(k for k, v in values.items() if v is _MISSING)
+    return ContextSpec(tuple((k, v) for k, v in values.items() if v is not _MISSING), missing)
+
+
+def _call(
+    function: str,
+    *,
+    layer: str = "packer",
+    hostile: tuple[str, ...] = (),
+    positional: bool = False,
+    context: ContextSpec | None = None,
+    **arguments: Any,
+) -> Call:
+    names = {START: "action_name", EVENT_START: "event_name", FINISH: "event_name"}
+    args: list[tuple[str, Any]] = [("instance_uuid", arguments.pop("instance_uuid", UUID))]
+    if function in names:
+        args.append((names[function], arguments.pop("name", "compute_x")))
+    args.extend(arguments.items())
+    return Call(
+        function=function,
+        layer=layer,
+        context=context or _context(),
+        arguments=tuple(args),
+        server_time=SERVER_TIME,
+        hostile=hostile,
+        positional=positional,
+    )
+
+
+def _tb_call(**kw: Any) -> Call:
+    return _call(
+        FINISH,
+        exc_val=None,
+        exc_tb=TbSpec(secrets=(("password", "hunter2-frame-local"),)),
+        hostile=("exc_tb is a traceback object",),
+        **kw,
+    )
+
+
+def _invariants(obs: Observation) -> set[str]:
+    return {v.invariant for v in judge(obs)}
+
+
+def _run(
+    target: Target,
+    executor: Any,
+    family: str,
+    function: str,
+    *,
+    mode: str = "contract",
+    examples: int = 25,
+    clock: SkewedClock | None = None,
+    call: Call | None = None,
+) -> PropertyResult:
+    return run_property(
+        Property(family, function, "store"),
+        target,
+        mode=mode,
+        max_examples=examples,
+        seed=SEED,
+        clock=clock,
+        database=None,
+        executor=executor,
+        strategy=st.just(call) if call is not None else None,
+    )
+
+
+def _store_evidence(result: PropertyResult, invariant: str) -> str:
+    found = [v.evidence for v in result.violations if v.invariant == invariant]
+    assert found, [v.to_dict() for v in result.violations]
+    return found[0]
+
+
+# ---------------------------------------------------------------------------
+# Opening and closing.
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "bad database URL 'not a url'"),
+        ("mongodb://127.0.0.1/x", "backend 'mongodb' is not one of sqlite, mysql, postgresql"),
+        ("mysql+nosuchdriver://root@127.0.0.1/", "driver 'nosuchdriver' is not usable"),
+        ("", "bad database URL ''"),
+    ],
+)
+def test_bad_url_is_one_line_store_error(url: str, expected: str) -> None:
+    with pytest.raises(StoreError) as raised:
+        Store.open(url)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_server_that_does_not_answer(slot: _Slot) -> None:
+    slot.release()
+    with pytest.raises(StoreError) as raised:
+        Store.open("mysql+pymysql://root:secret-pw@127.0.0.1:1/")
+    message = str(raised.value)
+    assert message.startswith("cannot connect to mysql+pymysql://root:***@127.0.0.1:1/")
+    assert "secret-pw" not in message and "\n" not in message
+    with pytest.raises(StoreError, match="isolation must be one of"):
+        Store.open(isolation="savepoint")
+    slot.get().close()  # the failed open left the process slot free
+
+
+def test_sqlite_schema_is_nova_migrated_and_shared(sqlite_store: Store) -> None:
+    from nova.db import migration
+
+    assert sqlite_store.backend == "sqlite" and sqlite_store.isolation == "rollback"
+    # oslo.db serves 'sqlite://' from a StaticPool: every connection is the one
+    # the migrations ran on, so a fresh connection sees the schema.
+    assert sqlite_store.info["pool"] == "StaticPool"
+    assert sqlite_store.row_counts() == {
+        "instance_actions_events": 0,
+        "instance_actions": 0,
+        "instances": 0,
+    }
+    assert migration.db_version(database="main") is not None
+    assert 0 < sqlite_store.setup_seconds < 120
+
+
+def test_one_store_per_process(slot: _Slot) -> None:
+    first = slot.get()
+    with pytest.raises(StoreError, match="already open in this process"):
+        Store.open()
+    slot.release()
+    assert first.closed
+    with pytest.raises(StoreError, match="is closed"):
+        first.row_counts()
+    again = slot.get()  # nova's enginefacade was reset: a new store configures it afresh
+    assert again.row_counts()["instance_actions"] == 0
+
+
+# ---------------------------------------------------------------------------
+# sqlite: verdicts on nova.
+
+
+@pytest.mark.parametrize(
+    ("family", "function"),
+    [("leak", START), ("null", "pack_action_finish"), ("time", EVENT_START), ("bounds", FINISH)],
+)
+def test_sqlite_contract_properties_hold(
+    target: Target, sqlite_store: Store, clock: SkewedClock, family: str, function: str
+) -> None:
+    executor = store_executor(target, sqlite_store, clock=clock)
+    result = _run(target, executor, family, function, clock=clock)
+    assert result.status == "passed", [v.to_dict() for v in result.violations]
+    assert result.examples >= 20
+
+
+def test_sqlite_falsy_exception_stores_no_details(
+    target: Target, sqlite_store: Store, clock: SkewedClock
+) -> None:
+    """NOVA_FACTS: an exception whose __bool__ is False gives 'Error' with no details."""
+    falsy = ExcSpec(
+        base="builtins.RuntimeError",
+        name="Boom",
+        args=("disk full",),
+        methods=(("__bool__", "false"),),
+    )
+    call = _call(FINISH, exc_val=falsy, exc_tb="Traceback (most recent call last): ...")
+    executor = store_executor(target, sqlite_store, clock=clock)
+    result = _run(target, executor, "integrity", FINISH, clock=clock, call=call)
+    assert result.status == "failed"
+    assert "no details are stored" in _store_evidence(result, "integrity.details")
+    obs = executor(call)
+    assert obs.store_error is None
+    assert obs.record["result"] == "Error" and obs.record["details"] is None
+
+
+def test_sqlite_refuses_the_traceback_object(
+    target: Target, sqlite_store: Store, clock: SkewedClock
+) -> None:
+    """A live traceback reaching the packer is refused by the database itself."""
+    direct = store_executor(target, sqlite_store, clock=clock, event_finish_via="packer")
+    result = _run(target, direct, "type", FINISH, mode="hostile", clock=clock, call=_tb_call())
+    evidence = _store_evidence(result, "type.store")
+    assert evidence.startswith("the database refused the record: Error binding parameter")
+    assert evidence.endswith("type 'traceback' is not supported")
+    # nova's own path with exc_val/exc_tb passed positionally: serialize_args
+    # converts keywords only, so the object reaches the DB the same way.
+    through = store_executor(target, sqlite_store, clock=clock)
+    positional = _tb_call(layer="boundary", positional=True)
+    obs = through(positional)
+    assert obs.error is None and obs.store_error is not None
+    assert obs.store_error[0] == "type.store"
+    assert obs.store_error[1].endswith("type 'traceback' is not supported")
+    # As keywords (what nova's EventReporter does) the boundary formats the
+    # traceback: stored as text, and the frame's locals are not in it.
+    obs = through(_tb_call(layer="boundary"))
+    assert obs.store_error is None
+    assert isinstance(obs.record["traceback"], str) and "hunter2" not in obs.record["traceback"]
+    assert obs.record["result"] == "Error"
+    assert sqlite_store.row_counts()["instance_actions_events"] == 0
+
+
+def test_sqlite_unreadable_row_and_packer_crash(target: Target, sqlite_store: Store) -> None:
+    direct = store_executor(target, sqlite_store, event_finish_via="packer")
+    # sqlite keeps bytes as a BLOB; nova's object refuses to read it back.
+    obs = direct(_call(FINISH, exc_val=None, exc_tb=b"Traceback", hostile=("exc_tb is bytes",)))
+    assert obs.store_error is not None and obs.store_error[0] == "type.store"
+    assert "InstanceActionEvent object cannot read back" in obs.store_error[1]
+    assert obs.record["traceback"] == b"Traceback"  # the row as stored
+    # A packer exception is a crash (the observation's error), not a store error.
+    obs = direct(_call(START, context=_context(request_id=_MISSING), hostile=("no request_id",)))
+    assert isinstance(obs.error, AttributeError) and obs.store_error is None
+    assert "crash.hostile" in _invariants(obs)
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_examples_are_isolated(target: Target, slot: _Slot, isolation: str) -> None:
+    store = slot.get(isolation=isolation)
+    executor = store_executor(target, store)
+    call = _call(FINISH, exc_val="Quota exceeded", exc_tb="Traceback ...")
+    for _ in range(3):  # the same instance uuid each time: instances.uuid is unique
+        obs = executor(call)
+        assert obs.error is None and obs.store_error is None, obs.store_error
+        assert obs.record["details"] == "Quota exceeded"
+        assert store.row_counts() == dict.fromkeys(store.row_counts(), 0)
+    # Control: a row left behind by an earlier example would be seen.
+    import sqlalchemy as sa
+    from nova.db.main import api
+
+    with api.get_engine().begin() as conn:
+        conn.execute(sa.text("INSERT INTO instances (uuid, deleted) VALUES (:u, 0)"), {"u": UUID})
+    try:
+        obs = executor(call)
+        assert obs.store_error is not None and "UNIQUE" in obs.store_error[1].upper()
+    finally:
+        store.clear()
+    assert store.row_counts()["instances"] == 0
+
+
+# ---------------------------------------------------------------------------
+# Servers.
+
+
+def test_mysql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:
+    store = _server_store(slot, MYSQL_URL)
+    name = store.database
+    try:
+        # What nova's migrations create, and the session oslo.db opens.
+        assert store.info["table_collation"].startswith(("utf8mb3_", "utf8_"))
+        assert store.info["connection_charset"] in ("utf8", "utf8mb3")
+        assert "STRICT_ALL_TABLES" in store.info["sql_mode"]
+        executor = store_executor(target, store, clock=clock)
+        assert _run(target, executor, "leak", START, clock=clock).status == "passed"
+        # A 4-byte character (contract text) is refused by the 3-byte utf8 table.
+        result = _run(target, executor, "bounds", EVENT_START, clock=clock)
+        assert "Incorrect string value" in _store_evidence(result, "bounds.store")
+        obs = executor(_call(EVENT_START, name="compute_\U0001d11e", host="cmp-1"))
+        assert obs.store_error is not None
+        assert obs.store_error[0] == "bounds.store"
+        assert obs.store_error[1].startswith("1366 Incorrect string value: '\\xF0\\x9D\\x84\\x9E'")
+        assert "`instance_actions_events`.`event`" in obs.store_error[1]
+        # A traceback object is not refused: PyMySQL stores its repr as text.
+        direct = store_executor(target, store, clock=clock, event_finish_via="packer")
+        result = _run(target, direct, "type", FINISH, mode="hostile", clock=clock, call=_tb_call())
+        evidence = _store_evidence(result, "type.store")
+        assert evidence.startswith(
+            "the database stored traceback (a traceback) as the text '<traceback object at 0x"
+        )
+        # DATETIME without fractional seconds: the server clock's microseconds are lost.
+        obs = executor(_call(EVENT_START, host="cmp-1"))
+        assert obs.store_error is None
+        assert obs.record["start_time"] == SERVER_TIME.replace(microsecond=0)
+        assert "time.server-clock" in _invariants(obs)
+        assert store.server_database_exists()
+    finally:
+        store.close()
+    assert name is not None and not store.server_database_exists()
+
+
+def test_postgresql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:
+    store = _server_store(slot, POSTGRESQL_URL)
+    name = store.database
+    try:
+        assert store.info["server_encoding"] == "UTF8"
+        executor = store_executor(target, store, clock=clock)
+        assert _run(target, executor, "leak", START, clock=clock).status == "passed"
+        assert _run(target, executor, "time", EVENT_START, clock=clock).status == "passed"
+        # An over-long host (hostile) is refused by varchar(255).
+        long_host = _call(EVENT_START, host="h" * 300, hostile=("host has 300 characters",))
+        result = _run(target, executor, "bounds", EVENT_START, clock=clock, call=long_host)
+        evidence = _store_evidence(result, "bounds.store")
+        assert evidence.endswith("value too long for type character varying(255)")
+        # psycopg2 cannot adapt a traceback object.
+        direct = store_executor(target, store, clock=clock, event_finish_via="packer")
+        result = _run(target, direct, "type", FINISH, mode="hostile", clock=clock, call=_tb_call())
+        assert _store_evidence(result, "type.store").endswith("can't adapt type 'traceback'")
+        assert store.server_database_exists()
+    finally:
+        store.close()
+    assert name is not None and not store.server_database_exists()

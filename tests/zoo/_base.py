@@ -1,0 +1,256 @@
+"""The zoo's shared packer: Nova's contract, implemented correctly and defensively.
+
+Every mutant subclasses :class:`InstanceAction` or :class:`InstanceActionEvent`
+and overrides one hook (or wraps one helper), so each plants exactly one
+regression. :func:`serialize_args` is a corrected RPC boundary.
+
+Rules (see /work/shared/NOVA_FACTS.md): ids, names and host are text or None
+within their column (255 characters, instance_uuid 36); start_time is the
+request's timestamp as naive UTC; finish times and event start times come from
+``timeutils.utcnow()``; on error, details is the trusted ``format_message()``
+text (else the class name) or a given str, cut to 255 UTF-8 bytes. Anything
+outside the contract is refused with TypeError or ValueError. Inputs are never
+changed and nothing is logged.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import traceback as _traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from nova.exception import NovaException
+from oslo_utils import timeutils
+
+__all__ = [
+    "DETAILS_BYTES",
+    "STRING_CHARS",
+    "TEXT_BYTES",
+    "UUID_CHARS",
+    "InstanceAction",
+    "InstanceActionEvent",
+    "exception_message",
+    "serialize_args",
+    "text_or_none",
+    "truncate_utf8",
+]
+
+STRING_CHARS = 255
+UUID_CHARS = 36
+DETAILS_BYTES = 255
+TEXT_BYTES = 65535
+TRUSTED: tuple[type[BaseException], ...] = (NovaException,)
+
+
+def text_or_none(value: Any, what: str, limit: int = STRING_CHARS) -> str | None:
+    """``value`` if it is None or UTF-8-encodable text of at most ``limit`` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str or None, not {type(value).__name__}")
+    if len(value) > limit:
+        raise ValueError(f"{what} has {len(value)} characters (column holds {limit})")
+    value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    return value
+
+
+def truncate_utf8(text: str, limit: int = DETAILS_BYTES, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes without splitting a character."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    cut = data[-limit:] if keep_end else data[:limit]
+    return cut.decode("utf-8", "ignore")
+
+
+def _looks_like_bytes_repr(text: str) -> bool:
+    return len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]
+
+
+def exception_message(exc: BaseException) -> str:
+    """The text an exception may show: trusted ``format_message()`` text, else its class name."""
+    name = type(exc).__name__
+    if not isinstance(exc, TRUSTED):
+        return name
+    try:
+        message = exc.format_message()  # type: ignore[attr-defined]
+    except Exception:
+        return name
+    if not isinstance(message, str) or not message or _looks_like_bytes_repr(message):
+        return name
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        return name
+    return message
+
+
+def _context_value(context: Any, name: str) -> Any:
+    try:
+        return getattr(context, name)
+    except AttributeError:
+        raise TypeError(f"context has no {name}") from None
+
+
+def _naive_utc(value: Any, what: str) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, _dt.datetime):
+        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
+    if value.utcoffset() is None:
+        return value if value.tzinfo is None else value.replace(tzinfo=None)
+    try:
+        return value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError as exc:
+        raise ValueError(f"{what} {value.isoformat()} is out of range in UTC") from exc
+
+
+class _Packer:
+    """Hooks shared by both record kinds."""
+
+    @staticmethod
+    def _now(context: Any) -> _dt.datetime:
+        """The server clock (never the request's)."""
+        return timeutils.utcnow()
+
+    @staticmethod
+    def _context_text(context: Any, name: str) -> str | None:
+        """A context id, checked."""
+        return text_or_none(_context_value(context, name), f"context.{name}")
+
+    @staticmethod
+    def _uuid(instance_uuid: Any) -> str | None:
+        return text_or_none(instance_uuid, "instance_uuid", UUID_CHARS)
+
+
+class InstanceAction(_Packer):
+    """Packs ``instance_actions`` rows."""
+
+    @staticmethod
+    def _request_time(context: Any) -> _dt.datetime | None:
+        """The request's clock, as naive UTC."""
+        return _naive_utc(_context_value(context, "timestamp"), "context.timestamp")
+
+    @classmethod
+    def pack_action_start(
+        cls, context: Any, instance_uuid: Any, action_name: Any
+    ) -> dict[str, Any]:
+        """Values of a new action; start_time and updated_at are the request's timestamp."""
+        started = cls._request_time(context)
+        return {
+            "request_id": cls._context_text(context, "request_id"),
+            "instance_uuid": cls._uuid(instance_uuid),
+            "user_id": cls._context_text(context, "user_id"),
+            "project_id": cls._context_text(context, "project_id"),
+            "action": text_or_none(action_name, "action_name"),
+            "start_time": started,
+            "updated_at": started,
+        }
+
+    @classmethod
+    def pack_action_finish(cls, context: Any, instance_uuid: Any) -> dict[str, Any]:
+        """Values closing an action; finish_time and updated_at are the server clock."""
+        request_id = cls._context_text(context, "request_id")
+        uuid = cls._uuid(instance_uuid)
+        now = cls._now(context)
+        return {
+            "request_id": request_id,
+            "instance_uuid": uuid,
+            "finish_time": now,
+            "updated_at": now,
+        }
+
+
+class InstanceActionEvent(_Packer):
+    """Packs ``instance_actions_events`` rows."""
+
+    @classmethod
+    def pack_action_event_start(
+        cls, context: Any, instance_uuid: Any, event_name: Any, host: Any = None
+    ) -> dict[str, Any]:
+        """Values of a new event; start_time is the server clock."""
+        values = {
+            "event": text_or_none(event_name, "event_name"),
+            "instance_uuid": cls._uuid(instance_uuid),
+            "request_id": cls._context_text(context, "request_id"),
+            "host": text_or_none(host, "host"),
+        }
+        values["start_time"] = cls._now(context)
+        return values
+
+    @classmethod
+    def pack_action_event_finish(
+        cls,
+        context: Any,
+        instance_uuid: Any,
+        event_name: Any,
+        exc_val: Any = None,
+        exc_tb: Any = None,
+    ) -> dict[str, Any]:
+        """Values closing an event: 'Success', or 'Error' with traceback and details."""
+        if exc_val is not None and not isinstance(exc_val, (str, BaseException)):
+            raise TypeError(f"exc_val must be an exception, str or None, not {type(exc_val)}")
+        if exc_tb is not None and not isinstance(exc_tb, str):
+            raise TypeError(f"exc_tb must be formatted text or None, not {type(exc_tb)}")
+        values: dict[str, Any] = {
+            "event": text_or_none(event_name, "event_name"),
+            "instance_uuid": cls._uuid(instance_uuid),
+            "request_id": cls._context_text(context, "request_id"),
+        }
+        values["finish_time"] = cls._now(context)
+        if exc_tb is None:
+            values["result"] = "Success"
+            return values
+        values["result"] = "Error"
+        values["traceback"] = cls._traceback(exc_val, exc_tb)
+        values["details"] = cls._details(exc_val)
+        return values
+
+    @staticmethod
+    def _traceback(exc_val: Any, exc_tb: str) -> str:
+        """The stored traceback: the given text, its last 64 KiB at most."""
+        return truncate_utf8(exc_tb, TEXT_BYTES, keep_end=True)
+
+    @classmethod
+    def _details(cls, exc_val: Any) -> str | None:
+        """What the API shows for the error, at most 255 UTF-8 bytes (None without one)."""
+        if exc_val is None or (isinstance(exc_val, str) and not exc_val):
+            return None
+        message = exc_val if isinstance(exc_val, str) else cls._message(exc_val)
+        return cls._truncate(message)
+
+    @staticmethod
+    def _message(exc: BaseException) -> str:
+        return exception_message(exc)
+
+    @staticmethod
+    def _truncate(message: str) -> str:
+        return truncate_utf8(message, DETAILS_BYTES)
+
+
+def _to_wire(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return exception_message(value)
+    if isinstance(value, TracebackType):
+        return "".join(_traceback.format_tb(value))
+    return value
+
+
+def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """RPC boundary: exceptions become their safe message, tracebacks formatted frames.
+
+    Unlike nova's, it converts positional arguments too, treats falsy exceptions
+    like any other, and leaves every other value to the packer, which refuses
+    what is not text.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(_to_wire(a) for a in args)
+        kwargs = {k: _to_wire(v) for k, v in kwargs.items()}
+        return fn(obj, *args, **kwargs)
+
+    return wrapper

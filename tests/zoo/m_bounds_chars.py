@@ -1,0 +1,14 @@
+"""Bounds: details are cut to 255 characters, not 255 UTF-8 bytes."""
+
+from __future__ import annotations
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _truncate(message: str) -> str:
+        return message[:255]

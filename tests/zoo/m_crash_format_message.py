@@ -1,0 +1,16 @@
+"""Crash: ``format_message()`` is called unguarded, so any non-Nova exception is not recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _message(exc: Any) -> str:
+        return str(exc.format_message())

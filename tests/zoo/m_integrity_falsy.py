@@ -1,0 +1,18 @@
+"""Integrity: a falsy exception (``__bool__`` False) gets no details, as in nova 34."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @classmethod
+    def _details(cls, exc_val: Any) -> str | None:
+        if not exc_val:
+            return None
+        return super()._details(exc_val)

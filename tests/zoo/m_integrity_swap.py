@@ -1,0 +1,23 @@
+"""Integrity: a new action stores user_id and project_id swapped.
+
+Also trips leak (an id stored in another id's field) and null (a None id moves).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @classmethod
+    def pack_action_start(
+        cls, context: Any, instance_uuid: Any, action_name: Any
+    ) -> dict[str, Any]:
+        values = super().pack_action_start(context, instance_uuid, action_name)
+        values["user_id"], values["project_id"] = values["project_id"], values["user_id"]
+        return values

@@ -1,0 +1,23 @@
+"""Leak: details append the text of the exception's cause (or context), untrusted as it is.
+
+Also trips bounds (details no longer a prefix of the message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _message(exc: Any) -> str:
+        message = _base.exception_message(exc)
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None:
+            message = f"{message} (caused by {type(cause).__name__}: {cause})"
+        return message

@@ -1,0 +1,27 @@
+"""Leak (log): every helper logs the request's auth token at debug level while packing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+LOG = logging.getLogger(__name__)
+
+
+def _logged(context: Any, name: str) -> str | None:
+    value = _base.InstanceAction._context_text(context, name)
+    LOG.debug("packing %s=%s for token %s", name, value, getattr(context, "auth_token", None))
+    return value
+
+
+class InstanceAction(_base.InstanceAction):
+    _context_text = staticmethod(_logged)
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    _context_text = staticmethod(_logged)

@@ -1,0 +1,23 @@
+"""Leak: when ``format_message()`` fails, details fall back to ``str(exc)`` (CVE-2019-14433).
+
+Also trips bounds (details not a prefix of the safe message) and crash (an exception
+whose ``__str__`` raises is not recorded).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _message(exc: Any) -> str:
+        try:
+            return str(exc.format_message())
+        except Exception:
+            return str(exc)

@@ -1,0 +1,18 @@
+"""Null: an event started without a host stores host '' instead of None."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @classmethod
+    def pack_action_event_start(
+        cls, context: Any, instance_uuid: Any, event_name: Any, host: Any = None
+    ) -> dict[str, Any]:
+        return super().pack_action_event_start(context, instance_uuid, event_name, host or "")

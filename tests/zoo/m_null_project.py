@@ -1,0 +1,17 @@
+"""Null: a None project_id (periodic tasks, bug 1817542) is stored as the text 'None'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @staticmethod
+    def _context_text(context: Any, name: str) -> str | None:
+        value = _base.InstanceAction._context_text(context, name)
+        return str(value) if name == "project_id" else value

@@ -1,0 +1,18 @@
+"""Purity: the exception is "sanitised" in place, its ``args`` replaced by the safe message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _message(exc: Any) -> str:
+        message = _base.exception_message(exc)
+        exc.args = (message,)
+        return message

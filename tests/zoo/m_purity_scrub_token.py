@@ -1,0 +1,21 @@
+"""Purity: starting an action masks the caller's ``context.auth_token`` in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @classmethod
+    def pack_action_start(
+        cls, context: Any, instance_uuid: Any, action_name: Any
+    ) -> dict[str, Any]:
+        values = super().pack_action_start(context, instance_uuid, action_name)
+        if getattr(context, "auth_token", None):
+            context.auth_token = "***"
+        return values

@@ -1,0 +1,18 @@
+"""Time: event times are timezone-aware UTC datetimes, whose offset the database drops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_utils import timeutils
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @staticmethod
+    def _now(context: Any) -> Any:
+        return timeutils.utcnow(with_timezone=True)

@@ -1,0 +1,22 @@
+"""Time: a new action's updated_at is the server clock instead of its start_time (bug 1719561)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_utils import timeutils
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @classmethod
+    def pack_action_start(
+        cls, context: Any, instance_uuid: Any, action_name: Any
+    ) -> dict[str, Any]:
+        values = super().pack_action_start(context, instance_uuid, action_name)
+        values["updated_at"] = timeutils.utcnow()
+        return values

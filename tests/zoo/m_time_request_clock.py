@@ -1,0 +1,16 @@
+"""Time: an action's finish_time is the request's timestamp, not the server clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @staticmethod
+    def _now(context: Any) -> Any:
+        return context.timestamp

@@ -1,0 +1,21 @@
+"""Type: details stores the exception object itself instead of its message.
+
+Also trips leak (the object's text holds whatever the exception carries).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @classmethod
+    def _details(cls, exc_val: Any) -> Any:
+        if isinstance(exc_val, BaseException):
+            return exc_val
+        return super()._details(exc_val)

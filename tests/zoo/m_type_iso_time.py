@@ -1,0 +1,18 @@
+"""Type: an action's finish_time (and updated_at) is an ISO string, not a datetime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_utils import timeutils
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceActionEvent, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+
+class InstanceAction(_base.InstanceAction):
+    @staticmethod
+    def _now(context: Any) -> Any:
+        return timeutils.utcnow().isoformat()
