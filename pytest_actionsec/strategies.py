@@ -739,6 +739,9 @@ def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) ->
             "dict": {"password": c.token},
         }[odd]
         attrs.append(("kwargs", value))
+    if kind not in ("falsy", "plain") and draw(st.integers(0, 5)) == 0:
+        # any class may also be falsy: nova's `if exc_val:` then drops its details
+        methods.append(("__bool__", "false"))
     spec = ExcSpec(base=base, name=name, args=args, methods=tuple(methods), attrs=tuple(attrs))
     return _decorate(draw, spec, canaries, depth)
 

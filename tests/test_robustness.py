@@ -536,25 +536,24 @@ def _verdict(target_path: str, seed: int, mode: str = "contract") -> dict[str, s
     return out
 
 
-#: Found under every seed (nova 34, contract mode, 100 examples).
-NOVA_STABLE = {
+#: nova 34's real findings in contract mode (packer and boundary layers, 100 examples).
+#: Which of them a run hits varies with the seed: integrity.details (a falsy exception)
+#: is found in nearly every run, crash.contract (an exception whose ``kwargs`` is not a
+#: dict, drawn in ~1-2% of examples) in about 3 runs of 4 - benchmarks/stability.py
+#: measures it over 20 runs. A run must never report anything else, nor nothing.
+NOVA_KNOWN = {
     "integrity-pack_action_event_finish-packer": {"integrity.details", "failed"},
     "integrity-pack_action_event_finish-boundary": {"integrity.details", "failed"},
+    "crash-pack_action_event_finish-packer": {"crash.contract", "failed"},
 }
-#: Found under some seeds only: an exception whose ``kwargs`` is not a dict makes
-#: exception_to_dict raise (NOVA_FACTS), but the strategies draw that kind of exception
-#: in ~1-2% of examples (see tests/zoo/m_crash_kwargs.py), so 100 examples miss it in
-#: about half the runs. A strategy gap, measured by benchmarks/stability.py.
-NOVA_INTERMITTENT = {"crash-pack_action_event_finish-packer": {"crash.contract", "failed"}}
 
 
 @pytest.mark.parametrize("run", range(3))
 def test_stability_short(run: int) -> None:
-    """Safe packer: clean; nova contract mode: the known verdict, under a random seed."""
+    """Safe packer: clean; nova contract mode: only its known findings, under a random seed."""
     seed = random.SystemRandom().randrange(2**32)  # drawn here: xdist workers must agree
     assert _verdict("tests.zoo.safe", seed) == {}, f"seed {seed}"
     nova = _verdict("nova.objects.instance_action", seed)
-    stable = {k: v for k, v in nova.items() if k not in NOVA_INTERMITTENT}
-    assert stable == NOVA_STABLE, f"seed {seed}"
+    assert nova, f"seed {seed}: nova reported clean"
     for prop, found in nova.items():
-        assert found == {**NOVA_STABLE, **NOVA_INTERMITTENT}[prop], f"seed {seed}"
+        assert found == NOVA_KNOWN.get(prop), f"seed {seed}: {prop} {found}"
