@@ -134,6 +134,20 @@ def build_report(
     }
 
 
+def _module_uri(module: str) -> str | None:
+    """The target module's file (relative to the working directory when inside it)."""
+    import sys
+
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path:
+        return None
+    file = Path(path).resolve()
+    try:
+        return file.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return file.as_uri()
+
+
 def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
     """The report as a SARIF 2.1.0 log (one rule per invariant)."""
     rules = [
@@ -147,6 +161,7 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
         for inv in INVARIANTS.values()
     ]
     index = {r["id"]: i for i, r in enumerate(rules)}
+    artifact = _module_uri(str(report["target"]))
     results = []
     for v in report["violations"]:
         logical = f"{report['target']}.{v['function']}"
@@ -162,7 +177,14 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                     + f": {v['evidence']}"
                 },
                 "locations": [
-                    {"logicalLocations": [{"fullyQualifiedName": logical, "kind": "function"}]}
+                    {
+                        "logicalLocations": [{"fullyQualifiedName": logical, "kind": "function"}],
+                        **(
+                            {"physicalLocation": {"artifactLocation": {"uri": artifact}}}
+                            if artifact
+                            else {}
+                        ),
+                    }
                 ],
                 "partialFingerprints": {"actionsecKey/v1": "|".join(_key(v))},
                 "properties": {

@@ -229,9 +229,14 @@ def build_exception(spec: ExcSpec) -> BaseException:
 
 def _exception_source(spec: ExcSpec, var: str, lines: list[str], classes: dict[str, str]) -> None:
     source = spec.class_source()
-    if source is not None:
-        classes.setdefault(source, source)
-        ctor = spec.name
+    if source is not None and spec.name is not None:
+        if source not in classes:  # two different classes may share a name: rename
+            used = {text.split("(")[0][len("class ") :] for text in classes.values()}
+            name, n = spec.name, 2
+            while name in used:
+                name, n = f"{spec.name}_{n}", n + 1
+            classes[source] = source.replace(f"class {spec.name}(", f"class {name}(", 1)
+        ctor = classes[source].split("(")[0][len("class ") :]
     else:
         ctor = _alias(spec.base)
     args = [repr(a) for a in spec.args] + [f"{k}={v!r}" for k, v in spec.kwargs]
@@ -361,7 +366,7 @@ class Call:
         ctx_attrs = ", ".join(f"{k}={_lit(v)}" for k, v in self.context.attrs)
         out = sorted(imports)
         out.append("")
-        out.extend(classes)
+        out.extend(classes.values())
         out.append(f"target = resolve_target({target_path!r})")
         if self.context.missing:
             out.append(f"context = PlainContext({ctx_attrs})")

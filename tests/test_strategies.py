@@ -658,6 +658,22 @@ def test_call_source_reproduces_the_call(nova_target: Target, tmp_path: Any) -> 
         if not _tb_from_unraised_exc(call)
     ]
     assert len(drawn) >= 24
+    # A call that crashes nova (a context without request_id), so crashes are replayed too.
+    drawn.append(
+        Call(
+            function="pack_action_start",
+            layer="packer",
+            context=ContextSpec(
+                (("user_id", "u"), ("timestamp", dt.datetime(2026, 1, 1))), ("request_id",)
+            ),
+            arguments=(
+                ("instance_uuid", "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"),
+                ("action_name", "reboot"),
+            ),
+            server_time=dt.datetime(2026, 1, 1, 0, 0, 1),
+            hostile=("context lacks request_id",),
+        )
+    )
     sources = [c.source(nova_target.path) for c in drawn]
     for src in sources:
         compile(src, "<snippet>", "exec")
