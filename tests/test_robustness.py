@@ -49,6 +49,24 @@ settings.load_profile({QUICK!r})
 """
 
 
+@pytest.fixture(scope="module", autouse=True)
+def nova_imported_first() -> None:
+    """Import nova (and the bad targets) here, before any in-process pytester run.
+
+    pytester's in-process runs drop from sys.modules every module first imported inside
+    them; nova imported again afterwards has new classes, while strategies' caches keep
+    the old NovaException, so generated Nova exceptions would look untrusted to the
+    oracle (a false bounds.details) in every later test of the process.
+    """
+    import freezegun  # noqa: F401
+
+    from pytest_actionsec.targets import resolve_target
+
+    resolve_target()
+    for name in ("raises", "hangs", "non_dict", "extra_keys", "nasty_values", "global_state"):
+        resolve_target(f"{PKG}.{name}")
+
+
 @pytest.fixture(autouse=True)
 def quick_hypothesis(pytester: pytest.Pytester) -> Iterator[None]:
     """No explain phase, in this process (in-process runs) and in subprocess runs."""
