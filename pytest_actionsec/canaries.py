@@ -160,9 +160,13 @@ def find_canaries(
 
 
 def render_text(value: Any) -> str:
-    """Text a stored value would show: str as is; bytes decoded; objects str() and repr()."""
-    if isinstance(value, str):
-        return value
+    """Text a stored value would show: str as is; bytes decoded; objects str() and repr().
+
+    A str subclass is the text it holds (``str.__str__`` copies it without calling
+    the subclass's own, possibly raising, methods): that is what a database stores.
+    """
+    if issubclass(type(value), str):
+        return str.__str__(value)
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace") + "\n" + bytes(value).decode("latin-1")
     if value is None or isinstance(value, (int, float, bool)):

@@ -392,12 +392,36 @@ class Observation:
         return f"{self.function}(context({ctx}), {', '.join(parts)})"
 
 
+def _plain(value: Any) -> Any:
+    """``value``, or the exact str a str subclass holds (its own methods never called).
+
+    A target may store a str subclass whose ``encode``, ``__len__``, ``__str__``,
+    ``__eq__`` ... raise or lie. The database stores the characters it holds, so the
+    oracle measures those with str's own methods (``str.__str__`` copies them).
+    """
+    kind = type(value)  # not isinstance: __class__ may lie
+    if kind is not str and issubclass(kind, str):
+        return str.__str__(value)
+    return value
+
+
 def _short(value: Any, limit: int = 120) -> str:
     try:
-        text = repr(value)
+        text: str = _plain(repr(_plain(value)))
     except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field(key: Any) -> str:
+    """A record key as text (a str subclass by what it holds; never raises)."""
+    key = _plain(key)
+    if type(key) is str:
+        return key
+    try:
+        return str(_plain(str(key)))
+    except Exception:
+        return _short(key)
 
 
 def _utc_naive(value: _dt.datetime, resolution: _dt.timedelta | None = None) -> _dt.datetime:
@@ -429,9 +453,10 @@ def _expected_kind(obs: Observation, table: str, name: str) -> str | None:
 
 
 def _type_ok(value: Any, kind: str) -> bool:
+    actual = type(value)  # not isinstance: __class__ may lie (a Mock(spec=str) is no str)
     if kind == _INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, _PY_TYPES[kind])
+        return issubclass(actual, int) and not issubclass(actual, bool)
+    return issubclass(actual, _PY_TYPES[kind])
 
 
 def _is_trusted(exc: Any, trusted: Iterable[type[BaseException]]) -> bool:
@@ -441,7 +466,7 @@ def _is_trusted(exc: Any, trusted: Iterable[type[BaseException]]) -> bool:
 def _message_candidates(exc_val: Any, obs: Observation) -> set[str]:
     """Texts details may be a prefix of, for this exc_val."""
     if isinstance(exc_val, str):
-        return {exc_val}
+        return {_plain(exc_val)}
     names = {type(exc_val).__name__}
     if _is_trusted(exc_val, obs.trusted):
         try:
@@ -449,9 +474,9 @@ def _message_candidates(exc_val: Any, obs: Observation) -> set[str]:
         except Exception:
             msg = None
         if isinstance(msg, str):
-            names.add(msg)
+            names.add(_plain(msg))
         elif isinstance(msg, bytes):  # nova's safe_truncate decodes bytes
-            names.add(msg.decode("utf-8", "ignore"))
+            names.add(bytes.decode(msg, "utf-8", "ignore"))
             names.add(type(msg).__name__)
         elif msg is not None:
             names.add(type(msg).__name__)
@@ -459,7 +484,7 @@ def _message_candidates(exc_val: Any, obs: Observation) -> set[str]:
 
 
 def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    return len(str.encode(text, "utf-8", "surrogatepass"))
 
 
 class _Judge:
@@ -534,7 +559,7 @@ class _Judge:
 
     def crash(self, error: BaseException) -> None:
         obs = self.obs
-        what = f"{type(error).__name__}: {_short(str(error) if _safe_str(error) else '', 200)}"
+        what = f"{type(error).__name__}: {_short(_error_text(error), 200)}"
         if obs.hostile:
             if isinstance(error, (TypeError, ValueError)):
                 return
@@ -557,8 +582,8 @@ class _Judge:
         canaries = self.obs.canaries
         if canaries:
             for name, value in record.items():
-                for hit in find_canaries(render_text(value), canaries, where=str(name)):
-                    self.add("leak.field", str(name), hit.describe())
+                for hit in find_canaries(render_text(value), canaries, where=_field(name)):
+                    self.add("leak.field", _field(name), hit.describe())
         self.leaks_in_logs()
 
     def leaks_in_logs(self) -> None:
@@ -573,37 +598,40 @@ class _Judge:
         for name, value in record.items():
             if value is None:
                 continue
-            kind = _expected_kind(self.obs, table, str(name))
+            kind = _expected_kind(self.obs, table, _field(name))
             if kind is None:
                 continue
             if not _type_ok(value, kind):
                 self.add(
                     "type.field",
-                    str(name),
+                    _field(name),
                     f"stored {type(value).__name__} {_short(value)} where the field is {kind}",
                     type(value).__name__,
                 )
                 continue
-            if isinstance(value, str):
-                if bytes_reprs and any(r in value for r in bytes_reprs):
+            if issubclass(type(value), str):
+                # a str subclass is still text to the database: measure the characters
+                # it holds with str's own methods, never its (possibly raising) ones
+                text = _plain(value)
+                if bytes_reprs and any(r in text for r in bytes_reprs):
                     self.add(
-                        "type.bytes-repr", str(name), f"stored the repr of bytes: {_short(value)}"
+                        "type.bytes-repr", _field(name), f"stored the repr of bytes: {_short(text)}"
                     )
                 try:
-                    value.encode("utf-8")
+                    text.encode("utf-8")
                 except UnicodeEncodeError as exc:
                     self.add(
-                        "bounds.utf8", str(name), f"not valid UTF-8: {exc.reason} at {exc.start}"
+                        "bounds.utf8", _field(name), f"not valid UTF-8: {exc.reason} at {exc.start}"
                     )
                     continue
-                limit = COLUMNS[table].get(str(name), (None, None))[1]
+                limit = COLUMNS[table].get(_field(name), (None, None))[1]
                 if limit is not None:
-                    size = _utf8_len(value) if kind == _TEXT else len(value)
+                    size = _utf8_len(text) if kind == _TEXT else len(text)
                     if size > limit:
                         unit = "UTF-8 bytes" if kind == _TEXT else "characters"
                         self.add(
                             "bounds.column",
-                            str(name),
+                            _field(name),
                             f"{size} {unit}, column holds {limit}",
                         )
 
@@ -653,7 +681,7 @@ class _Judge:
             if isinstance(value, _dt.datetime) and value.utcoffset() is not None:
                 self.add(
                     "time.naive-utc",
-                    str(name),
+                    _field(name),
                     f"stored an aware datetime {value.isoformat()} (offset {value.utcoffset()})",
                 )
         fn = obs.function
@@ -707,9 +735,10 @@ class _Judge:
         args = self.obs.arguments
         exc_val = args.get("exc_val")
         exc_tb = args.get("exc_tb")
-        result = record.get("result", MISSING)
+        # stored values are compared only as exact str: their own __eq__ is never called
+        result = _plain(record.get("result", MISSING))
         tb_stored = record.get("traceback") is not None
-        if result not in ("Success", "Error"):
+        if type(result) is not str or result not in ("Success", "Error"):
             self.add("integrity.result", "result", f"result is {_short(result)}")
         elif (result == "Error") != tb_stored:
             self.add(
@@ -725,23 +754,24 @@ class _Judge:
                         name,
                         f"no exc_tb given, yet {name} = {_short(record.get(name))}",
                     )
-            if result == "Error":
+            if type(result) is str and result == "Error":
                 self.add("integrity.result", "result", "no exc_tb given, yet result is 'Error'")
             return
-        if result == "Success":
+        if type(result) is str and result == "Success":
             self.add(
                 "integrity.result", "result", f"exc_tb given ({_short(exc_tb)}), yet 'Success'"
             )
-        details = record.get("details")
-        carries = isinstance(exc_val, BaseException) or (isinstance(exc_val, str) and exc_val)
-        if carries and (details is None or details == ""):
+        details = _plain(record.get("details"))
+        message = _plain(exc_val)
+        carries = isinstance(exc_val, BaseException) or (type(message) is str and message)
+        if carries and (details is None or (type(details) is str and not details)):
             self.add(
                 "integrity.details",
                 "details",
                 f"error carries {type(exc_val).__name__} but no details are stored",
             )
-        if isinstance(details, str) and details and self.want("bounds"):
-            if exc_val is None or (isinstance(exc_val, str) and not exc_val):
+        if type(details) is str and details and self.want("bounds"):
+            if exc_val is None or (type(message) is str and not message):
                 return
             candidates = _message_candidates(exc_val, self.obs)
             size = _utf8_len(details)
@@ -759,25 +789,27 @@ class _Judge:
     def columns(self, record: Mapping[str, Any]) -> None:
         fn = self.obs.function
         table = TABLE_OF[fn]
-        missing = sorted(REQUIRED_KEYS[fn] - set(record))
-        extra = sorted(str(k) for k in record if k not in COLUMNS[table])
+        names = [_field(k) for k in record]
+        missing = sorted(REQUIRED_KEYS[fn] - set(names))
+        extra = sorted(k for k in names if k not in COLUMNS[table])
         if missing:
             self.add("integrity.columns", None, f"record lacks {', '.join(missing)}")
         if extra:
             self.add("integrity.columns", None, f"record has unknown keys {', '.join(extra)}")
 
 
-def _safe_str(error: BaseException) -> bool:
+def _error_text(error: BaseException) -> str:
+    """str(error), or '' when it raises."""
     try:
-        str(error)
+        return str(_plain(str(error)))
     except Exception:
-        return False
-    return True
+        return ""
 
 
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
+    a, b = _plain(a), _plain(b)  # a str subclass stores the text it holds
     try:
         return bool(type(a) is type(b) and a == b) or (
             isinstance(a, _dt.datetime) and isinstance(b, _dt.datetime) and a == b

@@ -546,8 +546,10 @@ class ActionsecItem(pytest.Item):
         entry["seconds"] = round(result.seconds, 3)
         entry["new"] = len(new)
         entry["accepted"] = len(accepted)
-        violations = [dict(v.to_dict(), accepted=False) for v in new]
-        violations += [dict(v.to_dict(), accepted=True) for v in accepted]
+        # the property that found each one: a crash.timeout is found by any family's run
+        pid = result.property.id
+        violations = [dict(v.to_dict(), property=pid, accepted=False) for v in new]
+        violations += [dict(v.to_dict(), property=pid, accepted=True) for v in accepted]
         self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

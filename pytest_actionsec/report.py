@@ -5,10 +5,16 @@ The JSON report::
     {"target", "mode", "seed", "examples_per_property", "layers",
      "properties": [{"id", "function", "layer", "examples", "status", ...}],
      "violations": [{"invariant", "family", "function", "layer", "field",
-                     "input", "evidence", "accepted"}]}
+                     "input", "evidence", "property", "accepted"}]}
+
+``property`` is the id of the built-in property that found the violation (a
+``crash.timeout`` may be found by ``leak-pack_action_start-packer``).
 
 A baseline is a JSON file of accepted findings, matched on (invariant,
-function, layer, field) so that CI fails only on new regressions.
+function, layer, field) so that CI fails only on new regressions. The property
+that found a violation is not part of the match: a finding accepted once is
+accepted whichever property finds it, and baselines written before reports
+named the property still match.
 """
 
 from __future__ import annotations
@@ -129,7 +135,7 @@ def build_report(
         "properties": sorted((dict(p) for p in properties), key=lambda p: str(p["id"])),
         "violations": sorted(
             (dict(v) for v in violations),
-            key=lambda v: (_key(v), str(v.get("evidence", ""))),
+            key=lambda v: (_key(v), str(v.get("evidence", "")), str(v.get("property") or "")),
         ),
     }
 
@@ -192,6 +198,7 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                     "layer": v["layer"],
                     "field": v.get("field"),
                     "input": v["input"],
+                    "property": v.get("property"),
                 },
             }
         )

@@ -22,8 +22,10 @@ register their canaries (see :func:`pytest_actionsec.canaries.planted_canaries`)
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import importlib
+import itertools
 import uuid as _uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -392,7 +394,80 @@ class Call:
 
 
 # ---------------------------------------------------------------------------
-# Leaf strategies.
+# Drawing: few Hypothesis choices per call.
+#
+# Hypothesis pays for every choice it records (spans, the data tree, mutation and
+# shrinking bookkeeping), and that cost, not our objects, dominated a call's
+# generation (38-84 choices per call in 0.1.0). So the many small decisions of one
+# component (which kind of id, which template, which flags) are packed into one
+# integer (:func:`_pick`), and only free-form values (text, uuids, dates) are drawn
+# on their own. Weights are expressed by repeating options.
+
+#: Hypothesis draws an integer uniformly only within 256 of zero (beyond, its
+#: distribution thins out on a log scale), so a packed integer never exceeds this
+#: many outcomes and :func:`_pick` splits longer products into several draws.
+_UNIFORM = 257
+
+
+@cache
+def _index(n: int) -> st.SearchStrategy[int]:
+    return st.integers(0, n - 1)
+
+
+def _pick(draw: st.DrawFn, *options: Sequence[Any]) -> list[Any]:
+    """One option of each sequence, drawn as one integer per 257 outcomes.
+
+    The first sequence is the most significant digit: shrinking the integer
+    moves it towards its first option first.
+    """
+    picked: list[Any] = []
+    group: list[Sequence[Any]] = []
+    total = 1
+
+    def flush() -> None:
+        n = draw(_index(total))
+        digits = []
+        for opts in reversed(group):
+            n, d = divmod(n, len(opts))
+            digits.append(opts[d])
+        picked.extend(reversed(digits))
+
+    for opts in options:
+        if group and total * len(opts) > _UNIFORM:
+            flush()
+            group, total = [], 1
+        group.append(opts)
+        total *= len(opts)
+    flush()
+    return picked
+
+
+class _Centered(Sequence[int]):
+    """The integers -n..n ordered 0, 1, -1, 2, -2, ... (index 0 is the simplest)."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return 2 * self._n + 1
+
+    def __getitem__(self, i: Any) -> Any:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return (i + 1) // 2 if i % 2 else -(i // 2)
+
+
+def _weighted(*pairs: tuple[int, Sequence[Any]]) -> tuple[Any, ...]:
+    """Options repeated so each group has the given total weight (split evenly)."""
+    out: list[Any] = []
+    for weight, group in pairs:
+        each, rest = divmod(weight, len(group))
+        if rest:
+            raise ValueError(f"weight {weight} does not split over {len(group)} options")
+        for option in group:
+            out.extend([option] * each)
+    return tuple(out)
+
 
 _TEXT = st.characters(exclude_categories=["Cs"])
 _NAMES = [
@@ -405,98 +480,175 @@ _NAMES = [
     "rebuild",
     "attach_volume",
 ]
+_EDGE_CHARS = ("a", "é", "中", "𝄞")
+_TEXT_40 = st.text(_TEXT, min_size=1, max_size=40)
+_TEXT_60 = st.text(_TEXT, min_size=1, max_size=60)
+_TEXT_200 = st.text(_TEXT, max_size=200)
+_TEXT_255 = st.text(_TEXT, max_size=255)
+_ID_TEXT = st.text(_TEXT, min_size=1, max_size=255)
+_UUIDS = st.uuids()
+_INTS = st.integers()
+_SMALL_BYTES = st.binary(max_size=20)
+_NON_EMPTY_BYTES = st.binary(min_size=1, max_size=8)
 
 
-def _edge_texts(limit: int) -> st.SearchStrategy[str]:
-    return st.sampled_from(["a", "é", "中", "𝄞"]).map(lambda c: c * limit)
+def _edge(c: str, n: int) -> tuple[str, str, int]:
+    return ("edge", c, n)
 
 
-@cache
-def _names(kind: str, mode: str) -> st.SearchStrategy[tuple[Any, str | None]]:
-    contract: st.SearchStrategy[Any] = st.one_of(
-        st.sampled_from(_NAMES),
-        st.text(_TEXT, min_size=1, max_size=40),
-        st.text(_TEXT, max_size=255),
-        _edge_texts(255),
-    )
-    drawn = contract.map(lambda v: (v, None))
-    if mode == "hostile":
-        hostile = st.one_of(
-            _edge_texts(256),
-            st.just("x" * 1000),
-            st.integers(-5, 5),
-            st.binary(max_size=20),
-            st.none(),
-        ).map(lambda v: (v, f"{kind}={type(v).__name__} {len(str(v))} chars"))
-        drawn = st.one_of(drawn, hostile)
-    return drawn
+_NAME_CONTRACT = _weighted(
+    (8, [("name", n) for n in _NAMES]),
+    (8, [("text40",)]),
+    (8, [("text255",)]),
+    (8, [_edge(c, 255) for c in _EDGE_CHARS]),
+)
+_NAME_HOSTILE = _NAME_CONTRACT + _weighted(
+    (8, [_edge(c, 256) for c in _EDGE_CHARS]),
+    (8, [("value", "x" * 1000)]),
+    (8, [("value", i) for i in (0, 1, -1, 5, -5, 2, 3, 4)]),
+    (8, [("bytes",)]),
+    (8, [("value", None)]),
+)
+
+
+def _draw_name(draw: st.DrawFn, kind: str, mode: str) -> tuple[Any, str | None]:
+    (choice,) = _pick(draw, _NAME_HOSTILE if mode == "hostile" else _NAME_CONTRACT)
+    tag = choice[0]
+    value: Any
+    if tag == "name":
+        return choice[1], None
+    if tag == "text40":
+        return draw(_TEXT_40), None
+    if tag == "text255":
+        return draw(_TEXT_255), None
+    if tag == "edge":
+        value = choice[1] * choice[2]
+        if choice[2] <= 255:
+            return value, None
+    elif tag == "bytes":
+        value = draw(_SMALL_BYTES)
+    else:
+        value = choice[1]
+    return value, f"{kind}={type(value).__name__} {len(str(value))} chars"
 
 
 def action_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Action names: Nova's own, unicode text, 255-character edges (hostile: longer, non-text)."""
-    return _names("action_name", _check_mode(mode)).map(lambda p: p[0])
+    _check_mode(mode)
+    return st.composite(lambda draw: _draw_name(draw, "action_name", mode)[0])()
 
 
 def event_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Event names, as :func:`action_names`."""
-    return _names("event_name", _check_mode(mode)).map(lambda p: p[0])
+    _check_mode(mode)
+    return st.composite(lambda draw: _draw_name(draw, "event_name", mode)[0])()
 
 
-@cache
-def _hosts(mode: str) -> st.SearchStrategy[tuple[Any, str | None]]:
-    contract = st.one_of(
-        st.none(),
-        st.sampled_from(["compute-1", "cmp-01.rack3.example.org"]),
-        st.text(_TEXT, max_size=255),
-        _edge_texts(255),
-    ).map(lambda v: (v, None))
-    if mode == "hostile":
-        hostile = st.one_of(_edge_texts(300), st.integers(), st.binary(max_size=8)).map(
-            lambda v: (v, f"host={type(v).__name__}")
-        )
-        return st.one_of(contract, hostile)
-    return contract
+_HOST_CONTRACT = _weighted(
+    (8, [("value", None)]),
+    (8, [("value", "compute-1"), ("value", "cmp-01.rack3.example.org")]),
+    (8, [("text255",)]),
+    (8, [_edge(c, 255) for c in _EDGE_CHARS]),
+)
+_HOST_HOSTILE = _HOST_CONTRACT + _weighted(
+    (12, [_edge(c, 300) for c in _EDGE_CHARS]),
+    (12, [("int",)]),
+    (12, [("bytes",)]),
+)
+
+
+def _draw_host(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
+    (choice,) = _pick(draw, _HOST_HOSTILE if mode == "hostile" else _HOST_CONTRACT)
+    tag = choice[0]
+    if tag == "value":
+        return choice[1], None
+    if tag == "text255":
+        return draw(_TEXT_255), None
+    if tag == "edge":
+        value = choice[1] * choice[2]
+        return value, (None if choice[2] <= 255 else "host=str")
+    value = draw(_INTS) if tag == "int" else draw(_NON_EMPTY_BYTES)
+    return value, f"host={type(value).__name__}"
 
 
 def hosts(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Host names or None (hostile: over 255 characters, non-text)."""
-    return _hosts(_check_mode(mode)).map(lambda p: p[0])
+    _check_mode(mode)
+    return st.composite(lambda draw: _draw_host(draw, mode)[0])()
 
 
-@cache
-def _uuids(mode: str) -> st.SearchStrategy[tuple[Any, str | None]]:
-    contract = st.uuids().map(lambda u: (str(u), None))
-    if mode == "hostile":
-        hostile = st.one_of(
-            st.uuids().map(lambda u: ObjSpec(f"UUID({str(u)!r})")),
-            st.text(_TEXT, min_size=37, max_size=60),
-            st.integers(),
-            st.none(),
-        ).map(lambda v: (v, "instance_uuid not a 36-character string"))
-        return st.one_of(contract, hostile)
-    return contract
+_UUID_HOSTILE = _weighted((4, ["uuid"]), (4, ["object", "text", "int", "none"]))
+
+
+def _draw_uuid(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
+    tag = "uuid" if mode != "hostile" else _pick(draw, _UUID_HOSTILE)[0]
+    if tag == "uuid":
+        return str(draw(_UUIDS)), None
+    value: Any
+    if tag == "object":
+        value = ObjSpec(f"UUID({str(draw(_UUIDS))!r})")
+    elif tag == "text":
+        value = draw(st.text(_TEXT, min_size=37, max_size=60))
+    elif tag == "int":
+        value = draw(_INTS)
+    else:
+        value = None
+    return value, "instance_uuid not a 36-character string"
 
 
 def instance_uuids(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Instance uuids as strings (hostile: UUID objects, over-long text, ints, None)."""
-    return _uuids(_check_mode(mode)).map(
-        lambda p: p[0].build() if isinstance(p[0], ObjSpec) else p[0]
-    )
+    _check_mode(mode)
+
+    def one(draw: st.DrawFn) -> Any:
+        value = _draw_uuid(draw, mode)[0]
+        return value.build() if isinstance(value, ObjSpec) else value
+
+    return st.composite(one)()
+
+
+# Datetimes: a year drawn as Hypothesis draws years, then month, edge-biased day
+# and time of day packed into one integer; the microseconds follow the year (two
+# choices; ``st.datetimes`` records one per field).
+_MICROS = (0, 1, 999999, 500000, 123456, 654321, 999000, 1000)
+_DAYS = (1, 2, 15, 28, 29, 30, 31)
+_TIMES_OF_DAY = (_dt.time(0, 0, 0), _dt.time(12, 0, 0), _dt.time(23, 59, 59))
+_MONTHS = range(1, 13)
+
+
+@cache
+def _years(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+def _draw_datetime(draw: st.DrawFn, lo: _dt.datetime, hi: _dt.datetime) -> _dt.datetime:
+    year = draw(_years(lo.year, hi.year))
+    month, day, clock = _pick(draw, _MONTHS, _DAYS, _TIMES_OF_DAY)
+    last = calendar.monthrange(year, month)[1]
+    value = _dt.datetime.combine(_dt.date(year, month, min(day, last)), clock)
+    return min(max(value.replace(microsecond=_MICROS[year % len(_MICROS)]), lo), hi)
+
+
+_SERVER_LO = _dt.datetime(1970, 1, 2)
+_SERVER_HI = _dt.datetime(9999, 12, 30)
+_SERVER_EDGES = [
+    _dt.datetime(2026, 11, 22, 12, 0, 0),
+    _dt.datetime(1970, 1, 2, 0, 0, 0, 1),
+    _dt.datetime(9999, 12, 30, 23, 59, 59, 999999),
+    _dt.datetime(2038, 1, 19, 3, 14, 8),
+]
+_SERVER_KINDS = _weighted((4, [None]), (4, _SERVER_EDGES))
+
+
+def _draw_server_time(draw: st.DrawFn, edge: Any = ...) -> _dt.datetime:
+    if edge is ...:
+        (edge,) = _pick(draw, _SERVER_KINDS)
+    return edge if edge is not None else _draw_datetime(draw, _SERVER_LO, _SERVER_HI)
 
 
 def server_times() -> st.SearchStrategy[_dt.datetime]:
     """Naive UTC server clock readings, edges included (epoch, year 9999, microseconds)."""
-    return st.one_of(
-        st.datetimes(min_value=_dt.datetime(1970, 1, 2), max_value=_dt.datetime(9999, 12, 30)),
-        st.sampled_from(
-            [
-                _dt.datetime(2026, 11, 22, 12, 0, 0),
-                _dt.datetime(1970, 1, 2, 0, 0, 0, 1),
-                _dt.datetime(9999, 12, 30, 23, 59, 59, 999999),
-                _dt.datetime(2038, 1, 19, 3, 14, 8),
-            ]
-        ),
-    )
+    return st.composite(_draw_server_time)()
 
 
 _SKEWS = [
@@ -509,34 +661,39 @@ _SKEWS = [
     _dt.timedelta(days=400),
     _dt.timedelta(days=-4000),
 ]
-
-
-_SKEW_DELTAS = st.one_of(
-    st.sampled_from(_SKEWS),
-    st.timedeltas(min_value=_dt.timedelta(days=-3), max_value=_dt.timedelta(days=3)),
+#: Drawn skews: seconds within 3 days, index 0 = no skew; Hypothesis favours small
+#: indices here (seconds and minutes more often than days), which suits clock skew.
+_SKEW_SECONDS = _Centered(3 * 86400)
+_OFFSETS = (0, 60, -300, 330, 14 * 60, -12 * 60)
+# (kind, fixed value, microseconds): half the skews fixed, half drawn within 3 days
+_TS_CONTRACT = _weighted(
+    (16, [("skew", s) for s in _SKEWS]),
+    (16, [("skew", None, m) for m in _MICROS]),
+    (8, [("absolute", EPOCH), ("absolute", LATEST)]),
+    (8, [("absolute", None)]),
 )
-_ABSOLUTE_TIMES = st.one_of(
-    st.sampled_from([EPOCH, LATEST]), st.datetimes(min_value=EPOCH, max_value=LATEST)
-)
-_AWARE_TIMES = st.tuples(
-    st.datetimes(min_value=_dt.datetime(1971, 1, 1), max_value=_dt.datetime(9998, 1, 1)),
-    st.sampled_from([0, 60, -300, 330, 14 * 60, -12 * 60]),
-)
+_TS_HOSTILE = _TS_CONTRACT + _weighted((12, [("aware", m) for m in _OFFSETS]))
+_AWARE_LO = _dt.datetime(1971, 1, 1)
+_AWARE_HI = _dt.datetime(9998, 1, 1)
 
 
 def _timestamps(draw: st.DrawFn, server_time: _dt.datetime, mode: str) -> tuple[Any, str | None]:
-    kinds = ["skew", "skew", "absolute"] + (["aware"] if mode == "hostile" else [])
-    kind = draw(st.sampled_from(kinds))
+    (choice,) = _pick(draw, _TS_HOSTILE if mode == "hostile" else _TS_CONTRACT)
+    kind, fixed = choice[0], choice[1]
     if kind == "skew":
+        skew = fixed
+        if skew is None:
+            seconds = _SKEW_SECONDS[draw(_index(len(_SKEW_SECONDS)))]
+            skew = _dt.timedelta(seconds=seconds, microseconds=choice[2])
         try:
-            return server_time + draw(_SKEW_DELTAS), None
+            return server_time + skew, None
         except OverflowError:
             return server_time, None
     if kind == "absolute":
-        return draw(_ABSOLUTE_TIMES), None
-    when, minutes = draw(_AWARE_TIMES)
-    aware = when.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=minutes)))
-    return aware, f"aware timestamp (UTC{minutes:+d} min)"
+        return (fixed if fixed is not None else _draw_datetime(draw, EPOCH, LATEST)), None
+    when = _draw_datetime(draw, _AWARE_LO, _AWARE_HI)
+    aware = when.replace(tzinfo=_dt.timezone(_dt.timedelta(minutes=fixed)))
+    return aware, f"aware timestamp (UTC{fixed:+d} min)"
 
 
 def timestamps(
@@ -555,19 +712,40 @@ def timestamps(
 # Contexts.
 
 
-_ID_TEXT = st.text(_TEXT, min_size=1, max_size=255)
 _NON_TEXT_IDS = st.one_of(st.integers(), st.binary(min_size=1, max_size=8), st.just([1]))
+_ID_KINDS = ("canary", "canary", "none", "text", "uuid")
+_FLAGS = (False, True)
+_ID_FIELDS = ("user_id", "project_id", "request_id")
+# hostile damage to the context: one time in four
+_DAMAGE = _weighted((9, [None]), (3, ["non-text", "missing", "long"]))
 
 
 def _context_specs(
-    draw: st.DrawFn, mode: str, server_time: _dt.datetime
-) -> tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...]]:
+    draw: st.DrawFn, mode: str, server_time: _dt.datetime | None
+) -> tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...], _dt.datetime]:
+    """A context spec; with ``server_time`` None the server time is drawn too (returned)."""
     canaries: list[Canary] = []
     reasons: list[str] = []
     attrs: dict[str, Any] = {}
+    hostile = mode == "hostile"
+    damage_options: tuple[Sequence[Any], ...] = (
+        (_DAMAGE, _ID_FIELDS, ("request_id", "timestamp", "user_id")) if hostile else ()
+    )
+    server_kinds = _SERVER_KINDS if server_time is None else (server_time,)
+    user, project, request, token, address, catalog, server, *damage = _pick(
+        draw,
+        _ID_KINDS,
+        _ID_KINDS,
+        _ID_KINDS,
+        _FLAGS,
+        _FLAGS,
+        _FLAGS,
+        server_kinds,
+        *damage_options,
+    )
+    server_time = _draw_server_time(draw, server)
 
-    def ident(field: str, prefix: str) -> Any:
-        choice = draw(st.sampled_from(["canary", "canary", "none", "text", "uuid"]))
+    def ident(field: str, prefix: str, choice: str) -> Any:
         if choice == "canary":
             c = new_canary(f"context.{field}", allowed=[field])
             canaries.append(c)
@@ -575,20 +753,23 @@ def _context_specs(
         if choice == "none":
             return None
         if choice == "uuid":
-            return draw(st.uuids()).hex
+            return draw(_UUIDS).hex
         return draw(_ID_TEXT)
 
-    attrs["user_id"] = ident("user_id", "")
-    attrs["project_id"] = ident("project_id", "")
-    attrs["request_id"] = ident("request_id", "req-")
-    for secret, shape in (("auth_token", "gAAAAAB{}"), ("remote_address", "{}.internal")):
-        if draw(st.booleans()):
+    attrs["user_id"] = ident("user_id", "", user)
+    attrs["project_id"] = ident("project_id", "", project)
+    attrs["request_id"] = ident("request_id", "req-", request)
+    for secret, shape, flag in (
+        ("auth_token", "gAAAAAB{}", token),
+        ("remote_address", "{}.internal", address),
+    ):
+        if flag:
             c = new_canary(f"context.{secret}")
             canaries.append(c)
             attrs[secret] = shape.format(c.token)
         else:
             attrs[secret] = None
-    if draw(st.booleans()):
+    if catalog:
         c = new_canary("context.service_catalog")
         canaries.append(c)
         attrs["service_catalog"] = [
@@ -605,9 +786,8 @@ def _context_specs(
     if why:
         reasons.append(why)
     missing: tuple[str, ...] = ()
-    if mode == "hostile" and draw(st.integers(0, 3)) == 0:
-        kind = draw(st.sampled_from(["non-text", "missing", "long"]))
-        field_name = draw(st.sampled_from(["user_id", "project_id", "request_id"]))
+    if hostile and damage[0] is not None:
+        kind, field_name, lacking = damage
         if kind == "non-text":
             attrs[field_name] = draw(_NON_TEXT_IDS)
             reasons.append(f"context.{field_name} is {type(attrs[field_name]).__name__}")
@@ -615,9 +795,10 @@ def _context_specs(
             attrs[field_name] = "u" * 300
             reasons.append(f"context.{field_name} has 300 characters")
         else:
-            missing = (draw(st.sampled_from(["request_id", "timestamp", "user_id"])),)
-            reasons.append(f"context lacks {missing[0]}")
-    return ContextSpec(tuple(attrs.items()), missing), tuple(reasons), tuple(canaries)
+            missing = (lacking,)
+            reasons.append(f"context lacks {lacking}")
+    spec = ContextSpec(tuple(attrs.items()), missing)
+    return spec, tuple(reasons), tuple(canaries), server_time
 
 
 def contexts(
@@ -636,8 +817,8 @@ def contexts(
     _check_mode(mode)
     base = server_time or _dt.datetime(2026, 11, 22, 12, 0, 0)
 
-    def build(drawn: tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...]]) -> Any:
-        spec, _, canaries = drawn
+    def build(drawn: tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...], Any]) -> Any:
+        spec, _, canaries, _ = drawn
         if target is None:
             from pytest_actionsec.targets import PlainContext
 
@@ -695,60 +876,125 @@ _SECRET_TEMPLATES = [
     "{}",
     "error on host ceph-{}.storage.local",
 ]
-_PUBLIC_TEXT = st.one_of(
-    st.sampled_from(["Instance failed", "No valid host was found", "Quota exceeded"]),
-    st.text(_TEXT, min_size=1, max_size=60),
-    _edge_texts(130),
-    _edge_texts(255),
-    st.sampled_from(["é", "𝄞"]).map(lambda c: "x" * 254 + c),
+_TEMPLATE_INDEX = range(len(_SECRET_TEMPLATES))
+# (tag, fixed text): a quarter each of Nova-like messages, short text, 130/255 edges
+_PUBLIC = _weighted(
+    (24, [("value", m) for m in ("Instance failed", "No valid host was found", "Quota exceeded")]),
+    (24, [("text",)]),
+    (24, [("value", c * 130) for c in _EDGE_CHARS]),
+    (16, [("value", c * 255) for c in _EDGE_CHARS]),
+    (8, [("value", "x" * 254 + c) for c in ("é", "𝄞")]),
 )
 
 
-def _secret_text(draw: st.DrawFn, canaries: list[Canary], origin: str) -> str:
-    c = new_canary(origin)
-    canaries.append(c)
-    return draw(st.sampled_from(_SECRET_TEMPLATES)).format(c.token)
+def _draw_public(draw: st.DrawFn, choice: tuple[Any, ...]) -> str:
+    return choice[1] if choice[0] == "value" else draw(_TEXT_60)
+
+
+class _Secrets:
+    """Secret texts for one exception: templates rotate from one drawn index."""
+
+    def __init__(self, canaries: list[Canary], template: int) -> None:
+        self.canaries = canaries
+        self.template = template
+
+    def text(self, origin: str) -> str:
+        c = new_canary(origin)
+        self.canaries.append(c)
+        template = _SECRET_TEMPLATES[self.template % len(_SECRET_TEMPLATES)]
+        self.template += 1
+        return template.format(c.token)
+
+
+_ONE_IN_FOUR = (True, False, False, False)
+_ONE_IN_SIX = (True, False, False, False, False, False)
+_EXTRAS = ("note", "cause", "context", "raised")
+#: Which extras an exception gets: none 8 times in 27, each single extra twice,
+#: each larger set once (every extra one time in three).
+_EXTRA_SETS: tuple[frozenset[str], ...] = (
+    (frozenset(),) * 8
+    + tuple(frozenset([e]) for e in _EXTRAS) * 2
+    + tuple(
+        frozenset(c) for k in range(2, len(_EXTRAS) + 1) for c in itertools.combinations(_EXTRAS, k)
+    )
+)
+# (kind, behaviour): each kind one time in six, its behaviours evenly. Hypothesis
+# shrinks towards first options: the kinds nova 34 mishandles come first.
+_KIND_CHOICES = _weighted(
+    (30, [("kwargs", odd) for odd in ("list", "str", "int", "none", "dict")]),
+    (30, [("falsy", m) for m in (("__bool__", "false"), ("__len__", "zero"))]),
+    (30, [("plain", None)]),
+    (30, [("str", b) for b in ("detail", "raises", "int")]),
+    (30, [("repr", b) for b in ("raises", "int", "detail")]),
+    (30, [("subclass", None)]),
+)
 
 
 def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) -> ExcSpec:
-    base = "builtins." + draw(st.sampled_from(_BUILTINS))
-    # Hypothesis favours early entries: the kinds nova 34 mishandles come first.
-    kind = draw(st.sampled_from(["kwargs", "falsy", "plain", "str", "repr", "subclass"]))
-    args: tuple[Any, ...] = (_secret_text(draw, canaries, "exception.args"),)
-    if base == "builtins.OSError" and draw(st.booleans()):
-        args = (13, _secret_text(draw, canaries, "exception.strerror"), "/var/lib/nova/x")
-    name = None
+    name: str | None
+    extras: frozenset[str]
+    if depth:
+        # a chained exception: one choice, the rest follows from it
+        i = draw(_index(len(_KIND_CHOICES)))
+        (kind, behaviour), base_name, errno_form = (
+            _KIND_CHOICES[i],
+            _BUILTINS[i % len(_BUILTINS)],
+            False,
+        )
+        name, template, also_falsy = _CLASS_NAMES[i % len(_CLASS_NAMES)], i, False
+        extras = frozenset()
+    else:
+        # three choices: kind; class and template; flags and extras
+        (kind, behaviour), base_name, errno_form, template, also_falsy, extras = _pick(
+            draw,
+            _KIND_CHOICES,
+            _BUILTINS,
+            _FLAGS,
+            _TEMPLATE_INDEX,
+            _ONE_IN_SIX,
+            _EXTRA_SETS,
+        )
+        name = _CLASS_NAMES[(_BUILTINS.index(base_name) + template) % len(_CLASS_NAMES)]
+    base = "builtins." + base_name
+    secrets = _Secrets(canaries, template)
+    args: tuple[Any, ...] = (secrets.text("exception.args"),)
+    if base == "builtins.OSError" and errno_form:
+        args = (13, secrets.text("exception.strerror"), "/var/lib/nova/x")
     methods: list[tuple[str, str]] = []
     attrs: list[tuple[str, Any]] = []
-    if kind != "plain":
-        name = draw(st.sampled_from(_CLASS_NAMES))
+    if kind == "plain":
+        name = None
     if kind == "str":
-        behaviour = draw(st.sampled_from(["detail", "raises", "int"]))
         methods.append(("__str__", behaviour))
         if behaviour == "detail":
-            attrs.append(("detail", _secret_text(draw, canaries, "exception.__str__")))
+            attrs.append(("detail", secrets.text("exception.__str__")))
     elif kind == "repr":
-        methods.append(("__repr__", draw(st.sampled_from(["raises", "int", "detail"]))))
-        attrs.append(("detail", _secret_text(draw, canaries, "exception.__repr__")))
+        methods.append(("__repr__", behaviour))
+        attrs.append(("detail", secrets.text("exception.__repr__")))
     elif kind == "falsy":
-        methods.append(draw(st.sampled_from([("__bool__", "false"), ("__len__", "zero")])))
+        methods.append(behaviour)
     elif kind == "kwargs":
         c = new_canary("exception.kwargs")
         canaries.append(c)
-        odd = draw(st.sampled_from(["list", "str", "int", "none", "dict"]))
         value: Any = {
             "list": [c.token],
             "str": c.token,
             "int": 5,
             "none": None,
             "dict": {"password": c.token},
-        }[odd]
+        }[behaviour]
         attrs.append(("kwargs", value))
-    if kind not in ("falsy", "plain") and draw(st.integers(0, 5)) == 0:
+    if kind not in ("falsy", "plain") and also_falsy:
         # any class may also be falsy: nova's `if exc_val:` then drops its details
         methods.append(("__bool__", "false"))
     spec = ExcSpec(base=base, name=name, args=args, methods=tuple(methods), attrs=tuple(attrs))
-    return _decorate(draw, spec, canaries, depth)
+    return _decorate(draw, spec, secrets, depth, extras)
+
+
+_TRUSTED_KINDS = ("format", "format", "explicit", "broken-format", "raises")
+_TRUSTED_HOSTILE_KINDS = (None, "bytes-message", "non-text-format")
+_TRUSTED_NAMES = ("InstanceFault", "BuildAbortException", "MigrationError")
+_NON_TEXT_FORMATS = ("int", "bytes")
 
 
 def _trusted_specs(
@@ -758,24 +1004,34 @@ def _trusted_specs(
     canaries: list[Canary],
     depth: int = 0,
 ) -> ExcSpec:
-    cls = draw(st.sampled_from(list(trusted)))
+    hostile_kinds = _TRUSTED_HOSTILE_KINDS if mode == "hostile" else (None,)
+    # three choices (one class): class and kinds; message; extras
+    cls, kind, hostile_kind, template, name, public_choice, non_text, extras = _pick(
+        draw,
+        list(trusted),
+        _TRUSTED_KINDS,
+        hostile_kinds,
+        _TEMPLATE_INDEX,
+        _TRUSTED_NAMES,
+        _PUBLIC,
+        _NON_TEXT_FORMATS,
+        _EXTRA_SETS,
+    )
     base = _class_path(cls)
-    kind = draw(st.sampled_from(["format", "format", "explicit", "broken-format", "raises"]))
-    if mode == "hostile":
-        kind = draw(st.sampled_from([kind, "bytes-message", "non-text-format"]))
-    public = draw(_PUBLIC_TEXT)
-    secret_kw = _secret_text(draw, canaries, "trusted exception kwargs (unused by msg_fmt)")
+    kind = hostile_kind or kind
+    public = _draw_public(draw, public_choice)
+    secrets = _Secrets(canaries, template)
+    secret_kw = secrets.text("trusted exception kwargs (unused by msg_fmt)")
     kwargs: tuple[tuple[str, Any], ...] = ()
     msg_fmt = None
     methods: tuple[tuple[str, str], ...] = ()
-    name = draw(st.sampled_from(["InstanceFault", "BuildAbortException", "MigrationError"]))
     if kind in ("format", "raises", "non-text-format"):
         msg_fmt = "Failed on %(reason)s"
         kwargs = (("reason", public), ("connection", secret_kw))
         if kind == "raises":
             methods = (("format_message", "raises"),)
         elif kind == "non-text-format":
-            methods = (("format_message", draw(st.sampled_from(["int", "bytes"]))),)
+            methods = (("format_message", non_text),)
     elif kind == "explicit":
         kwargs = (("message", public), ("connection", secret_kw))
     elif kind == "broken-format":
@@ -786,33 +1042,31 @@ def _trusted_specs(
     spec = ExcSpec(
         base=base, name=name, kwargs=kwargs, msg_fmt=msg_fmt, methods=methods, trusted=True
     )
-    return _decorate(draw, spec, canaries, depth)
+    return _decorate(draw, spec, secrets, depth, extras)
 
 
-def _decorate(draw: st.DrawFn, spec: ExcSpec, canaries: list[Canary], depth: int) -> ExcSpec:
-    extra = {
-        name for name in ("note", "cause", "context", "raised") if draw(st.integers(0, 3)) == 0
-    }
+def _decorate(
+    draw: st.DrawFn, spec: ExcSpec, secrets: _Secrets, depth: int, extra: frozenset[str]
+) -> ExcSpec:
     changes: dict[str, Any] = {}
     if depth == 0 and "cause" in extra:
-        changes["cause"] = _untrusted_specs(draw, canaries, depth + 1)
+        changes["cause"] = _untrusted_specs(draw, secrets.canaries, depth + 1)
     if depth == 0 and "context" in extra:
-        changes["context"] = _untrusted_specs(draw, canaries, depth + 1)
+        changes["context"] = _untrusted_specs(draw, secrets.canaries, depth + 1)
     if "note" in extra:
-        changes["notes"] = (_secret_text(draw, canaries, "exception.__notes__"),)
+        changes["notes"] = (secrets.text("exception.__notes__"),)
     if "raised" in extra:
         c = new_canary("frame locals")
-        canaries.append(c)
+        secrets.canaries.append(c)
         changes["raise_secrets"] = (("password", c.token),)
     return replace(spec, **changes) if changes else spec
 
 
 def _exception_specs(
-    draw: st.DrawFn, trusted: tuple[type[BaseException], ...], mode: str
+    draw: st.DrawFn, trusted: tuple[type[BaseException], ...], mode: str, use_trusted: bool
 ) -> tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]:
     canaries: list[Canary] = []
-    use_trusted: bool = bool(trusted) and draw(st.booleans())
-    if use_trusted:
+    if use_trusted and trusted:
         spec = _trusted_specs(draw, trusted, mode, canaries)
     else:
         spec = _untrusted_specs(draw, canaries)
@@ -850,12 +1104,16 @@ def exceptions(
     _check_mode(mode)
     classes = tuple(trusted) if trusted is not None else _default_trusted()
 
+    def one(draw: st.DrawFn) -> tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]:
+        (use_trusted,) = _pick(draw, _FLAGS)
+        return _exception_specs(draw, classes, mode, use_trusted)
+
     def build(drawn: tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]) -> BaseException:
         exc = build_exception(drawn[0])
         register_planted(exc, drawn[2])
         return exc
 
-    return st.composite(lambda draw: _exception_specs(draw, classes, mode))().map(build)
+    return st.composite(one)().map(build)
 
 
 _FORMAT_TB_TEXT = (
@@ -863,34 +1121,51 @@ _FORMAT_TB_TEXT = (
     "_build_and_run_instance\n    self.driver.spawn(context, instance, image_meta,\n"
 )
 
+# exc_val: an exception six times in nine (half of them trusted when there are
+# trusted classes), None, public text or "" once each; hostile adds three of
+# non-exception values. Hypothesis favours the first options of a packed integer's
+# leading list: untrusted exceptions, which nova 34 mishandles, come first.
+_EXC_VAL_CONTRACT = _weighted(
+    (3, [("exception", False)]),
+    (3, [("exception", True)]),
+    (1, [("none",)]),
+    (1, [("text",)]),
+    (1, [("empty",)]),
+)
+_EXC_VAL_HOSTILE = _EXC_VAL_CONTRACT + _weighted((3, [("hostile",)]))
+_HOSTILE_EXC_VALS = ("bytes", 0, 7, "object", "list", 1.5)
 
-@cache
-def _exc_values(
-    trusted: tuple[type[BaseException], ...], mode: str
-) -> st.SearchStrategy[tuple[Any, tuple[str, ...], tuple[Canary, ...]]]:
-    kinds = ["exception"] * 6 + ["none", "text", "empty"]
+
+def _exc_value_options(mode: str) -> tuple[Sequence[Any], ...]:
     if mode == "hostile":
-        kinds += ["hostile"] * 3
+        return (_EXC_VAL_HOSTILE, _HOSTILE_EXC_VALS)
+    return (_EXC_VAL_CONTRACT, (None,))
 
-    @st.composite
-    def draw_value(draw: st.DrawFn) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
-        kind = draw(st.sampled_from(kinds))
-        if kind == "exception":
-            return _exception_specs(draw, trusted, mode)
-        if kind == "none":
-            return None, (), ()
-        if kind == "empty":
-            return "", (), ()
-        if kind == "text":
-            return draw(_PUBLIC_TEXT), (), ()
-        c = new_canary("exc_val bytes")
-        value = draw(
-            st.sampled_from([f"secret {c.token}".encode(), 0, 7, ObjSpec("object()"), ["x"], 1.5])
-        )
-        label = type(value).__name__ if not isinstance(value, ObjSpec) else "object"
-        return value, (f"exc_val is {label}",), (c,) if isinstance(value, bytes) else ()
 
-    return draw_value()
+def _draw_exc_value(
+    draw: st.DrawFn,
+    trusted: tuple[type[BaseException], ...],
+    mode: str,
+    picked: Sequence[Any] | None = None,
+) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
+    choice, hostile_value = picked or _pick(draw, *_exc_value_options(mode))
+    kind = choice[0]
+    if kind == "exception":
+        return _exception_specs(draw, trusted, mode, choice[1])
+    if kind == "none":
+        return None, (), ()
+    if kind == "empty":
+        return "", (), ()
+    if kind == "text":
+        return _draw_public(draw, _pick(draw, _PUBLIC)[0]), (), ()
+    c = new_canary("exc_val bytes")
+    value: Any = {
+        "bytes": f"secret {c.token}".encode(),
+        "object": ObjSpec("object()"),
+        "list": ["x"],
+    }.get(hostile_value, hostile_value)
+    label = type(value).__name__ if not isinstance(value, ObjSpec) else "object"
+    return value, (f"exc_val is {label}",), (c,) if isinstance(value, bytes) else ()
 
 
 def exc_values(
@@ -911,47 +1186,46 @@ def exc_values(
         register_planted(value, drawn[2]) if not isinstance(value, (str, type(None))) else None
         return value
 
-    return _exc_values(classes, mode).map(build)
+    return st.composite(lambda draw: _draw_exc_value(draw, classes, mode))().map(build)
+
+
+_TB_TEXTS = (("value", _FORMAT_TB_TEXT), ("text",), ("value", _FORMAT_TB_TEXT * 100))
+_TB_HOSTILE_VALUES = (0, b"Traceback (most recent call last)", [1], ObjSpec("object()"))
 
 
 @cache
-def _tracebacks(
-    mode: str, layer: str
-) -> st.SearchStrategy[tuple[Any, tuple[str, ...], tuple[Canary, ...]]]:
-    kinds = ["text", "text", "text", "none"]
+def _tb_kinds(mode: str, layer: str) -> tuple[Any, ...]:
+    groups: list[tuple[int, Sequence[Any]]] = [
+        (12, [("text", *t) for t in _TB_TEXTS]),
+        (4, [("none",)]),
+    ]
     if layer == "boundary":
-        kinds += ["live", "live"]
+        groups.append((8, [("live", True), ("live", False)]))
     if mode == "hostile":
-        kinds += ["hostile", "hostile"]
+        groups.append((8, [("hostile", v) for v in _TB_HOSTILE_VALUES]))
         if layer == "packer":
-            kinds += ["hostile-live"]
+            groups.append((4, [("hostile-live", True), ("hostile-live", False)]))
+    return _weighted(*groups)
 
-    @st.composite
-    def draw_tb(draw: st.DrawFn) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
-        kind = draw(st.sampled_from(kinds))
-        if kind == "none":
-            return None, (), ()
-        if kind == "text":
-            text = draw(
-                st.one_of(
-                    st.just(_FORMAT_TB_TEXT),
-                    st.text(_TEXT, max_size=200),
-                    st.just(_FORMAT_TB_TEXT * 100),
-                )
-            )
-            return text, (), ()
-        if kind in ("live", "hostile-live"):
-            c = new_canary("traceback frame locals")
-            spec = TbSpec(secrets=(("password", c.token),), from_exc=draw(st.booleans()))
-            why = ("exc_tb is a traceback object",) if kind == "hostile-live" else ()
-            return spec, why, ()
-        value = draw(
-            st.sampled_from([0, b"Traceback (most recent call last)", [1], ObjSpec("object()")])
-        )
-        label = "object" if isinstance(value, ObjSpec) else type(value).__name__
-        return value, (f"exc_tb is {label}",), ()
 
-    return draw_tb()
+def _draw_traceback(
+    draw: st.DrawFn, mode: str, layer: str, choice: Any = None
+) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
+    if choice is None:
+        (choice,) = _pick(draw, _tb_kinds(mode, layer))
+    kind = choice[0]
+    if kind == "none":
+        return None, (), ()
+    if kind == "text":
+        return (choice[2] if choice[1] == "value" else draw(_TEXT_200)), (), ()
+    if kind in ("live", "hostile-live"):
+        c = new_canary("traceback frame locals")
+        spec = TbSpec(secrets=(("password", c.token),), from_exc=choice[1])
+        why = ("exc_tb is a traceback object",) if kind == "hostile-live" else ()
+        return spec, why, ()
+    value = choice[1]
+    label = "object" if isinstance(value, ObjSpec) else type(value).__name__
+    return value, (f"exc_tb is {label}",), ()
 
 
 def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStrategy[Any]:
@@ -970,19 +1244,18 @@ def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStr
             return value.build()
         return value
 
-    return _tracebacks(mode, layer).map(build)
+    return st.composite(lambda draw: _draw_traceback(draw, mode, layer))().map(build)
 
-
-_SERVER_TIMES = server_times()
 
 # ---------------------------------------------------------------------------
 # Whole calls.
 
+_POSITIONAL = (True, False, False, False, False)
+
 
 @st.composite
 def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str) -> Call:
-    server_time = draw(_SERVER_TIMES)
-    ctx, reasons, canaries = _context_specs(draw, mode, server_time)
+    ctx, reasons, canaries, server_time = _context_specs(draw, mode, None)
     all_reasons = list(reasons)
     all_canaries = list(canaries)
     arguments: list[tuple[str, Any]] = []
@@ -997,18 +1270,26 @@ def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str
         if len(drawn) == 3:
             all_canaries.extend(drawn[2])
 
-    add("instance_uuid", draw(_uuids(mode)))
+    add("instance_uuid", _draw_uuid(draw, mode))
     if function == "pack_action_start":
-        add("action_name", draw(_names("action_name", mode)))
+        add("action_name", _draw_name(draw, "action_name", mode))
     elif function in ("pack_action_event_start", "pack_action_event_finish"):
-        add("event_name", draw(_names("event_name", mode)))
-    if function == "pack_action_event_start" and draw(st.booleans()):
-        add("host", draw(_hosts(mode)))
+        add("event_name", _draw_name(draw, "event_name", mode))
+    if function == "pack_action_event_start" and _pick(draw, _FLAGS)[0]:
+        add("host", _draw_host(draw, mode))
     positional = False
     if function == "pack_action_event_finish":
-        add("exc_val", draw(_exc_values(target.trusted, mode)))
-        add("exc_tb", draw(_tracebacks(mode, layer)))
-        if layer == "boundary" and mode == "hostile" and draw(st.integers(0, 4)) == 0:
+        hostile_boundary = layer == "boundary" and mode == "hostile"
+        # exc_val and exc_tb kinds (and how they are passed) in as few choices as fit
+        *exc_choice, tb_choice, passed = _pick(
+            draw,
+            *_exc_value_options(mode),
+            _tb_kinds(mode, layer),
+            _POSITIONAL if hostile_boundary else (False,),
+        )
+        add("exc_val", _draw_exc_value(draw, target.trusted, mode, exc_choice))
+        add("exc_tb", _draw_traceback(draw, mode, layer, tb_choice))
+        if passed:
             positional = True
             all_reasons.append("exc_val/exc_tb passed positionally through the boundary")
     return Call(

@@ -602,3 +602,87 @@ def test_decoded_bytes_from_trusted_format_message_is_not_a_bounds_violation(nov
     # nova.utils.safe_truncate encodes then decodes: the stored text is the message
     assert obs.record["details"] == "Instance failed"
     assert "bounds.details" not in _ids(judge(obs))
+
+
+# ---------------------------------------------------------------------------
+# Values that fight back: the oracle measures what the database would store.
+
+
+class _FightingStr(str):
+    """A str whose own methods raise: only str's (base class) methods may measure it."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("encode")
+
+    def __len__(self) -> int:
+        raise RuntimeError("len")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr")
+
+    def __contains__(self, item: object) -> bool:
+        raise RuntimeError("contains")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("eq")
+
+    __hash__ = str.__hash__
+
+    def casefold(self) -> str:
+        raise RuntimeError("casefold")
+
+    def startswith(self, *args: Any) -> bool:
+        raise RuntimeError("startswith")
+
+
+def _fighting(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _FightingStr(v) if isinstance(v, str) else v for k, v in record.items()}
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["pack_action_start", "pack_action_finish", "pack_action_event_start"],
+)
+def test_str_subclass_whose_methods_raise_is_judged_by_its_text(
+    nova: Target, function: str
+) -> None:
+    # still text to the database, holding the right characters: no finding, no crash
+    obs = _obs(nova, function, _fighting(_record(function)), canaries=(_secret(),))
+    assert judge(obs) == []
+
+
+def test_str_subclass_error_record_is_judged_by_its_text(nova: Target) -> None:
+    c = _secret()
+    good = _error_obs(nova, ValueError("x"), "ValueError")
+    good.record = _fighting(good.record)
+    good.canaries = (c,)
+    assert judge(good) == []
+    # the same helper with faults in the text the subclass holds: found as for a str
+    bad = _error_obs(nova, ValueError(c.token), "ValueError" + "x" * 300)
+    bad.record = _fighting(dict(bad.record, traceback=TB_TEXT + c.token, result="Done"))
+    bad.canaries = (c,)
+    found = judge(bad)
+    assert {(v.invariant, v.field) for v in found} == {
+        ("leak.field", "traceback"),
+        ("integrity.result", "result"),
+        ("bounds.details", "details"),
+    }
+    start = _obs(
+        nova,
+        "pack_action_start",
+        _fighting(_record("pack_action_start", action="a" * 256)),
+        arguments={"action_name": "a" * 256},
+    )
+    assert {(v.invariant, v.evidence) for v in judge(start)} == {
+        ("bounds.column", "256 characters, column holds 255")
+    }
+    surrogate = _obs(
+        nova,
+        "pack_action_event_start",
+        _fighting(_record("pack_action_event_start", event="ev\ud800")),
+        arguments={"event_name": "ev\ud800"},
+    )
+    assert _ids(judge(surrogate)) == {"bounds.utf8"}

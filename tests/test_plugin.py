@@ -58,6 +58,20 @@ def pack_action_event_finish(context, instance_uuid, event_name, exc_val=None, e
 FAST = ["--actionsec-examples=20", "--actionsec-layers=packer", "--actionsec-seed=7"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def nova_imported_first() -> None:
+    """Import nova before any in-process run (as tests/test_robustness.py does).
+
+    pytester drops modules first imported inside an in-process run: a later nova would
+    have new classes while strategies' caches keep the old NovaException.
+    """
+    import freezegun  # noqa: F401
+
+    from pytest_actionsec.targets import resolve_target
+
+    resolve_target()
+
+
 @pytest.fixture
 def leaky(pytester: pytest.Pytester) -> str:
     pytester.makepyfile(leaky_target=LEAKY)
@@ -289,9 +303,13 @@ def test_json_report_shape(pytester: pytest.Pytester, leaky: str) -> None:
         assert set(prop) >= {"id", "function", "layer", "examples", "status"}
     families = {"leak", "type", "null", "bounds", "time", "integrity", "purity", "crash"}
     assert report["violations"]
+    ids = {p["id"] for p in report["properties"]}
     for v in report["violations"]:
         assert set(v) >= {"invariant", "family", "function", "layer", "field", "input", "evidence"}
         assert v["family"] in families
+        # the property that found it (no timeouts here: its family is the violation's)
+        assert v["property"] == f"{v['family']}-{v['function']}-{v['layer']}"
+        assert v["property"] in ids
 
 
 def test_sarif_report(pytester: pytest.Pytester, leaky: str) -> None:
@@ -310,6 +328,10 @@ def test_sarif_report(pytester: pytest.Pytester, leaky: str) -> None:
     rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
     assert run["results"] and all(r["ruleId"] in rule_ids for r in run["results"])
     assert {r["level"] for r in run["results"]} == {"error"}
+    for r in run["results"]:
+        family, layer = r["properties"]["family"], r["properties"]["layer"]
+        assert r["properties"]["property"].startswith(f"{family}-pack_action_")
+        assert r["properties"]["property"].endswith(f"-{layer}")
 
 
 def test_baseline_workflow(pytester: pytest.Pytester, leaky: str) -> None:
@@ -334,6 +356,36 @@ def test_baseline_workflow(pytester: pytest.Pytester, leaky: str) -> None:
     (pytester.path / "base.json").write_text(json.dumps(data))
     third = pytester.runpytest(*args, "--actionsec-baseline=base.json")
     assert third.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_baseline_matches_without_the_property(tmp_path: Path) -> None:
+    """A baseline written before reports named the property still loads and matches."""
+    from pytest_actionsec.report import Baseline, write_baseline
+
+    finding = {
+        "invariant": "crash.timeout",
+        "function": "pack_action_start",
+        "layer": "packer",
+        "field": None,
+        "evidence": "no return within 0.2 s",
+    }
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"version": 1, "accepted": [finding]}))
+    baseline = Baseline.load(old)
+    # found by the crash property and by the leak property: one accepted finding
+    found = [
+        {
+            **finding,
+            "family": "crash",
+            "input": "x",
+            "property": f"{family}-pack_action_start-packer",
+        }
+        for family in ("crash", "leak")
+    ]
+    assert all(baseline.accepts(v) for v in found)
+    assert write_baseline(tmp_path / "new.json", found) == 1
+    (entry,) = json.loads((tmp_path / "new.json").read_text())["accepted"]
+    assert entry == finding
 
 
 def test_missing_baseline_is_usage_error(pytester: pytest.Pytester) -> None:
@@ -501,6 +553,20 @@ def test_check_fixture_runs_the_oracle_on_nova(pytester: pytest.Pytester) -> Non
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_nova_outlives_in_process_runs(pytester: pytest.Pytester) -> None:
+    """nova_imported_first: runs reuse this process's nova, so cached classes stay nova's."""
+    before = sys.modules.get("nova.exception")
+    assert before is not None  # imported before any in-process run
+    pytester.makepyfile(
+        """
+        def test_nova_is_imported():
+            import nova.exception
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert sys.modules["nova.exception"] is before
 
 
 def test_logs_fixture_captures_records(pytester: pytest.Pytester) -> None:

@@ -117,8 +117,7 @@ def _failed(report: dict[str, Any]) -> dict[str, set[str]]:
         if p["status"] == "failed":
             out[p["id"]] = set()
     for v in report["violations"]:
-        prop = f"{v['family']}-{v['function']}-{v['layer']}"
-        out.setdefault(prop, set()).add(v["invariant"])
+        out.setdefault(v["property"], set()).add(v["invariant"])
     return out
 
 
@@ -169,6 +168,9 @@ def test_hanging_helpers_are_stopped_by_the_timeout(pytester: pytest.Pytester) -
     result.assert_outcomes(failed=6, passed=2)
     for v in report["violations"]:  # the leak properties report it too: nothing was checked
         assert (v["invariant"], v["evidence"]) == ("crash.timeout", "no return within 0.2 s")
+    assert {v["property"] for v in report["violations"]} == {
+        p["id"] for p in report["properties"] if p["status"] == "failed"
+    }
     props = {p["id"]: p for p in report["properties"]}
     assert props["crash-pack_action_start-packer"]["examples"] == 1  # no shrinking of a hang
     assert elapsed < 120, f"{elapsed:.0f} s"
@@ -187,6 +189,24 @@ def test_alarm_is_restored_after_a_timeout(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
     assert signal.getsignal(signal.SIGALRM) is before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_timeout_names_the_property_that_found_it(pytester: pytest.Pytester) -> None:
+    result, report = _run(
+        pytester,
+        "hangs",
+        "--actionsec-layers=packer",
+        "--actionsec-timeout=0.2",
+        "-k",
+        "(crash or leak) and pack_action_finish",
+    )
+    result.assert_outcomes(failed=2)
+    # both are crash.timeout (family crash); only the property tells them apart
+    found = {(v["property"], v["family"], v["invariant"]) for v in report["violations"]}
+    assert found == {
+        ("crash-pack_action_finish-packer", "crash", "crash.timeout"),
+        ("leak-pack_action_finish-packer", "crash", "crash.timeout"),
+    }
 
 
 def test_non_dict_returns_are_crash_findings(pytester: pytest.Pytester) -> None:
@@ -476,6 +496,11 @@ def test_json_report_validates_against_the_shipped_schema(pytester: pytest.Pytes
         {**report, "mode": "wild"},
         {**report, "properties": [{**report["properties"][0], "status": "ok"}]},
         {**report, "violations": [{**report["violations"][0], "invariant": "made up"}]},
+        {**report, "violations": [{**report["violations"][0], "property": "crash.timeout"}]},
+        {
+            **report,
+            "violations": [{k: v for k, v in report["violations"][0].items() if k != "property"}],
+        },
     ):
         assert not validator.is_valid(broken)
 

@@ -1,6 +1,7 @@
 """Records whose values fight back: repr/str/eq/hash raise, huge text, self-reference.
 
-(A str subclass whose ``encode`` raises still makes the oracle raise: see the report.)
+(A str subclass whose ``encode``, ``__len__`` or ``__str__`` raises is judged by the
+text it holds: ``tests/test_oracle.py``, ``test_str_subclass_*``.)
 """
 
 from __future__ import annotations
