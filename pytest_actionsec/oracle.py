@@ -12,6 +12,7 @@ import dataclasses
 import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
@@ -437,17 +438,37 @@ def _utc_naive(value: _dt.datetime, resolution: _dt.timedelta | None = None) -> 
 _PY_TYPES = {_STR: str, _TEXT: str, _DT: _dt.datetime, _INT: int}
 
 
+@lru_cache(maxsize=256)
+def _ovo_kind(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if "DateTime" in name:
+            return _DT
+        if "Integer" in name:
+            return _INT
+        if "String" in name or "UUID" in name:
+            return _STR
+    return None
+
+
+def _field_kind(field: Any) -> str | None:
+    """The kind of an oslo.versionedobjects field, from its field type's class hierarchy.
+
+    ``field._type`` (``String()``, ``SensitiveString()``, ``UUID()``, a fork's own
+    ``String`` subclass...) decides; a list or dict type is none of ours. Objects
+    without ``_type`` are judged by their class name.
+    """
+    ftype = getattr(field, "_type", None)
+    source = type(ftype) if ftype is not None else type(field)
+    return _ovo_kind(tuple(c.__name__ for c in source.__mro__))
+
+
 def _expected_kind(obs: Observation, table: str, name: str) -> str | None:
     fields = obs.schemas.get(table, {})
     ovo = fields.get(name)
     if ovo is not None:
-        kind = type(ovo).__name__
-        if "DateTime" in kind:
-            return _DT
-        if "Integer" in kind:
-            return _INT
-        if "String" in kind or "UUID" in kind:
-            return _STR
+        kind = _field_kind(ovo)
+        if kind is not None:
+            return kind
     column = COLUMNS[table].get(name)
     return column[0] if column else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -686,3 +687,57 @@ def test_str_subclass_error_record_is_judged_by_its_text(nova: Target) -> None:
         arguments={"event_name": "ev\ud800"},
     )
     assert _ids(judge(surrogate)) == {"bounds.utf8"}
+
+
+# ---------------------------------------------------------------------------
+# Field kinds come from the target's oslo.versionedobjects field types.
+
+
+def _with_field(obs: Observation, table: str, name: str, field: Any) -> Observation:
+    schemas = {t: dict(f) for t, f in obs.schemas.items()}
+    schemas[table][name] = field
+    return dataclasses.replace(obs, schemas=schemas)
+
+
+def test_a_forks_own_string_type_is_text(nova: Target) -> None:
+    """A field whose type subclasses ovo's String is text, whatever the field's name."""
+    from oslo_versionedobjects import fields as ovo
+
+    class Opaque(ovo.SensitiveString):
+        pass
+
+    class OpaqueField(ovo.AutoTypedField):
+        AUTO_TYPE = Opaque()
+
+    record = _record("pack_action_start", requester=5)
+    obs = _with_field(
+        _obs(nova, "pack_action_start", record), "instance_actions", "requester", OpaqueField()
+    )
+    (v,) = judge(obs, {"type"})
+    assert (v.invariant, v.field, v.kind) == ("type.field", "requester", "int")
+    ok = dict(record, requester="alice")
+    assert judge(dataclasses.replace(obs, record=ok), {"type"}) == []
+
+
+def test_a_list_of_strings_field_is_not_text(nova: Target) -> None:
+    """ListOfStringsField's name says String, its type is a list: no text check on it."""
+    from oslo_versionedobjects import fields as ovo
+
+    record = _record("pack_action_start", tags=["a", "b"])
+    obs = _obs(nova, "pack_action_start", record)
+    obs = _with_field(obs, "instance_actions", "tags", ovo.ListOfStringsField())
+    assert judge(obs, {"type"}) == []
+
+
+def test_non_negative_integer_fields_are_integers(nova: Target) -> None:
+    from oslo_versionedobjects import fields as ovo
+
+    record = _record("pack_action_start", attempts="3")
+    obs = _with_field(
+        _obs(nova, "pack_action_start", record),
+        "instance_actions",
+        "attempts",
+        ovo.NonNegativeIntegerField(),
+    )
+    (v,) = judge(obs, {"type"})
+    assert (v.field, v.kind) == ("attempts", "str")
