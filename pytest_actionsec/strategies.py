@@ -486,7 +486,12 @@ _TEXT_60 = st.text(_TEXT, min_size=1, max_size=60)
 _TEXT_200 = st.text(_TEXT, max_size=200)
 _TEXT_255 = st.text(_TEXT, max_size=255)
 _ID_TEXT = st.text(_TEXT, min_size=1, max_size=255)
-_UUIDS = st.uuids()
+_UUID_INTS = st.integers(0, (1 << 128) - 1)
+
+
+def _draw_uuid4(draw: st.DrawFn) -> _uuid.UUID:
+    """A version-4 UUID from one integer choice (``st.uuids`` adds a map and a filter)."""
+    return _uuid.UUID(int=draw(_UUID_INTS), version=4)
 _INTS = st.integers()
 _SMALL_BYTES = st.binary(max_size=20)
 _NON_EMPTY_BYTES = st.binary(min_size=1, max_size=8)
@@ -583,10 +588,10 @@ _UUID_HOSTILE = _weighted((4, ["uuid"]), (4, ["object", "text", "int", "none"]))
 def _draw_uuid(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
     tag = "uuid" if mode != "hostile" else _pick(draw, _UUID_HOSTILE)[0]
     if tag == "uuid":
-        return str(draw(_UUIDS)), None
+        return str(_draw_uuid4(draw)), None
     value: Any
     if tag == "object":
-        value = ObjSpec(f"UUID({str(draw(_UUIDS))!r})")
+        value = ObjSpec(f"UUID({str(_draw_uuid4(draw))!r})")
     elif tag == "text":
         value = draw(st.text(_TEXT, min_size=37, max_size=60))
     elif tag == "int":
@@ -753,7 +758,7 @@ def _context_specs(
         if choice == "none":
             return None
         if choice == "uuid":
-            return draw(_UUIDS).hex
+            return _draw_uuid4(draw).hex
         return draw(_ID_TEXT)
 
     attrs["user_id"] = ident("user_id", "", user)
