@@ -492,6 +492,8 @@ _UUID_INTS = st.integers(0, (1 << 128) - 1)
 def _draw_uuid4(draw: st.DrawFn) -> _uuid.UUID:
     """A version-4 UUID from one integer choice (``st.uuids`` adds a map and a filter)."""
     return _uuid.UUID(int=draw(_UUID_INTS), version=4)
+
+
 _INTS = st.integers()
 _SMALL_BYTES = st.binary(max_size=20)
 _NON_EMPTY_BYTES = st.binary(min_size=1, max_size=8)
@@ -911,8 +913,10 @@ class _Secrets:
         return template.format(c.token)
 
 
-_ONE_IN_FOUR = (True, False, False, False)
-_ONE_IN_SIX = (True, False, False, False, False, False)
+# Flags that are rarely on list their "off" first: Hypothesis leans to the first
+# options (and its mutations keep what earlier examples drew), which would turn a
+# one-in-six flag on far more often and hide what the flag masks.
+_ONE_IN_SIX = (False, False, False, False, False, True)
 _EXTRAS = ("note", "cause", "context", "raised")
 #: Which extras an exception gets: none 8 times in 27, each single extra twice,
 #: each larger set once (every extra one time in three).
@@ -923,11 +927,13 @@ _EXTRA_SETS: tuple[frozenset[str], ...] = (
         frozenset(c) for k in range(2, len(_EXTRAS) + 1) for c in itertools.combinations(_EXTRAS, k)
     )
 )
-# (kind, behaviour): each kind one time in six, its behaviours evenly. Hypothesis
-# shrinks towards first options: the kinds nova 34 mishandles come first.
+# (kind, behaviour), behaviours evenly. The kinds nova 34 mishandles come first
+# (Hypothesis shrinks towards first options) and weigh a third more than the
+# others (one in five each instead of one in six), so that every 100-example run
+# meets both (benchmarks/stability.py).
 _KIND_CHOICES = _weighted(
-    (30, [("kwargs", odd) for odd in ("list", "str", "int", "none", "dict")]),
-    (30, [("falsy", m) for m in (("__bool__", "false"), ("__len__", "zero"))]),
+    (40, [("kwargs", odd) for odd in ("list", "str", "int", "none", "dict")]),
+    (40, [("falsy", m) for m in (("__bool__", "false"), ("__len__", "zero"))]),
     (30, [("plain", None)]),
     (30, [("str", b) for b in ("detail", "raises", "int")]),
     (30, [("repr", b) for b in ("raises", "int", "detail")]),
@@ -935,7 +941,13 @@ _KIND_CHOICES = _weighted(
 )
 
 
-def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) -> ExcSpec:
+_KINDS_OF = {k: tuple(c for c in _KIND_CHOICES if c[0] == k) for k, _ in _KIND_CHOICES}
+
+
+def _untrusted_specs(
+    draw: st.DrawFn, canaries: list[Canary], depth: int = 0, kind: str | None = None
+) -> ExcSpec:
+    """An exception of a built-in class or one made on the fly (of ``kind`` if given)."""
     name: str | None
     extras: frozenset[str]
     if depth:
@@ -952,7 +964,7 @@ def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) ->
         # three choices: kind; class and template; flags and extras
         (kind, behaviour), base_name, errno_form, template, also_falsy, extras = _pick(
             draw,
-            _KIND_CHOICES,
+            _KIND_CHOICES if kind is None else _KINDS_OF[kind],
             _BUILTINS,
             _FLAGS,
             _TEMPLATE_INDEX,
@@ -989,8 +1001,9 @@ def _untrusted_specs(draw: st.DrawFn, canaries: list[Canary], depth: int = 0) ->
             "dict": {"password": c.token},
         }[behaviour]
         attrs.append(("kwargs", value))
-    if kind not in ("falsy", "plain") and also_falsy:
+    if kind not in ("falsy", "plain", "kwargs") and also_falsy:
         # any class may also be falsy: nova's `if exc_val:` then drops its details
+        # (not kwargs: a falsy exception never reaches the kwargs nova misreads)
         methods.append(("__bool__", "false"))
     spec = ExcSpec(base=base, name=name, args=args, methods=tuple(methods), attrs=tuple(attrs))
     return _decorate(draw, spec, secrets, depth, extras)
@@ -1068,13 +1081,17 @@ def _decorate(
 
 
 def _exception_specs(
-    draw: st.DrawFn, trusted: tuple[type[BaseException], ...], mode: str, use_trusted: bool
+    draw: st.DrawFn,
+    trusted: tuple[type[BaseException], ...],
+    mode: str,
+    use_trusted: bool,
+    kind: str | None = None,
 ) -> tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]:
     canaries: list[Canary] = []
     if use_trusted and trusted:
         spec = _trusted_specs(draw, trusted, mode, canaries)
     else:
-        spec = _untrusted_specs(draw, canaries)
+        spec = _untrusted_specs(draw, canaries, kind=kind)
     reasons: tuple[str, ...] = ()
     if spec.trusted and (
         any(b in ("int", "bytes") for _, b in spec.methods)
@@ -1131,8 +1148,13 @@ _FORMAT_TB_TEXT = (
 # non-exception values. Hypothesis favours the first options of a packed integer's
 # leading list: untrusted exceptions, which nova 34 mishandles, come first.
 _EXC_VAL_CONTRACT = _weighted(
-    (3, [("exception", False)]),
-    (3, [("exception", True)]),
+    (2, [("exception", False)]),
+    # nova 34's two defects get entries of their own besides their share of the
+    # drawn kinds: Hypothesis's mutations keep what earlier examples drew, and a
+    # kind met only through one digit was missed by a few 100-example runs
+    (1, [("exception", False, "falsy")]),
+    (1, [("exception", False, "kwargs")]),
+    (2, [("exception", True)]),
     (1, [("none",)]),
     (1, [("text",)]),
     (1, [("empty",)]),
@@ -1156,7 +1178,7 @@ def _draw_exc_value(
     choice, hostile_value = picked or _pick(draw, *_exc_value_options(mode))
     kind = choice[0]
     if kind == "exception":
-        return _exception_specs(draw, trusted, mode, choice[1])
+        return _exception_specs(draw, trusted, mode, choice[1], *choice[2:])
     if kind == "none":
         return None, (), ()
     if kind == "empty":
@@ -1255,7 +1277,7 @@ def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStr
 # ---------------------------------------------------------------------------
 # Whole calls.
 
-_POSITIONAL = (True, False, False, False, False)
+_POSITIONAL = (False, False, False, False, True)
 
 
 @st.composite
