@@ -6,9 +6,9 @@ ours
     ``engine.run_property(prop, nova, max_examples=N, seed=S, clock=<running
     SkewedClock>, database=None)``: our strategies (contexts with canaries, exception
     specs, ...), fresh inputs per example, the helper call with the time limit, log
-    capture, input and global-state snapshots, and the oracle. Per-example cost =
-    wall time / helper calls (shrinking and explain-phase calls included: a failing
-    property is marked ``*``).
+    capture, global-state snapshots (input snapshots for purity only), and the
+    oracle. Per-example cost = wall time / helper calls (shrinking calls included:
+    a failing property is marked ``*``).
 bare
     a plain Hypothesis test with the same settings as run_property (max_examples=N,
     the same seed, deadline=None, every health check suppressed, database=None,
@@ -233,7 +233,7 @@ def main() -> None:
         "example. Split = share of our wall time: generation (our strategies + Hypothesis), "
         "execute (inputs built, helper called, snapshots), oracle (judge), and within "
         "execute the purity.globals snapshot+restore. `*` = the property fails on nova "
-        "(its calls include shrinking and Hypothesis's explain phase).\n"
+        "(its calls include shrinking; run_property skips the explain phase).\n"
     )
     print(
         table(

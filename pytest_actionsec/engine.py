@@ -30,7 +30,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
 from pytest_actionsec.oracle import CONTEXT_ATTRS, FAMILIES, MISSING, Observation, Violation, judge
-from pytest_actionsec.strategies import Call, ExcSpec, calls
+from pytest_actionsec.strategies import Call, ExcSpec, calls, probes
 from pytest_actionsec.targets import HELPERS, Target
 
 __all__ = [
@@ -767,7 +767,15 @@ def run_property(
             test = hseed(seed)(test)
         final: list[Violation] = []
         note = ""
+        fixed = probes(target, prop.function, layer=layer) if strategy is None else []
         try:
+            # The probes first (shapes of known defects, met whatever the seed); their
+            # findings are collected like any example's, then Hypothesis searches.
+            for probe in fixed:
+                try:
+                    check(probe)
+                except _Found:
+                    pass
             with with_reporter(lambda _msg: None), warnings.catch_warnings():
                 # A failing example holding 64 KiB of traceback text makes Hypothesis
                 # warn about its repr; under -W error that would hide the verdict.

@@ -55,6 +55,7 @@ __all__ = [
     "exceptions",
     "hosts",
     "instance_uuids",
+    "probes",
     "raise_through_frame",
     "server_times",
     "timestamps",
@@ -1143,8 +1144,8 @@ _FORMAT_TB_TEXT = (
     "_build_and_run_instance\n    self.driver.spawn(context, instance, image_meta,\n"
 )
 
-# exc_val: an exception six times in nine (half of them trusted when there are
-# trusted classes), None, public text or "" once each; hostile adds three of
+# exc_val: an exception eight times in eleven (a quarter of them trusted when there
+# are trusted classes), None, public text or "" once each; hostile adds three of
 # non-exception values. Hypothesis favours the first options of a packed integer's
 # leading list: untrusted exceptions, which nova 34 mishandles, come first.
 _EXC_VAL_CONTRACT = _weighted(
@@ -1152,8 +1153,8 @@ _EXC_VAL_CONTRACT = _weighted(
     # nova 34's two defects get entries of their own besides their share of the
     # drawn kinds: Hypothesis's mutations keep what earlier examples drew, and a
     # kind met only through one digit was missed by a few 100-example runs
-    (1, [("exception", False, "falsy")]),
-    (1, [("exception", False, "kwargs")]),
+    (2, [("exception", False, "falsy")]),
+    (2, [("exception", False, "kwargs")]),
     (2, [("exception", True)]),
     (1, [("none",)]),
     (1, [("text",)]),
@@ -1347,3 +1348,100 @@ def calls(
     if layer == "boundary" and function != "pack_action_event_finish":
         raise InvalidArgument("the boundary layer only wraps pack_action_event_finish")
     return _calls(target, function, mode, layer)
+
+
+# ---------------------------------------------------------------------------
+# Probes: fixed calls every built-in property runs before Hypothesis generates.
+
+_PROBE_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
+_PROBE_UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
+
+
+def _probe_context() -> tuple[ContextSpec, list[Canary]]:
+    canaries = [
+        new_canary("context.user_id", allowed=["user_id"]),
+        new_canary("context.project_id", allowed=["project_id"]),
+        new_canary("context.request_id", allowed=["request_id"]),
+        new_canary("context.auth_token"),
+    ]
+    user, project, request, token = canaries
+    attrs: tuple[tuple[str, Any], ...] = (
+        ("user_id", user.token),
+        ("project_id", project.token),
+        ("request_id", f"req-{request.token}"),
+        ("auth_token", f"gAAAAAB{token.token}"),
+        ("remote_address", None),
+        ("service_catalog", []),
+        ("timestamp", _PROBE_TIME - _dt.timedelta(seconds=30)),
+    )
+    return ContextSpec(attrs), canaries
+
+
+def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call]:
+    """Fixed contract calls that a property checks before generating: the shapes of
+    known defects of these helpers, so that every run meets them whatever the seed.
+
+    For ``pack_action_event_finish``: an exception carrying a secret in its text
+    (CVE-2019-14433), a trusted exception whose message format fails with a secret
+    in its unused kwargs, a falsy exception, and one whose ``kwargs`` is a list.
+    Other helpers have none (their inputs have no such rare shapes). Hypothesis's
+    random search covers everything else; a finding on a probe is reported with
+    the probe as its input.
+    """
+    if function != "pack_action_event_finish":
+        return []
+    out: list[Call] = []
+    kinds: list[tuple[str, Any]] = [
+        ("plain", None),
+        ("falsy", ("__bool__", "false")),
+        ("kwargs", "list"),
+    ]
+    if target.trusted:
+        kinds.insert(1, ("trusted", None))
+    for kind, behaviour in kinds:
+        context, canaries = _probe_context()
+        exc_canaries: list[Canary] = []
+        secrets = _Secrets(exc_canaries, 0)
+        if kind == "trusted":
+            spec = ExcSpec(
+                base=_class_path(target.trusted[0]),
+                name="InstanceFault",
+                kwargs=(("connection", secrets.text("trusted exception kwargs (unused)")),),
+                msg_fmt="Unexpected failure: %(missing)s",
+                trusted=True,
+            )
+        elif kind == "falsy":
+            spec = ExcSpec(
+                base="builtins.ValueError",
+                name="DBConnectionError",
+                args=(secrets.text("exception.args"),),
+                methods=(behaviour,),
+            )
+        elif kind == "kwargs":
+            c = new_canary("exception.kwargs")
+            exc_canaries.append(c)
+            spec = ExcSpec(
+                base="builtins.RuntimeError",
+                name="ProcessExecutionError",
+                args=(secrets.text("exception.args"),),
+                attrs=(("kwargs", [c.token]),),
+            )
+        else:
+            spec = ExcSpec(base="builtins.OSError", args=(secrets.text("exception.args"),))
+        arguments: tuple[tuple[str, Any], ...] = (
+            ("instance_uuid", _PROBE_UUID),
+            ("event_name", "compute__do_build_and_run_instance"),
+            ("exc_val", spec),
+            ("exc_tb", _FORMAT_TB_TEXT),
+        )
+        out.append(
+            Call(
+                function=function,
+                layer=layer,
+                context=context,
+                arguments=arguments,
+                server_time=_PROBE_TIME,
+                canaries=tuple(canaries + exc_canaries),
+            )
+        )
+    return out

@@ -26,7 +26,7 @@ from pytest_actionsec.engine import (
     time_limit,
 )
 from pytest_actionsec.oracle import FAMILIES, judge
-from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec
+from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, probes
 from pytest_actionsec.targets import HELPERS, Target, resolve_target
 
 UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
@@ -87,17 +87,51 @@ def test_leak_at_the_packer_passes_on_nova(nova_target: Target, function: str) -
     prop = Property("leak", function, "packer")
     result = run_property(prop, nova_target, max_examples=100, seed=1, database=None)
     assert result.status == "passed", [v.evidence for v in result.violations]
-    assert result.violations == [] and result.examples == 100
+    fixed = len(probes(nova_target, function))  # checked before Hypothesis's 100
+    assert result.violations == [] and result.examples == 100 + fixed
     assert result.seed == 1 and result.seconds > 0
     assert result.to_dict() == {
         "id": prop.id,
         "family": "leak",
         "function": function,
         "layer": "packer",
-        "examples": 100,
+        "examples": 100 + fixed,
         "status": "passed",
         "reason": "",
     }
+
+
+@pytest.mark.parametrize("layer", ["packer", "boundary"])
+def test_probes_meet_novas_two_contract_defects(nova_target: Target, layer: str) -> None:
+    """Each probe judged alone: nova 34 fails exactly the falsy and the list-kwargs ones."""
+    found = {}
+    for call in probes(nova_target, FINISH, layer=layer):
+        assert not call.is_hostile and call.layer == layer
+        (exc,) = [v for k, v in call.arguments if k == "exc_val"]
+        obs = execute(nova_target, call)
+        found[(exc.name, dict(exc.attrs).get("kwargs") is not None)] = {
+            v.invariant for v in judge(obs)
+        }
+    falsy = found.pop(("DBConnectionError", False))
+    kwargs = found.pop(("ProcessExecutionError", True))
+    assert falsy == {"integrity.details"}
+    # serialize_args turns the exception into text first: no crash at the boundary
+    assert kwargs == ({"crash.contract"} if layer == "packer" else set())
+    assert found and all(v == set() for v in found.values()), found
+
+
+def test_probes_pass_on_the_safe_packer() -> None:
+    """No false alarm: the zoo's correct packer passes every probe, every family."""
+    safe = resolve_target("tests.zoo.safe")
+    calls_ = probes(safe, FINISH)
+    assert len(calls_) == 4  # the safe packer trusts its own NovaException-like class
+    for call in calls_:
+        assert judge(execute(safe, call)) == [], call.source(safe.path)
+
+
+def test_only_event_finish_has_probes(nova_target: Target) -> None:
+    for function in HELPERS:
+        assert bool(probes(nova_target, function)) == (function == FINISH)
 
 
 def test_falsy_exception_found_as_integrity_details(nova_target: Target) -> None:
