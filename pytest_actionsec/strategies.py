@@ -1144,10 +1144,11 @@ _FORMAT_TB_TEXT = (
     "_build_and_run_instance\n    self.driver.spawn(context, instance, image_meta,\n"
 )
 
-# exc_val: an exception eight times in eleven (a quarter of them trusted when there
-# are trusted classes), None, public text or "" once each; hostile adds three of
-# non-exception values. Hypothesis favours the first options of a packed integer's
-# leading list: untrusted exceptions, which nova 34 mishandles, come first.
+# exc_val: an exception nine times in thirteen (a third of them trusted when there
+# are trusted classes: their messages carry the long and multi-byte texts), public
+# text twice, None and "" once each; hostile adds three of non-exception values.
+# Hypothesis favours the first options of a packed integer's leading list:
+# untrusted exceptions, which nova 34 mishandles, come first.
 _EXC_VAL_CONTRACT = _weighted(
     (2, [("exception", False)]),
     # nova 34's two defects get entries of their own besides their share of the
@@ -1155,9 +1156,9 @@ _EXC_VAL_CONTRACT = _weighted(
     # kind met only through one digit was missed by a few 100-example runs
     (2, [("exception", False, "falsy")]),
     (2, [("exception", False, "kwargs")]),
-    (2, [("exception", True)]),
+    (3, [("exception", True)]),
     (1, [("none",)]),
-    (1, [("text",)]),
+    (2, [("text",)]),
     (1, [("empty",)]),
 )
 _EXC_VAL_HOSTILE = _EXC_VAL_CONTRACT + _weighted((3, [("hostile",)]))
@@ -1383,7 +1384,8 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
 
     For ``pack_action_event_finish``: an exception carrying a secret in its text
     (CVE-2019-14433), a trusted exception whose message format fails with a secret
-    in its unused kwargs, a falsy exception, and one whose ``kwargs`` is a list.
+    in its unused kwargs, a falsy exception, one whose ``kwargs`` is a list, and
+    already-serialised text of 200 two-byte characters (details hold 255 bytes).
     Other helpers have none (their inputs have no such rare shapes). Hypothesis's
     random search covers everything else; a finding on a probe is reported with
     the probe as its input.
@@ -1395,6 +1397,7 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
         ("plain", None),
         ("falsy", ("__bool__", "false")),
         ("kwargs", "list"),
+        ("long-text", "é" * 200),
     ]
     if target.trusted:
         kinds.insert(1, ("trusted", None))
@@ -1402,7 +1405,10 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
         context, canaries = _probe_context()
         exc_canaries: list[Canary] = []
         secrets = _Secrets(exc_canaries, 0)
-        if kind == "trusted":
+        spec: Any
+        if kind == "long-text":
+            spec = behaviour
+        elif kind == "trusted":
             spec = ExcSpec(
                 base=_class_path(target.trusted[0]),
                 name="InstanceFault",
