@@ -439,8 +439,8 @@ _PY_TYPES = {_STR: str, _TEXT: str, _DT: _dt.datetime, _INT: int}
 
 
 @lru_cache(maxsize=256)
-def _ovo_kind(names: tuple[str, ...]) -> str | None:
-    for name in names:
+def _kind_of_class(cls: type) -> str | None:
+    for name in (c.__name__ for c in cls.__mro__):
         if "DateTime" in name:
             return _DT
         if "Integer" in name:
@@ -458,8 +458,8 @@ def _field_kind(field: Any) -> str | None:
     without ``_type`` are judged by their class name.
     """
     ftype = getattr(field, "_type", None)
-    source = type(ftype) if ftype is not None else type(field)
-    return _ovo_kind(tuple(c.__name__ for c in source.__mro__))
+    source: type = type(ftype) if ftype is not None else type(field)
+    return _kind_of_class(source)
 
 
 def _expected_kind(obs: Observation, table: str, name: str) -> str | None:

@@ -65,7 +65,6 @@ __all__ = [
 MODES = ("contract", "hostile")
 LAYERS = ("packer", "boundary")
 
-_UTC = _dt.timezone.utc
 EPOCH = _dt.datetime(1970, 1, 1)
 LATEST = _dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 
@@ -585,6 +584,7 @@ def hosts(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     return st.composite(lambda draw: _draw_host(draw, mode)[0])()
 
 
+_OVER_LONG_UUIDS = st.text(_TEXT, min_size=37, max_size=60)
 _UUID_HOSTILE = _weighted((4, ["uuid"]), (4, ["object", "text", "int", "none"]))
 
 
@@ -596,7 +596,7 @@ def _draw_uuid(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
     if tag == "object":
         value = ObjSpec(f"UUID({str(_draw_uuid4(draw))!r})")
     elif tag == "text":
-        value = draw(st.text(_TEXT, min_size=37, max_size=60))
+        value = draw(_OVER_LONG_UUIDS)
     elif tag == "int":
         value = draw(_INTS)
     else:
@@ -885,6 +885,7 @@ _SECRET_TEMPLATES = [
     "error on host ceph-{}.storage.local",
 ]
 _TEMPLATE_INDEX = range(len(_SECRET_TEMPLATES))
+_BUILTIN_INDEX = range(len(_BUILTINS))
 # (tag, fixed text): a quarter each of Nova-like messages, short text, 130/255 edges
 _PUBLIC = _weighted(
     (24, [("value", m) for m in ("Instance failed", "No valid host was found", "Quota exceeded")]),
@@ -963,16 +964,17 @@ def _untrusted_specs(
         extras = frozenset()
     else:
         # three choices: kind; class and template; flags and extras
-        (kind, behaviour), base_name, errno_form, template, also_falsy, extras = _pick(
+        (kind, behaviour), base_index, errno_form, template, also_falsy, extras = _pick(
             draw,
             _KIND_CHOICES if kind is None else _KINDS_OF[kind],
-            _BUILTINS,
+            _BUILTIN_INDEX,
             _FLAGS,
             _TEMPLATE_INDEX,
             _ONE_IN_SIX,
             _EXTRA_SETS,
         )
-        name = _CLASS_NAMES[(_BUILTINS.index(base_name) + template) % len(_CLASS_NAMES)]
+        base_name = _BUILTINS[base_index]
+        name = _CLASS_NAMES[(base_index + template) % len(_CLASS_NAMES)]
     base = "builtins." + base_name
     secrets = _Secrets(canaries, template)
     args: tuple[Any, ...] = (secrets.text("exception.args"),)
