@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CONTEXT_SOURCES",
     "DEFAULT_TARGET",
+    "FACTS",
     "HELPERS",
+    "POSITIONAL_PARAMS",
     "TABLE_OF",
+    "HelperFacts",
     "PlainContext",
     "Target",
     "TargetError",
@@ -29,39 +33,123 @@ __all__ = [
 
 DEFAULT_TARGET = "nova.objects.instance_action"
 
-#: The four helpers, in the order Nova calls them.
-HELPERS: tuple[str, ...] = (
-    "pack_action_start",
-    "pack_action_finish",
-    "pack_action_event_start",
-    "pack_action_event_finish",
-)
+@dataclass(frozen=True)
+class HelperFacts:
+    """What every module needs to know about one of the four helpers (nova 34).
 
-_OWNER = {
-    "pack_action_start": "InstanceAction",
-    "pack_action_finish": "InstanceAction",
-    "pack_action_event_start": "InstanceActionEvent",
-    "pack_action_event_finish": "InstanceActionEvent",
+    ``positional`` are the parameters after ``context`` that Nova passes
+    positionally, ``keywords`` the optional ones (default None); ``copies`` maps a
+    record field to its source (``("context", attr)`` or ``("arg", name)``);
+    ``server_clock`` is the field set from the server clock, ``request_clock`` the
+    one set from ``context.timestamp``; ``mirror`` is the field ``updated_at``
+    mirrors.
+    """
+
+    name: str
+    owner: str
+    table: str
+    positional: tuple[str, ...]
+    keywords: tuple[str, ...]
+    required: frozenset[str]
+    copies: Mapping[str, tuple[str, str]]
+    server_clock: str | None = None
+    request_clock: str | None = None
+    mirror: str | None = None
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Every parameter after ``context``, in order."""
+        return self.positional + self.keywords
+
+
+#: The one table of helper facts; every other module reads it.
+FACTS: Mapping[str, HelperFacts] = {
+    f.name: f
+    for f in (
+        HelperFacts(
+            "pack_action_start",
+            "InstanceAction",
+            "instance_actions",
+            ("instance_uuid", "action_name"),
+            (),
+            frozenset(
+                {
+                    "request_id",
+                    "instance_uuid",
+                    "user_id",
+                    "project_id",
+                    "action",
+                    "start_time",
+                    "updated_at",
+                }
+            ),
+            {
+                "request_id": ("context", "request_id"),
+                "user_id": ("context", "user_id"),
+                "project_id": ("context", "project_id"),
+                "instance_uuid": ("arg", "instance_uuid"),
+                "action": ("arg", "action_name"),
+            },
+            request_clock="start_time",
+            mirror="start_time",
+        ),
+        HelperFacts(
+            "pack_action_finish",
+            "InstanceAction",
+            "instance_actions",
+            ("instance_uuid",),
+            (),
+            frozenset({"request_id", "instance_uuid", "finish_time", "updated_at"}),
+            {
+                "request_id": ("context", "request_id"),
+                "instance_uuid": ("arg", "instance_uuid"),
+            },
+            server_clock="finish_time",
+            mirror="finish_time",
+        ),
+        HelperFacts(
+            "pack_action_event_start",
+            "InstanceActionEvent",
+            "instance_actions_events",
+            ("instance_uuid", "event_name"),
+            ("host",),
+            frozenset({"event", "instance_uuid", "request_id", "start_time", "host"}),
+            {
+                "request_id": ("context", "request_id"),
+                "instance_uuid": ("arg", "instance_uuid"),
+                "event": ("arg", "event_name"),
+                "host": ("arg", "host"),
+            },
+            server_clock="start_time",
+        ),
+        HelperFacts(
+            "pack_action_event_finish",
+            "InstanceActionEvent",
+            "instance_actions_events",
+            ("instance_uuid", "event_name"),
+            ("exc_val", "exc_tb"),
+            frozenset({"event", "instance_uuid", "request_id", "finish_time", "result"}),
+            {
+                "request_id": ("context", "request_id"),
+                "instance_uuid": ("arg", "instance_uuid"),
+                "event": ("arg", "event_name"),
+            },
+            server_clock="finish_time",
+        ),
+    )
 }
+
+#: The four helpers, in the order Nova calls them.
+HELPERS: tuple[str, ...] = tuple(FACTS)
 
 #: Table each helper's record is written to.
-TABLE_OF = {
-    "pack_action_start": "instance_actions",
-    "pack_action_finish": "instance_actions",
-    "pack_action_event_start": "instance_actions_events",
-    "pack_action_event_finish": "instance_actions_events",
-}
+TABLE_OF: Mapping[str, str] = {name: f.table for name, f in FACTS.items()}
 
-# Positional parameters, then keyword parameters (with defaults) each helper takes.
-_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "pack_action_start": (("context", "instance_uuid", "action_name"), ()),
-    "pack_action_finish": (("context", "instance_uuid"), ()),
-    "pack_action_event_start": (("context", "instance_uuid", "event_name"), ("host",)),
-    "pack_action_event_finish": (
-        ("context", "instance_uuid", "event_name"),
-        ("exc_val", "exc_tb"),
-    ),
-}
+#: Parameters passed positionally by Nova (after the context), for any helper.
+POSITIONAL_PARAMS: frozenset[str] = frozenset(p for f in FACTS.values() for p in f.positional)
+
+#: Context attributes the helpers read (the oracle's sources).
+CONTEXT_SOURCES: tuple[str, ...] = ("user_id", "project_id", "request_id", "timestamp")
 
 _CONTEXT_ATTRS = (
     "user_id",
@@ -167,7 +255,7 @@ def _load_object(dotted: str) -> Any:
 def _check_signature(path: str, name: str, func: Any) -> None:
     if not callable(func):
         raise TargetError(f"target {path!r}: {name} is not callable")
-    positional, keywords = _SIGNATURES[name]
+    positional, keywords = ("context", *FACTS[name].positional), FACTS[name].keywords
     expected = ", ".join(positional + tuple(f"{k}=None" for k in keywords))
     try:
         sig = inspect.signature(func)
@@ -180,13 +268,13 @@ def _check_signature(path: str, name: str, func: Any) -> None:
 
 
 def _find_helper(module: Any, path: str, name: str) -> Callable[..., Any]:
-    owner = getattr(module, _OWNER[name], None)
+    owner = getattr(module, FACTS[name].owner, None)
     func = getattr(owner, name, None) if owner is not None else None
     if func is None:
         func = getattr(module, name, None)
     if func is None:
         raise TargetError(
-            f"target {path!r} has no {name} (looked for {_OWNER[name]}.{name} "
+            f"target {path!r} has no {name} (looked for {FACTS[name].owner}.{name} "
             f"and a module-level {name})"
         )
     _check_signature(path, name, func)
