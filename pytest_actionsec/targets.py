@@ -33,6 +33,7 @@ __all__ = [
 
 DEFAULT_TARGET = "nova.objects.instance_action"
 
+
 @dataclass(frozen=True)
 class HelperFacts:
     """What every module needs to know about one of the four helpers (nova 34).
