@@ -14,8 +14,9 @@ import base64
 import itertools
 import json
 import secrets
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -183,22 +184,81 @@ def render_text(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------
-# A small registry so objects built by the public strategies carry their canaries.
+# A registry so objects built by the public strategies carry their canaries.
+#
+# It keeps no object alive and never credits an object with the canaries of a
+# dead one whose id it reuses. Entries are keyed by ``id`` and hold a proof of
+# identity that a lookup checks:
+#
+# * an object with weak-reference support (an instance of a Python class, nova's
+#   RequestContext and exception classes included) has a ``weakref.ref``, whose
+#   callback drops the entry when the object dies: such entries live exactly as
+#   long as their object and need no bound;
+# * an object without it but with an instance dict (the built-in exceptions:
+#   ``ValueError()`` cannot be weakly referenced) has its ``__dict__`` held, not
+#   the object: the exception, its traceback, frames and their locals can die,
+#   and while the dict is held no other object can have it, so the check
+#   ``obj.__dict__ is held`` cannot pass for a newcomer (bounded, most recent kept);
+# * anything else (bytes, a tuple, a ``__slots__`` instance) is held itself,
+#   bounded: alive, its id cannot be reused.
 
-_REGISTRY: OrderedDict[int, tuple[Any, tuple[Canary, ...]]] = OrderedDict()
-_REGISTRY_MAX = 4096
+_WEAK: dict[int, tuple[weakref.ref[Any], tuple[Canary, ...]]] = {}
+#: id -> (proof, proof is the object's __dict__ rather than the object, canaries)
+_HELD: OrderedDict[int, tuple[Any, bool, tuple[Canary, ...]]] = OrderedDict()
+_HELD_MAX = 4096
+
+
+def _forget(key: int) -> Callable[[weakref.ref[Any]], None]:
+    def callback(ref: weakref.ref[Any]) -> None:
+        entry = _WEAK.get(key)
+        if entry is not None and entry[0] is ref:  # not a newer object's entry
+            _WEAK.pop(key, None)
+
+    return callback
+
+
+def _instance_dict(obj: Any) -> dict[str, Any] | None:
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except Exception:
+        return None
+    return found if type(found) is dict else None
 
 
 def register_planted(obj: Any, canaries: Iterable[Canary]) -> None:
-    """Remember which canaries were planted in ``obj`` (bounded, most recent kept)."""
+    """Remember which canaries were planted in ``obj``, without keeping it alive."""
     found = tuple(canaries)
     if not found:
         return
     key = id(obj)
-    _REGISTRY[key] = (obj, found)
-    _REGISTRY.move_to_end(key)
-    while len(_REGISTRY) > _REGISTRY_MAX:
-        _REGISTRY.popitem(last=False)
+    try:
+        ref = weakref.ref(obj, _forget(key))
+    except TypeError:
+        _WEAK.pop(key, None)  # a dead object's (its callback runs before the id is reused)
+        held = _instance_dict(obj)
+        if held is None or _instance_dict(obj) is not held:
+            _HELD[key] = (obj, False, found)
+        else:
+            _HELD[key] = (held, True, found)
+        _HELD.move_to_end(key)
+        while len(_HELD) > _HELD_MAX:
+            _HELD.popitem(last=False)
+        return
+    _HELD.pop(key, None)  # a dead object's
+    _WEAK[key] = (ref, found)
+
+
+def _registered(obj: Any) -> tuple[Canary, ...]:
+    key = id(obj)
+    weak = _WEAK.get(key)
+    if weak is not None and weak[0]() is obj:
+        return weak[1]
+    held = _HELD.get(key)
+    if held is not None:
+        proof, is_dict, found = held
+        if proof is (_instance_dict(obj) if is_dict else obj):
+            return found
+    return ()
 
 
 def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
@@ -217,9 +277,7 @@ def planted_canaries(*objs: Any) -> tuple[Canary, ...]:
     seen: set[int] = set()
     for obj in objs:
         for item in _walk(obj, seen):
-            entry = _REGISTRY.get(id(item))
-            if entry is not None and entry[0] is item:
-                out.extend(entry[1])
+            out.extend(_registered(item))
     return tuple(dict.fromkeys(out))
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import re
+import weakref
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_actionsec import canaries as canaries_module
 from pytest_actionsec.canaries import (
     MIN_PREFIX,
     Canary,
@@ -344,3 +348,140 @@ def test_register_planted_ignores_empty_and_checks_identity() -> None:
     register_planted(obj, [c])
     assert planted_canaries(obj) == (c,)
     assert planted_canaries(ValueError("o")) == ()
+
+
+class _Local:
+    """A weakly referenceable frame local standing for the secrets a traceback keeps."""
+
+
+class _PyError(Exception):
+    """An exception class defined in Python: its instances support weak references."""
+
+
+def _raise_with_local(cls: type[Exception], local: _Local) -> None:
+    payload = local  # held by the traceback's frame while the exception lives
+    raise cls(repr(payload))
+
+
+def _caught(cls: type[Exception]) -> tuple[Exception, weakref.ref[_Local]]:
+    local = _Local()
+    try:
+        _raise_with_local(cls, local)
+    except Exception as caught:
+        exc = caught
+    assert exc.__traceback__ is not None
+    return exc, weakref.ref(local)
+
+
+@pytest.mark.parametrize("cls", [ValueError, OSError, _PyError])
+def test_registry_keeps_no_exception_alive(cls: type[Exception]) -> None:
+    """A registered exception, its traceback, frames and their locals die with it.
+
+    Built-in exceptions (``ValueError``) do not support weak references: the
+    traceback's frame local stands for the exception.
+    """
+    exc, local_ref = _caught(cls)
+    exc_ref = weakref.ref(exc) if cls is _PyError else None
+    c = new_canary("exception.args")
+    register_planted(exc, [c])
+    assert planted_canaries(exc) == (c,)
+    assert local_ref() is not None
+    del exc
+    gc.collect()
+    assert local_ref() is None
+    assert exc_ref is None or exc_ref() is None
+
+
+def test_registry_keeps_no_context_alive() -> None:
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    ref = weakref.ref(ctx)
+    register_planted(ctx, [new_canary("context.auth_token")])
+    del ctx
+    gc.collect()
+    assert ref() is None
+
+
+def _reuse_id_of_dead(make: Callable[[], Any]) -> Any:
+    """Register a fresh object, drop it, and return a new one that got its id."""
+    for _ in range(1000):
+        dead = make()
+        dead_id = id(dead)
+        register_planted(dead, [new_canary("dead.object")])
+        del dead
+        gc.collect()
+        candidates = [make() for _ in range(20)]
+        for candidate in candidates:
+            if id(candidate) == dead_id:
+                return candidate
+    raise AssertionError("CPython reused no id (cannot test)")
+
+
+class _Plain:
+    pass
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_Plain, lambda: ValueError("v"), lambda: _PyError("p")],
+    ids=["object", "builtin-exception", "python-exception"],
+)
+def test_new_object_reusing_a_dead_objects_id_has_no_canaries(make: Callable[[], Any]) -> None:
+    """Ids are reused after death: the dead object's entry is not claimed by a newcomer."""
+    reused = _reuse_id_of_dead(make)
+    assert planted_canaries(reused) == ()
+    fresh = new_canary("new.object")
+    register_planted(reused, [fresh])
+    assert planted_canaries(reused) == (fresh,)
+
+
+def test_stale_weakref_callback_does_not_drop_a_newer_entry() -> None:
+    first = _Plain()
+    key = id(first)
+    register_planted(first, [new_canary("first")])
+    callback = canaries_module._WEAK[key][0]
+    second_canary = new_canary("second")
+    second = _Plain()
+    register_planted(second, [second_canary])
+    # as if ``first`` died after ``second`` took the entry of its id
+    canaries_module._WEAK[key] = (weakref.ref(second), (second_canary,))
+    canaries_module._forget(key)(callback)
+    assert planted_canaries(second) == (second_canary,)
+    del first
+    gc.collect()
+    assert planted_canaries(second) == (second_canary,)
+
+
+def test_objects_without_weak_references_are_matched_by_identity() -> None:
+    class Slotted:
+        __slots__ = ("x",)
+
+    obj = Slotted()
+    with pytest.raises(TypeError):
+        weakref.ref(obj)
+    c = new_canary("slotted")
+    register_planted(obj, [c])
+    assert planted_canaries(obj) == (c,)
+    assert planted_canaries(Slotted()) == ()
+    data = b"secret " + c.token.encode()
+    register_planted(data, [c])
+    assert planted_canaries(data) == (c,)
+    assert planted_canaries(bytes(bytearray(data))) == ()
+    exc = KeyError("k")
+    register_planted(exc, [c])
+    assert planted_canaries(exc) == (c,)
+    assert planted_canaries(KeyError("k")) == ()
+
+
+def test_many_live_weakly_referenced_objects_all_keep_their_canaries() -> None:
+    """Live objects are never evicted (the old registry forgot all but 4,096)."""
+    objs = [_PyError(i) for i in range(5000)]
+    canaries = [new_canary(f"o{i}") for i in range(len(objs))]
+    for obj, canary in zip(objs, canaries, strict=True):
+        register_planted(obj, [canary])
+    assert all(planted_canaries(o) == (c,) for o, c in zip(objs, canaries, strict=True))
+    del objs
+    gc.collect()
+    assert len(canaries_module._WEAK) < 5000
