@@ -25,22 +25,15 @@ from pytest_actionsec.canaries import (
 from pytest_actionsec.engine import ClockLike, capture_logs, observe
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
-    FAMILIES,
     INVARIANTS,
     Observation,
     Violation,
     judge,
+    select,
 )
-from pytest_actionsec.targets import HELPERS, Target
+from pytest_actionsec.targets import FACTS, HELPERS, Target
 
 __all__ = ["Checker", "Outcome", "check_record", "format_hits", "format_violations"]
-
-_PARAMS = {
-    "pack_action_start": ("instance_uuid", "action_name"),
-    "pack_action_finish": ("instance_uuid",),
-    "pack_action_event_start": ("instance_uuid", "event_name", "host"),
-    "pack_action_event_finish": ("instance_uuid", "event_name", "exc_val", "exc_tb"),
-}
 
 
 @dataclass
@@ -79,26 +72,6 @@ def format_hits(hits: Sequence[CanaryHit]) -> str:
     return "\n".join(hit.describe() for hit in hits)
 
 
-def _select(families: Iterable[str] | None) -> tuple[frozenset[str], frozenset[str] | None]:
-    """Split a mix of family names and invariant ids into (families, invariant ids)."""
-    if families is None:
-        return frozenset(FAMILIES), None
-    fams: set[str] = set()
-    ids: set[str] = set()
-    for item in families:
-        if item in FAMILIES:
-            fams.add(item)
-        elif item in INVARIANTS:
-            ids.add(item)
-            fams.add(INVARIANTS[item].family)
-        else:
-            raise ValueError(
-                f"unknown invariant or family {item!r}; families: {', '.join(FAMILIES)}"
-            )
-    only = frozenset(ids) if ids and not (fams - {INVARIANTS[i].family for i in ids}) else None
-    return frozenset(fams), only
-
-
 class Checker:
     """Pack with a target's helpers and judge the result.
 
@@ -118,16 +91,13 @@ class Checker:
         hostile: bool = False,
     ) -> None:
         self.target = target
-        self.families, self.only = _select(invariants)
+        self.families, self.only = select(invariants)
         self.canaries: list[Canary] = list(canaries)
         self.clock = clock
         self.hostile = hostile
 
     def _judge(self, obs: Observation) -> list[Violation]:
-        found = judge(obs, self.families)
-        if self.only is not None:
-            found = [v for v in found if v.invariant in self.only]
-        return found
+        return judge(obs, self.families, only=self.only)
 
     def _canaries_for(self, context: Any, arguments: Mapping[str, Any]) -> tuple[Canary, ...]:
         planted = planted_canaries(context, *arguments.values())
@@ -143,7 +113,7 @@ class Checker:
         """
         if function not in HELPERS:
             raise ValueError(f"unknown helper {function!r}; expected one of {', '.join(HELPERS)}")
-        names = _PARAMS[function]
+        names = FACTS[function].parameters
         if len(args) > len(names):
             raise TypeError(f"{function} takes at most {len(names) + 1} positional arguments")
         arguments = dict(zip(names, args, strict=False))
@@ -191,11 +161,8 @@ class Checker:
         elif self.clock is not None:
             window = (self.clock.now(), self.clock.now())
         full = dict(arguments)
-        if function == "pack_action_event_start":
-            full.setdefault("host", None)
-        if function == "pack_action_event_finish":
-            full.setdefault("exc_val", None)
-            full.setdefault("exc_tb", None)
+        for name in FACTS[function].keywords:
+            full.setdefault(name, None)
         obs = Observation(
             function=function,
             layer=layer,

@@ -29,18 +29,32 @@ from typing import Any, Protocol
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
-from pytest_actionsec.oracle import CONTEXT_ATTRS, FAMILIES, MISSING, Observation, Violation, judge
+from pytest_actionsec.oracle import (
+    CONTEXT_ATTRS,
+    FAMILIES,
+    MISSING,
+    Observation,
+    Violation,
+    family_rank,
+    judge,
+)
 from pytest_actionsec.strategies import Call, ExcSpec, calls, probes
-from pytest_actionsec.targets import HELPERS, Target
+from pytest_actionsec.targets import FACTS, HELPERS, POSITIONAL_PARAMS, Target
 
 __all__ = [
     "ALL_LAYERS",
+    "Group",
+    "GroupResult",
+    "ListHandler",
     "Property",
     "PropertyResult",
+    "builtin_groups",
     "builtin_properties",
     "capture_logs",
     "execute",
+    "keyed_database",
     "observe",
+    "run_group",
     "run_property",
     "time_limit",
 ]
@@ -72,6 +86,24 @@ class Property:
         """Stable id, also the pytest item's parameter (``leak-pack_action_start-packer``)."""
         return f"{self.family}-{self.function}-{self.layer}"
 
+    @property
+    def group(self) -> Group:
+        """The run that judges this property (with the other families of its helper and layer)."""
+        return Group(self.function, self.layer)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One helper at one layer: one Hypothesis run judges every selected family on it."""
+
+    function: str
+    layer: str
+
+    @property
+    def id(self) -> str:
+        """Stable id (``pack_action_start-packer``); ``-k`` with it selects every family."""
+        return f"{self.function}-{self.layer}"
+
 
 @dataclass
 class PropertyResult:
@@ -98,19 +130,27 @@ class PropertyResult:
         }
 
 
+def builtin_groups(layers: Sequence[str] = ("packer", "boundary")) -> list[Group]:
+    """Every helper at every layer it applies to (the boundary wraps event finish only)."""
+    return [
+        Group(function, layer)
+        for layer in layers
+        for function in HELPERS
+        if layer != "boundary" or function == "pack_action_event_finish"
+    ]
+
+
 def builtin_properties(
     layers: Sequence[str] = ("packer", "boundary"),
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] | None = None,
 ) -> list[Property]:
-    """The built-in suite: every family on every helper at every layer it applies to."""
-    out = []
-    for layer in layers:
-        for function in HELPERS:
-            if layer == "boundary" and function != "pack_action_event_finish":
-                continue
-            for family in families:
-                out.append(Property(family, function, layer))
-    return out
+    """The built-in suite: every family (a fork's own too) on every group of ``layers``."""
+    chosen = tuple(FAMILIES) if families is None else tuple(families)
+    return [
+        Property(family, group.function, group.layer)
+        for group in builtin_groups(layers)
+        for family in chosen
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -168,7 +208,9 @@ def time_limit(
         signal.signal(signal.SIGALRM, previous)
 
 
-class _ListHandler(logging.Handler):
+class ListHandler(logging.Handler):
+    """A logging handler that keeps every record as text in :attr:`lines`."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
@@ -194,7 +236,7 @@ def capture_logs() -> Iterator[list[str]]:
     The handler sits on the root logger and on every existing logger that does
     not propagate, so records that never reach the root are seen too.
     """
-    handler = _ListHandler()
+    handler = ListHandler()
     root = logging.getLogger()
     old_level = root.level
     old_disable = logging.root.manager.disable
@@ -505,7 +547,7 @@ def observe(
     args = [context]
     kwargs: dict[str, Any] = {}
     for name, value in arguments.items():
-        if name in ("instance_uuid", "action_name", "event_name") or positional:
+        if name in POSITIONAL_PARAMS or positional:
             args.append(value)
         else:
             kwargs[name] = value
@@ -546,11 +588,8 @@ def observe(
     for (label, obj), (_, snap) in zip(watched, before, strict=True):
         impurities.extend(_diff(label, snap, _snapshot(obj)))
     full_args = dict(arguments)
-    if function == "pack_action_event_start":
-        full_args.setdefault("host", None)
-    if function == "pack_action_event_finish":
-        full_args.setdefault("exc_val", None)
-        full_args.setdefault("exc_tb", None)
+    for name in FACTS[function].keywords:
+        full_args.setdefault(name, None)
     return Observation(
         function=function,
         layer=layer,
@@ -679,8 +718,76 @@ class _Collector:
                 self.best[key] = (size, v)
 
 
+def keyed_database(inner: Any, prefix: bytes) -> Any:
+    """A Hypothesis example database seen through a key prefix (public database API only).
+
+    Every run checks the same inner function, so Hypothesis would give every
+    helper, layer, target and mode one key; the prefix keeps their examples apart.
+    """
+    from hypothesis.database import ExampleDatabase
+
+    class KeyedDatabase(ExampleDatabase):
+        def __repr__(self) -> str:
+            return f"KeyedDatabase({inner!r}, {prefix.hex()[:12]})"
+
+        def save(self, key: bytes, value: bytes) -> None:
+            inner.save(prefix + key, value)
+
+        def fetch(self, key: bytes) -> Any:
+            return inner.fetch(prefix + key)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            inner.delete(prefix + key, value)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            inner.move(prefix + src, prefix + dest, value)
+
+    return KeyedDatabase()
+
+
 def _digest(*parts: str) -> bytes:
     return hashlib.sha256("\x00".join(parts).encode()).digest()[:16]
+
+
+@dataclass
+class GroupResult:
+    """What one run of one helper at one layer found, for every family it judged."""
+
+    group: Group
+    families: tuple[str, ...]
+    status: str  # passed | failed | skipped
+    examples: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    reason: str = ""
+    seed: int | None = None
+    seconds: float = 0.0
+
+    def for_family(self, family: str) -> PropertyResult:
+        """This run's verdict on one family, as a :class:`PropertyResult`.
+
+        A ``crash.timeout`` ends the run before anything was judged, so every
+        family reports it (none of them was checked).
+        """
+        found = [
+            v for v in self.violations if v.family == family or v.invariant == "crash.timeout"
+        ]
+        status = self.status
+        if status != "skipped":
+            status = "failed" if found else "passed"
+        return PropertyResult(
+            Property(family, self.group.function, self.group.layer),
+            status,
+            examples=self.examples,
+            violations=found,
+            reason=self.reason,
+            seed=self.seed,
+            seconds=self.seconds,
+        )
+
+
+def _first(found: list[Violation]) -> Violation:
+    """The violation an example is shrunk for: the first family, then the smallest key."""
+    return min(found, key=lambda v: (family_rank(v.family), v.key()))
 
 
 def run_property(
@@ -695,12 +802,51 @@ def run_property(
     database: Any = "default",
     executor: Callable[[Call], Observation] | None = None,
     strategy: Any = None,
+    store: Any = None,
 ) -> PropertyResult:
-    """Run ``prop`` against ``target`` as a Hypothesis test; never raises for findings.
+    """Run one family on one helper at one layer (see :func:`run_group`)."""
+    return run_group(
+        prop.group,
+        target,
+        families=(prop.family,),
+        mode=mode,
+        max_examples=max_examples,
+        seed=seed,
+        clock=clock,
+        timeout=timeout,
+        database=database,
+        executor=executor,
+        strategy=strategy,
+        store=store,
+    ).for_family(prop.family)
 
-    ``seed`` makes the run reproducible; ``database`` is a Hypothesis example
-    database (``"default"``: the active profile's). ``executor`` replaces the
-    default execution (the store layer passes one).
+
+def run_group(
+    group: Group,
+    target: Target,
+    *,
+    families: Sequence[str] | None = None,
+    mode: str = "contract",
+    max_examples: int = 100,
+    seed: int | None = None,
+    clock: ClockLike | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    database: Any = "default",
+    executor: Callable[[Call], Observation] | None = None,
+    strategy: Any = None,
+    store: Any = None,
+) -> GroupResult:
+    """Judge ``families`` (default: all) on one helper at one layer in one Hypothesis run.
+
+    Never raises for findings. Each example is judged on every family; an example
+    with several violations is shrunk for the first (family order, then key), and
+    every other violation keeps the smallest example that showed it. ``seed``
+    makes the run reproducible; ``database`` is a Hypothesis example database
+    (``"default"``: the active profile's), seen through a key per group, target
+    and mode. At the ``store`` layer pass ``store`` (a
+    :class:`~pytest_actionsec.store.Store`): each call is packed under the time
+    limit and global-state check, then written and read back outside them.
+    ``executor`` replaces the execution altogether.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
@@ -708,46 +854,70 @@ def run_property(
     from hypothesis.reporting import with_reporter
 
     started = _REAL_CLOCK[0]()
-    if prop.layer == "boundary" and target.boundary is None:
-        return PropertyResult(
-            prop, "skipped", reason="; ".join(target.notes) or "no boundary", seed=seed
-        )
-    layer = "packer" if prop.layer == "store" else prop.layer
+    chosen = tuple(FAMILIES) if families is None else tuple(dict.fromkeys(families))
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown invariant families {unknown}; known: {tuple(FAMILIES)}")
+
+    def skipped(reason: str) -> GroupResult:
+        return GroupResult(group, chosen, "skipped", reason=reason, seed=seed)
+
+    if group.layer == "boundary" and target.boundary is None:
+        return skipped("; ".join(target.notes) or "no boundary")
+    if group.layer == "store" and executor is None and store is None:
+        return skipped("no store given for the store layer")
+    layer = "packer" if group.layer == "store" else group.layer
     drawn = (
-        strategy if strategy is not None else calls(target, prop.function, mode=mode, layer=layer)
+        strategy if strategy is not None else calls(target, group.function, mode=mode, layer=layer)
     )
     collector = _Collector()
-    families = {prop.family}
+    judged = frozenset(chosen)
+    watch = "purity" in judged
 
     with capture_logs() as lines, time_limit(timeout) as arm:
+        run_one: Callable[[Call], Observation]
+        if executor is not None:
+            run_one = executor
+        elif group.layer == "store":
+            from pytest_actionsec.store import store_executor
 
-        def check(call: Call) -> None:
-            if executor is not None:
-                obs = executor(call)
-            else:
-                obs = execute(
+            run_one = store_executor(
+                target,
+                store,
+                clock=clock,
+                logs=lines,
+                arm=arm,
+                timeout=timeout,
+                watch_inputs=watch,
+            )
+        else:
+
+            def run_one(call: Call) -> Observation:
+                return execute(
                     target,
                     call,
                     clock=clock,
                     logs=lines,
                     arm=arm,
                     timeout=timeout,
-                    watch_inputs="purity" in families,
+                    watch_inputs=watch,
                 )
+
+        def check(call: Call) -> None:
+            obs = run_one(call)
             collector.examples += 1
-            if obs.timed_out is not None:  # reported by every family, never shrunk
-                raise _Hung(judge(obs, families | {"crash"}))
-            found = judge(obs, families)
+            if obs.timed_out is not None:  # reported whatever is judged, never shrunk
+                raise _Hung(judge(obs, judged | {"crash"}, only=("crash.timeout",)))
+            found = judge(obs, judged)
             if found:
                 collector.add(found, call.size())
-                first = min(found, key=lambda v: v.key())
-                raise _found_type(first.key())(found)
+                raise _found_type(_first(found).key())(found)
 
-        check.__name__ = f"actionsec_{prop.id.replace('-', '_')}"
-        check._hypothesis_internal_add_digest = _digest(  # type: ignore[attr-defined]
-            prop.id, target.path, mode
-        )
-        parent = settings.default
+        check.__name__ = f"actionsec_{group.id.replace('-', '_')}"
+        parent = settings()
+        inner = parent.database if database == "default" else database
+        key = _digest(group.id, target.path, mode)
+        keyed = None if inner is None else keyed_database(inner, key)
         config = settings(
             parent,
             max_examples=max_examples,
@@ -757,17 +927,17 @@ def run_property(
             print_blob=False,
             derandomize=False,
             # The explain phase re-runs a failing example many times to annotate its
-            # printout, which run_property discards: it made failing properties 30-47x
-            # slower per example.
+            # printout, which run_group discards: it made failing runs 30-47x slower
+            # per example.
             phases=[p for p in settings().phases if p is not Phase.explain],
-            **({} if database == "default" else {"database": database}),
+            database=keyed,
         )
         test = config(given(drawn)(check))
         if seed is not None:
             test = hseed(seed)(test)
         final: list[Violation] = []
         note = ""
-        fixed = probes(target, prop.function, layer=layer) if strategy is None else []
+        fixed = probes(target, group.function, layer=layer) if strategy is None else []
         try:
             # The probes first (shapes of known defects, met whatever the seed); their
             # findings are collected like any example's, then Hypothesis searches.
@@ -784,7 +954,9 @@ def run_property(
         except (_Found, BaseExceptionGroup) as raised:
             for error in _flatten(raised):
                 if isinstance(error, _Found):
-                    final.extend(error.violations)
+                    # shrunk for its own key; its other violations keep their smallest
+                    origin = getattr(error, "key", None)
+                    final.extend(v for v in error.violations if v.key() == origin)
                 elif isinstance(error, Flaky):
                     note = f"flaky: {type(error).__name__}"
                 else:
@@ -811,8 +983,9 @@ def run_property(
         ),
         key=lambda v: v.key(),
     )
-    return PropertyResult(
-        prop,
+    return GroupResult(
+        group,
+        chosen,
         "failed" if violations else "passed",
         examples=collector.examples,
         violations=violations,

@@ -17,13 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_actionsec.registry import REGISTRY
+
 if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
-    from pytest_actionsec.engine import Property, PropertyResult
+    from pytest_actionsec.engine import Group, GroupResult, Property, PropertyResult
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.targets import Target
+
+# A fork's conftest registering an invariant id twice gets a one-line usage error
+# (raised by the plugin once conftests are loaded), not an import traceback.
+REGISTRY.defer_errors = True
 
 __all__ = ["ActionsecItem"]
 
@@ -325,6 +331,21 @@ class _State:
         self.payloads: list[dict[str, Any]] = []
         self.store: Any = None
         self.store_error: str | None = None
+        self.groups: dict[str, GroupResult] = {}
+        self.user_invariants_before: set[str] = REGISTRY.user_ids()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the results of built-in properties (also from xdist workers)."""
+        if report.when != "call" and not (report.when == "setup" and report.skipped):
+            return
+        for name, value in report.user_properties:
+            if name == "actionsec" and isinstance(value, dict):
+                self.payloads.append(value)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start with no results (a config runs one session)."""
+        self.payloads.clear()
+        self.groups.clear()
 
     @property
     def active(self) -> bool:
@@ -364,8 +385,9 @@ class _State:
         p = Path(path)
         return p if p.is_absolute() else Path(self.config.invocation_params.dir) / p
 
-    def property_seed(self, prop: Property) -> int:
-        digest = hashlib.sha256(f"{self.seed}:{prop.id}".encode()).digest()
+    def group_seed(self, group: Group) -> int:
+        """The seed of one group's run, derived from the session's seed."""
+        digest = hashlib.sha256(f"{self.seed}:{group.id}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
 
     def open_store(self) -> Any:
@@ -386,6 +408,9 @@ class _State:
         if self.store is not None:
             store, self.store = self.store, None
             store.close()
+        # forget invariants registered by this session's conftests (pytester runs)
+        for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
+            REGISTRY.remove(invariant_id)
 
 
 _STATE = pytest.StashKey[_State]()
@@ -395,9 +420,16 @@ def _state(config: pytest.Config) -> _State:
     return config.stash[_STATE]
 
 
+def _registry_errors() -> None:
+    errors = REGISTRY.take_errors()
+    if errors:
+        raise pytest.UsageError(errors[0])
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and profiles; read and validate the options."""
     config.addinivalue_line("markers", MARKER_HELP)
+    _registry_errors()
     settings = _read_settings(config)
     seed = settings["actionsec_seed"]
     workerinput = getattr(config, "workerinput", None)
@@ -410,6 +442,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.values["actionsec_seed"] = seed
     state = _State(config, settings, seed)
     config.stash[_STATE] = state
+    config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
     if state.active:
@@ -486,7 +519,12 @@ class ActionsecFailure(Exception):
 
 
 class ActionsecItem(pytest.Item):
-    """One built-in property (family x helper x layer) run as a Hypothesis test."""
+    """One built-in property (family x helper x layer).
+
+    The items of one helper and layer share one Hypothesis run that judges every
+    family selected among them (after ``-k``/``-m``); the first of them to run
+    starts it, and each reports its own family's verdict.
+    """
 
     def __init__(self, *, prop: Property, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -495,45 +533,69 @@ class ActionsecItem(pytest.Item):
         for word in (prop.family, prop.function, prop.layer):
             self.keywords[word] = True
 
-    def runtest(self) -> None:
+    def _families(self) -> tuple[str, ...]:
+        """Families of this item's group still selected in the session, in suite order."""
+        group = self.prop.group
+        chosen = [
+            item.prop.family
+            for item in self.session.items
+            if isinstance(item, ActionsecItem) and item.prop.group == group
+        ]
+        return tuple(dict.fromkeys(chosen or [self.prop.family]))
+
+    def _group_result(self) -> GroupResult:
         from pytest_actionsec.clock import SkewedClock
-        from pytest_actionsec.engine import PropertyResult, run_property
+        from pytest_actionsec.engine import GroupResult, run_group
 
         state = _state(self.config)
+        group = self.prop.group
+        cached = state.groups.get(group.id)
+        if cached is not None and self.prop.family in cached.families:
+            return cached
         s = state.settings
         target = state.target()
-        seed = state.property_seed(self.prop)
-        executor_factory = None
-        if self.prop.layer == "store":
+        seed = state.group_seed(group)
+        families = self._families()
+        if self.prop.family not in families:  # pragma: no cover - run without collection
+            families = (*families, self.prop.family)
+        store = None
+        if group.layer == "store":
             store = state.open_store()
             if store is None:
-                result = PropertyResult(
-                    self.prop, "skipped", reason=state.store_error or "", seed=seed
+                result = GroupResult(
+                    group, families, "skipped", reason=state.store_error or "", seed=seed
                 )
-                self._record(result, [], [])
-                pytest.skip(result.reason)
-            from pytest_actionsec.store import store_executor
-
-            executor_factory = (store, store_executor)
+                state.groups[group.id] = result
+                return result
         with SkewedClock() as clock:
-            executor = None
-            if executor_factory is not None:
-                store, make = executor_factory
-                executor = make(target, store, clock=clock, timeout=s["actionsec_timeout"])
-            result = run_property(
-                self.prop,
+            result = run_group(
+                group,
                 target,
+                families=families,
                 mode=s["actionsec_mode"],
                 max_examples=s["actionsec_examples"],
                 seed=seed,
                 clock=clock,
                 timeout=s["actionsec_timeout"] or None,
-                executor=executor,
+                store=store,
             )
+        state.groups[group.id] = result
+        return result
+
+    def runtest(self) -> None:
+        from pytest_actionsec.registry import InvariantError
+
+        state = _state(self.config)
+        try:
+            result = self._group_result().for_family(self.prop.family)
+        except InvariantError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        s = state.settings
         baseline = state.baseline()
-        accept_all = bool(s["actionsec_update_baseline"])
-        accepted = [v for v in result.violations if accept_all or baseline.accepts(v.to_dict())]
-        new = [v for v in result.violations if v not in accepted]
+        if s["actionsec_update_baseline"]:
+            new, accepted = [], list(result.violations)
+        else:
+            new, accepted = baseline.partition(result.violations)
         self._record(result, new, accepted)
         if result.status == "skipped":
             pytest.skip(result.reason)
@@ -570,7 +632,7 @@ class ActionsecItem(pytest.Item):
                 "replay: pytest --actionsec "
                 f"{OPT_TARGET}={state.settings['actionsec_target']} "
                 f"{OPT_MODE}={state.settings['actionsec_mode']} "
-                f"{OPT_SEED}={state.seed} -k '{self.prop.id}'",
+                f"{OPT_SEED}={state.seed} -k '{self.prop.group.id}'",
             ]
             return "\n".join(lines)
         return super().repr_failure(excinfo)
@@ -610,10 +672,10 @@ def _validate_marker(item: pytest.Item) -> dict[str, Any] | None:
         if isinstance(inv, str):
             inv = [inv]
             values["invariants"] = inv
-        from pytest_actionsec.checks import _select
+        from pytest_actionsec.oracle import select
 
         try:
-            _select(inv)
+            select(inv)
         except ValueError as exc:
             raise pytest.UsageError(f"{where}: {exc}") from None
     clock = values["clock"]
@@ -627,6 +689,7 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Add the built-in suite (before -k/-m select) and tag tests using the fixtures."""
+    _registry_errors()
     state = _state(config)
     for item in items:
         values = _validate_marker(item)
@@ -656,25 +719,6 @@ def pytest_collection_modifyitems(
     items.extend(node for node in suite if isinstance(node, pytest.Item))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect the results of built-in properties (also from xdist workers)."""
-    if report.when != "call" and not (report.when == "setup" and report.skipped):
-        return
-    for name, value in report.user_properties:
-        if name == "actionsec" and isinstance(value, dict):
-            _PAYLOADS.append(value)
-
-
-# Reports reach pytest_runtest_logreport without the config; keep them here and hand
-# them to the session's state at the end (one process runs one session).
-_PAYLOADS: list[dict[str, Any]] = []
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Forget results of an earlier session in the same process (pytester)."""
-    _PAYLOADS.clear()
-
-
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -685,7 +729,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(config)
     if not state.active or _is_worker(config):
         return
-    state.payloads = list(_PAYLOADS)
     s = state.settings
     from pytest_actionsec import __version__
     from pytest_actionsec.report import build_report, write_baseline, write_report
@@ -710,45 +753,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A table: property, helper, layer, examples run, verdict."""
     state = _state(config)
-    if not state.active or _is_worker(config):
+    if not state.active or _is_worker(config) or not state.payloads:
         return
-    payloads = state.payloads or list(_PAYLOADS)
-    if not payloads:
-        return
-    tr = terminalreporter
-    tr.write_sep("=", "actionsec summary")
-    rows = sorted(
-        (p["property"] for p in payloads), key=lambda p: (p["layer"], p["function"], p["family"])
-    )
-    tr.write_line(f"{'property':<10} {'helper':<26} {'layer':<9} {'examples':>8}  verdict")
-    for p in rows:
-        verdict = p["status"]
-        if p["status"] == "failed" and not p["new"]:
-            verdict = f"accepted ({p['accepted']} known)"
-        elif p["status"] == "failed":
-            verdict = f"FAILED ({p['new']} new" + (
-                f", {p['accepted']} accepted)" if p["accepted"] else ")"
-            )
-        elif p["status"] == "skipped":
-            verdict = f"skipped: {p.get('reason', '')}"
-        tr.write_line(
-            f"{p['family']:<10} {p['function']:<26} {p['layer']:<9} {p['examples']:>8}  {verdict}"
-        )
-    new = sum(p["new"] for p in rows)
-    accepted = sum(p["accepted"] for p in rows)
-    total = sum(p["examples"] for p in rows)
-    tr.write_line(
-        f"actionsec: {len(rows)} properties, {total} examples, {new} new violation(s), "
-        f"{accepted} accepted; seed {state.seed} (replay with {OPT_SEED}={state.seed})"
-    )
-    written = state.settings.values.get("_baseline_written")
-    if written is not None:
-        tr.write_line(
-            f"actionsec: baseline {state.settings['actionsec_baseline']} now accepts "
-            f"{written} finding(s)"
-        )
-    if state.settings["actionsec_report"]:
-        tr.write_line(f"actionsec: report written to {state.settings['actionsec_report']}")
+    from pytest_actionsec.report import summary_lines
+
+    s = state.settings
+    terminalreporter.write_sep("=", "actionsec summary")
+    for line in summary_lines(
+        [p["property"] for p in state.payloads],
+        seed=state.seed,
+        replay=f"{OPT_SEED}={state.seed}",
+        baseline=s["actionsec_baseline"],
+        baseline_written=s.values.get("_baseline_written"),
+        report=s["actionsec_report"],
+    ):
+        terminalreporter.write_line(line)
 
 
 # ---------------------------------------------------------------------------

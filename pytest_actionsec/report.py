@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_actionsec.oracle import INVARIANTS
+from pytest_actionsec.oracle import INVARIANTS, Violation
 
 __all__ = [
     "BASELINE_VERSION",
     "Baseline",
     "BaselineError",
     "build_report",
+    "summary_lines",
     "to_sarif",
     "write_baseline",
     "write_report",
@@ -84,9 +85,23 @@ class Baseline:
             keys.add(_key(entry))
         return cls(str(p), frozenset(keys))
 
-    def accepts(self, violation: Mapping[str, Any]) -> bool:
-        """True when ``violation`` (a report entry or Violation.to_dict()) is accepted."""
+    def accepts(self, violation: Mapping[str, Any] | Violation) -> bool:
+        """True when ``violation`` (a Violation, report entry or its to_dict()) is accepted."""
+        if isinstance(violation, Violation):
+            return _violation_key(violation) in self.accepted
         return _key(violation) in self.accepted
+
+    def partition(self, violations: Iterable[Violation]) -> tuple[list[Violation], list[Violation]]:
+        """(new, accepted): each violation looked up once by its key, order kept."""
+        new: list[Violation] = []
+        accepted: list[Violation] = []
+        for v in violations:
+            (accepted if _violation_key(v) in self.accepted else new).append(v)
+        return new, accepted
+
+
+def _violation_key(v: Violation) -> tuple[str, str, str, str]:
+    return (v.invariant or "", v.function or "", v.layer or "", v.field or "")
 
 
 def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[str, Any]]) -> int:
@@ -240,3 +255,47 @@ def write_report(
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, p)
+
+
+def _verdict(p: Mapping[str, Any]) -> str:
+    if p["status"] == "failed" and not p["new"]:
+        return f"accepted ({p['accepted']} known)"
+    if p["status"] == "failed":
+        return f"FAILED ({p['new']} new" + (
+            f", {p['accepted']} accepted)" if p["accepted"] else ")"
+        )
+    if p["status"] == "skipped":
+        return f"skipped: {p.get('reason', '')}"
+    return str(p["status"])
+
+
+def summary_lines(
+    properties: Sequence[Mapping[str, Any]],
+    *,
+    seed: int,
+    replay: str,
+    baseline: str | None = None,
+    baseline_written: int | None = None,
+    report: str | None = None,
+) -> list[str]:
+    """The terminal summary: one line per property (family, helper, layer, examples, verdict)."""
+    rows = sorted(properties, key=lambda p: (p["layer"], p["function"], p["family"]))
+    width = max([10, *(len(p["family"]) for p in rows)])
+    lines = [f"{'property':<{width}} {'helper':<26} {'layer':<9} {'examples':>8}  verdict"]
+    for p in rows:
+        lines.append(
+            f"{p['family']:<{width}} {p['function']:<26} {p['layer']:<9} {p['examples']:>8}  "
+            f"{_verdict(p)}"
+        )
+    new = sum(p["new"] for p in rows)
+    accepted = sum(p["accepted"] for p in rows)
+    runs = {(p["function"], p["layer"]): p["examples"] for p in rows}
+    lines.append(
+        f"actionsec: {len(rows)} properties in {len(runs)} runs, {sum(runs.values())} examples, "
+        f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
+    )
+    if baseline_written is not None:
+        lines.append(f"actionsec: baseline {baseline} now accepts {baseline_written} finding(s)")
+    if report:
+        lines.append(f"actionsec: report written to {report}")
+    return lines

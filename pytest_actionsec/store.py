@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_actionsec.engine import ClockLike, _ListHandler, capture_logs, execute
+from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
 from pytest_actionsec.oracle import COLUMNS, Observation
 from pytest_actionsec.strategies import Call
 from pytest_actionsec.targets import HELPERS, TABLE_OF, Target, import_quietly
@@ -688,7 +688,7 @@ def _example_logs() -> Iterator[list[str]]:
     """
     root = logging.getLogger()
     if root.getEffectiveLevel() <= logging.DEBUG and logging.root.manager.disable < logging.DEBUG:
-        handler = _ListHandler()
+        handler = ListHandler()
         root.addHandler(handler)
         try:
             yield handler.lines
@@ -697,12 +697,6 @@ def _example_logs() -> Iterator[list[str]]:
     else:
         with capture_logs() as lines:
             yield lines
-
-
-@dataclass
-class _Outcome:
-    store_error: tuple[str, str] | None = None
-    read_back: bool = False
 
 
 def store_executor(
@@ -714,18 +708,21 @@ def store_executor(
     arm: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     timeout: float | None = None,
     event_finish_via: str = "boundary",
+    watch_inputs: bool = True,
 ) -> Callable[[Call], Observation]:
-    """An executor for :func:`~pytest_actionsec.engine.run_property` at the ``store`` layer.
+    """An executor for the engine's ``store`` layer (:func:`~pytest_actionsec.engine.run_group`).
 
     Each call is packed with the target's helper (``pack_action_event_finish``
     through ``target.boundary_call()``, nova's ``event_finish_with_failure``
-    path, unless ``event_finish_via="packer"`` or the target has no boundary),
-    written through Nova's DB API with an admin context, and read back from the
-    table and through Nova's objects. The observation's record is the row read
-    back (the packed record when the database refused it, with ``store_error``
-    set); a packer exception is the observation's error, as at the packer layer.
-    ``clock`` sets the server clock per example; ``logs`` is a list filled by an
-    active :func:`~pytest_actionsec.engine.capture_logs` (default: one per example).
+    path, unless ``event_finish_via="packer"`` or the target has no boundary)
+    under the per-call time limit (``arm``) and the global-state check, exactly
+    as at the packer layer; then, outside both, written through Nova's DB API
+    with an admin context and read back from the table and through Nova's
+    objects. The observation's record is the row read back (the packed record
+    when the database refused it, with ``store_error`` set); a packer exception
+    is the observation's error. ``clock`` sets the server clock per example;
+    ``logs`` is a list filled by an active
+    :func:`~pytest_actionsec.engine.capture_logs` (default: one per example).
     """
     if event_finish_via not in ("boundary", "packer"):
         raise ValueError(
@@ -737,36 +734,33 @@ def store_executor(
     if boundary is not None:
         packers["pack_action_event_finish"] = boundary
 
+    def once(call: Call, lines: list[str]) -> Observation:
+        return execute(
+            target,
+            call,
+            clock=clock,
+            logs=lines,
+            arm=arm,
+            timeout=timeout,
+            invoke=packers[call.function],
+            watch_inputs=watch_inputs,
+        )
+
     def run(call: Call) -> Observation:
-        outcome = _Outcome()
-        packer = packers[call.function]
-
-        def invoke(*args: Any, **kwargs: Any) -> Any:
-            record = packer(*args, **kwargs)
-            if not isinstance(record, Mapping):
-                return record
-            try:
-                row, outcome.store_error = store.roundtrip(
-                    call.function, record, when=call.server_time
-                )
-            except StoreRefused as refused:
-                outcome.store_error = refused.verdict
-                return record
-            outcome.read_back = True
-            return row
-
-        def once(lines: list[str]) -> Observation:
-            return execute(
-                target, call, clock=clock, logs=lines, arm=arm, timeout=timeout, invoke=invoke
-            )
-
         if logs is None:
             with _example_logs() as lines:
-                obs = once(lines)
+                obs = once(call, lines)
         else:
-            obs = once(logs)
-        obs.store_error = outcome.store_error
-        if outcome.read_back and store.backend == "mysql":
+            obs = once(call, logs)
+        if obs.outcome != "record":
+            return obs
+        try:
+            row, obs.store_error = store.roundtrip(call.function, obs.record, when=call.server_time)
+        except StoreRefused as refused:
+            obs.store_error = refused.verdict
+            return obs
+        obs.record = row
+        if store.backend == "mysql":
             # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
             obs.time_resolution = _dt.timedelta(seconds=1)
         return obs

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "COLUMNS",
     "CONTEXT_SOURCES",
     "DEFAULT_TARGET",
     "FACTS",
@@ -139,6 +140,45 @@ FACTS: Mapping[str, HelperFacts] = {
         ),
     )
 }
+
+# Column types and limits from nova/db/main/models.py (used where no ovo field exists).
+#: Column kinds (str, text, datetime, int) and limits of the two tables.
+COLUMNS: Mapping[str, Mapping[str, tuple[str, int | None]]] = {
+    "instance_actions": {
+        "id": ("int", None),
+        "action": ("str", 255),
+        "instance_uuid": ("str", 36),
+        "request_id": ("str", 255),
+        "user_id": ("str", 255),
+        "project_id": ("str", 255),
+        "start_time": ("datetime", None),
+        "finish_time": ("datetime", None),
+        "message": ("str", 255),
+        "created_at": ("datetime", None),
+        "updated_at": ("datetime", None),
+        "deleted_at": ("datetime", None),
+        "deleted": ("int", None),
+    },
+    "instance_actions_events": {
+        "id": ("int", None),
+        "event": ("str", 255),
+        "action_id": ("int", None),
+        "start_time": ("datetime", None),
+        "finish_time": ("datetime", None),
+        "result": ("str", 255),
+        "traceback": ("text", 65535),
+        "host": ("str", 255),
+        "details": ("text", 65535),
+        "created_at": ("datetime", None),
+        "updated_at": ("datetime", None),
+        "deleted_at": ("datetime", None),
+        "deleted": ("int", None),
+        # lookup keys the DB API pops to find the parent action
+        "instance_uuid": ("str", 36),
+        "request_id": ("str", 255),
+    },
+}
+
 
 #: The four helpers, in the order Nova calls them.
 HELPERS: tuple[str, ...] = tuple(FACTS)

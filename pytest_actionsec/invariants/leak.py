@@ -1,0 +1,47 @@
+"""leak: no planted secret reaches a stored field or a log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_actionsec.canaries import find_canaries, render_text
+from pytest_actionsec.measure import field_name, short
+from pytest_actionsec.oracle import Observation
+from pytest_actionsec.registry import Finding, invariant
+
+_CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
+
+
+@invariant(
+    "leak.field",
+    statement="No planted secret (untrusted exception text, unused kwargs of trusted "
+    "exceptions, frame locals, the context's secret attributes) appears in any stored "
+    "field, the traceback included, in any encoding; an id appears only in its own field.",
+    source=_CVE,
+    _builtin=True,
+)
+def leak_field(obs: Observation) -> Iterator[Finding]:
+    """Search every field's stored text for every canary of the input."""
+    if not obs.canaries:
+        return
+    for name, value in obs.record.items():
+        where = field_name(name)
+        for hit in find_canaries(render_text(value), obs.canaries, where=where):
+            yield Finding(where, hit.describe())
+
+
+@invariant(
+    "leak.log",
+    statement="No planted secret appears in a log record emitted while packing.",
+    source="security reviews (seeds 000, 002, 003): logging of sensitive data",
+    outcomes=("record", "error"),
+    _builtin=True,
+)
+def leak_log(obs: Observation) -> Iterator[Finding]:
+    """Search every log line the call emitted for the secret canaries."""
+    secrets = [c for c in obs.canaries if c.secret]
+    if not secrets:
+        return
+    for i, line in enumerate(obs.logs):
+        for hit in find_canaries(line, secrets, where="log"):
+            yield Finding(None, f"{hit.describe()} (record {i}: {short(line)})")

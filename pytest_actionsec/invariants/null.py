@@ -1,0 +1,39 @@
+"""null: None stays None."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_actionsec.measure import short
+from pytest_actionsec.oracle import MISSING, Observation
+from pytest_actionsec.registry import Finding, invariant
+
+
+def source_of(obs: Observation, where: tuple[str, str]) -> object:
+    """The value a copied field comes from (a context attribute or an argument)."""
+    kind, name = where
+    if kind == "context":
+        return obs.sources.get(name, MISSING)
+    return obs.arguments.get(name, MISSING)
+
+
+@invariant(
+    "null.preserved",
+    statement="A None source is stored as None, never as 'None', '' or a default; no "
+    "traceback or details are stored for a call without one.",
+    source="nullable fields (review seed 004); periodic tasks write project_id=None (bug 1817542)",
+    _builtin=True,
+)
+def null_preserved(obs: Observation) -> Iterator[Finding]:
+    """Copied fields of a None source, and an event finish without a traceback."""
+    record = obs.record
+    for name, where in obs.facts.copies.items():
+        source = source_of(obs, where)
+        if source is None and name in record and record[name] is not None:
+            yield Finding(
+                name, f"source {where[0]}.{where[1]} is None, stored {short(record[name])}"
+            )
+    if obs.function == "pack_action_event_finish" and obs.arguments.get("exc_tb") is None:
+        for name in ("traceback", "details"):
+            if record.get(name) is not None:
+                yield Finding(name, f"no exc_tb given, yet {name} = {short(record.get(name))}")

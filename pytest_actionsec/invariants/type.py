@@ -1,0 +1,91 @@
+"""type: stored values already have their field's type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_actionsec.measure import expected_kind, field_name, short, type_ok
+from pytest_actionsec.oracle import Observation
+from pytest_actionsec.registry import Finding, invariant
+
+
+@invariant(
+    "type.field",
+    statement="Every stored value is already of its field's Python type, so "
+    "oslo.versionedobjects coercion is the identity (no ISO strings in DateTimeFields, "
+    "ints, bytes, traceback or exception objects in StringFields).",
+    source="InstanceAction/InstanceActionEvent.fields; reviews: six.string_types check",
+    _builtin=True,
+)
+def type_field(obs: Observation) -> Iterator[Finding]:
+    """Compare each non-None value's real type with its field's kind."""
+    table = obs.facts.table
+    for key, value in obs.record.items():
+        if value is None:
+            continue
+        name = field_name(key)
+        kind = expected_kind(obs, table, name)
+        if kind is not None and not type_ok(value, kind):
+            yield Finding(
+                name,
+                f"stored {type(value).__name__} {short(value)} where the field is {kind}",
+                type(value).__name__,
+            )
+
+
+def bytes_reprs(obs: Observation) -> list[str]:
+    """The reprs (``b'...'``) of every non-empty bytes value of the input."""
+    out = [repr(b) for b in obs.bytes_inputs if b]
+    exc_val = obs.arguments.get("exc_val")
+    if isinstance(exc_val, bytes) and exc_val:
+        out.append(repr(exc_val))
+    if isinstance(exc_val, BaseException):
+        for arg in getattr(exc_val, "args", ()):
+            if isinstance(arg, bytes) and arg:
+                out.append(repr(arg))
+        kwargs = getattr(exc_val, "kwargs", None)
+        if isinstance(kwargs, dict):
+            out.extend(repr(v) for v in kwargs.values() if isinstance(v, bytes) and v)
+    return out
+
+
+@invariant(
+    "type.bytes-repr",
+    statement="No stored text is the Python repr (b'...') of a bytes value from the input.",
+    source="nova 34: NovaException(message=b'x') stores the text \"b'x'\"",
+    _builtin=True,
+)
+def type_bytes_repr(obs: Observation) -> Iterator[Finding]:
+    """Look for the repr of each input bytes value in every stored text."""
+    reprs = bytes_reprs(obs)
+    if not reprs:
+        return
+    table = obs.facts.table
+    for name, text in obs.text_fields():
+        if expected_kind(obs, table, name) is None:
+            continue
+        if any(r in text for r in reprs):
+            yield Finding(name, f"stored the repr of bytes: {short(text)}")
+
+
+@invariant(
+    "type.store",
+    statement="The database accepts every packed record without a type error.",
+    source="nova/db/main/models.py column types; sqlite/PostgreSQL/MySQL drivers",
+    _builtin=True,
+)
+def type_store(obs: Observation) -> Iterator[Finding]:
+    """The store layer's verdict: the database refused (or changed) a value by its type."""
+    yield from store_verdict(obs, "type.store")
+
+
+def store_verdict(obs: Observation, invariant_id: str) -> Iterator[Finding]:
+    """Findings of the store layer for ``invariant_id`` (set by the engine's store run)."""
+    if obs.store_error is None:
+        return
+    found, message = obs.store_error
+    if found != invariant_id:
+        return
+    if not message.startswith("the database "):  # a refusal: the DB's own message
+        message = f"the database refused the record: {message}"
+    yield Finding(None, message, invariant_id)
