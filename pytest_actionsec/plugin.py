@@ -332,7 +332,7 @@ class _State:
         self.store: Any = None
         self.store_error: str | None = None
         self.groups: dict[str, GroupResult] = {}
-        self.user_invariants_before: set[str] = REGISTRY.user_ids()
+        self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect the results of built-in properties (also from xdist workers)."""
@@ -414,6 +414,13 @@ class _State:
 
 
 _STATE = pytest.StashKey[_State]()
+_USER_INVARIANTS = pytest.StashKey[set[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Remember the user invariants registered before this session's conftests load."""
+    early_config.stash[_USER_INVARIANTS] = REGISTRY.user_ids()
 
 
 def _state(config: pytest.Config) -> _State:

@@ -207,6 +207,8 @@ def invariant(
         if not callable(check):
             raise InvariantError(f"invariant {invariant_id!r}: {check!r} is not callable")
         origin = f"{getattr(check, '__module__', '?')}.{getattr(check, '__qualname__', '?')}"
+        if not _builtin:
+            builtin_loaded()  # built-ins first: a user id clashing with one is the duplicate
         REGISTRY.add(
             Invariant(
                 id=invariant_id,

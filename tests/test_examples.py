@@ -122,6 +122,73 @@ def test_readme_shows_the_demo_output_it_documents() -> None:
         assert line in text
 
 
+# -- examples/custom_invariant ----------------------------------------------------
+
+
+@needs_nova
+def test_custom_invariant_catches_the_forks_leak_like_a_builtin(tmp_path: Path) -> None:
+    """A conftest's own invariant runs in the suite, reports and baselines like a built-in."""
+    fork = _copy("custom_invariant", tmp_path)
+    args = [
+        "--actionsec",
+        "--actionsec-target=acme_packers",
+        "--actionsec-seed=2",
+        "--actionsec-examples=30",
+        "-k",
+        "acme",
+    ]
+    result = _run([*args, "--actionsec-report=r.json"], fork)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "acme.hostname [acme] pack_action_event_finish" in out
+    assert "FAILED actionsec[acme-pack_action_event_finish-packer]" in out
+    assert "FAILED actionsec[acme-pack_action_event_finish-boundary]" in out
+    assert "3 passed" in out  # the other helpers store no details
+    report = json.loads((fork / "r.json").read_text())
+    found = {(v["invariant"], v["family"], v["layer"], v["field"]) for v in report["violations"]}
+    assert found == {
+        ("acme.hostname", "acme", "packer", "details"),
+        ("acme.hostname", "acme", "boundary", "details"),
+    }
+    sarif = _run([*args, "--actionsec-report=r.sarif"], fork)
+    assert sarif.returncode == 1
+    rules = json.loads((fork / "r.sarif").read_text())["runs"][0]["tool"]["driver"]["rules"]
+    assert "acme.hostname" in {r["id"] for r in rules}
+    # accepted in a baseline, the finding no longer fails the run
+    update = _run([*args, "--actionsec-baseline=b.json", "--actionsec-update-baseline"], fork)
+    assert update.returncode == 0, update.stdout
+    again = _run([*args, "--actionsec-baseline=b.json"], fork)
+    assert again.returncode == 0, again.stdout
+    assert "accepted (1 known)" in again.stdout
+
+
+@needs_nova
+def test_custom_invariant_passes_on_nova_itself(tmp_path: Path) -> None:
+    fork = _copy("custom_invariant", tmp_path)
+    result = _run(
+        ["--actionsec", "--actionsec-seed=2", "--actionsec-examples=30", "-k", "acme"], fork
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
+
+
+def test_duplicate_invariant_id_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "from pytest_actionsec import Finding, invariant\n"
+        "@invariant('leak.field', statement='mine')\n"
+        "def mine(obs):\n"
+        "    return []\n",
+        encoding="utf-8",
+    )
+    result = _run(["--actionsec", "--co"], tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "ERROR: invariant id 'leak.field' registered twice: by "
+        "pytest_actionsec.invariants.leak.leak_field and by conftest.mine"
+    ]
+
+
 # -- examples/custom_target -------------------------------------------------------
 
 

@@ -650,3 +650,44 @@ def test_package_declares_entry_point() -> None:
     eps = [ep for ep in entry_points(group="pytest11") if ep.name == "actionsec"]
     assert eps and eps[0].value == "pytest_actionsec.plugin"
     assert (Path(__file__).parents[1] / "pytest_actionsec" / "py.typed").exists()
+
+
+def test_inner_pytester_session_leaves_the_outer_report_alone(
+    pytester: pytest.Pytester, leaky: str
+) -> None:
+    """Report state is per config: a user's own in-process pytester run (of the suite,
+    with its own report) neither clears nor pollutes the outer run's results."""
+    pytester.makepyfile(
+        test_inner=f"""
+        pytest_plugins = ["pytester"]
+
+        def test_inner(pytester):
+            result = pytester.runpytest_inprocess(
+                "--actionsec", "--actionsec-target={leaky}", "--actionsec-layers=packer",
+                "--actionsec-examples=3", "--actionsec-seed=1", "-k", "crash",
+                "-p", "no:cacheprovider", "--actionsec-report=inner.json",
+            )
+            result.assert_outcomes(passed=4)
+        """
+    )
+    result = pytester.runpytest_inprocess(
+        "--actionsec",
+        f"--actionsec-target={leaky}",
+        *FAST,
+        "-k",
+        "null or test_inner",
+        "-p",
+        "no:cacheprovider",
+        "--actionsec-report=outer.json",
+    )
+    result.assert_outcomes(passed=5)
+    report = json.loads((pytester.path / "outer.json").read_text())
+    assert sorted(p["id"] for p in report["properties"]) == sorted(
+        f"null-{fn}-packer"
+        for fn in (
+            "pack_action_start",
+            "pack_action_finish",
+            "pack_action_event_start",
+            "pack_action_event_finish",
+        )
+    )

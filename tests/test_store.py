@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -400,3 +401,61 @@ def test_postgresql_store(target: Target, slot: _Slot, clock: SkewedClock) -> No
     finally:
         store.close()
     assert name is not None and not store.server_database_exists()
+
+
+# ---------------------------------------------------------------------------
+# The store layer packs under the per-call limit; the database round trip is not
+# the helper's (reshape hazards).
+
+
+def test_store_layer_stops_a_helper_that_never_returns(sqlite_store: Store) -> None:
+    """0.1.0 ran the store layer without the time limit: this run hung for ever."""
+    from pytest_actionsec.engine import Group, run_group
+
+    hangs = resolve_target("tests.robust_targets.hangs")
+    result = run_group(
+        Group("pack_action_finish", "store"),
+        hangs,
+        families=("crash", "leak"),
+        store=sqlite_store,
+        timeout=0.2,
+        max_examples=5,
+        seed=SEED,
+        database=None,
+    )
+    assert result.examples == 1
+    assert [(v.invariant, v.layer) for v in result.violations] == [("crash.timeout", "store")]
+    assert result.for_family("leak").status == "failed"  # nothing was judged
+
+
+def test_database_round_trip_is_neither_the_helpers_time_nor_its_globals(
+    sqlite_store: Store, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow round trip that touches os.environ is no crash.timeout or purity.globals."""
+    from pytest_actionsec.engine import Group, run_group
+
+    real = sqlite_store.roundtrip
+    calls: list[str] = []
+
+    def slow_roundtrip(function: str, record: Any, **kw: Any) -> Any:
+        time.sleep(0.3)
+        os.environ["ACTIONSEC_TEST_DB_SIDE_EFFECT"] = function
+        calls.append(function)
+        return real(function, record, **kw)
+
+    monkeypatch.setattr(sqlite_store, "roundtrip", slow_roundtrip)
+    try:
+        result = run_group(
+            Group(START, "store"),
+            target,
+            families=("crash", "purity"),
+            store=sqlite_store,
+            timeout=0.2,
+            max_examples=3,
+            seed=SEED,
+            database=None,
+        )
+    finally:
+        os.environ.pop("ACTIONSEC_TEST_DB_SIDE_EFFECT", None)
+    assert calls, "the round trip ran"
+    assert result.status == "passed", [v.to_dict() for v in result.violations]
