@@ -768,9 +768,7 @@ class GroupResult:
         A ``crash.timeout`` ends the run before anything was judged, so every
         family reports it (none of them was checked).
         """
-        found = [
-            v for v in self.violations if v.family == family or v.invariant == "crash.timeout"
-        ]
+        found = [v for v in self.violations if v.family == family or v.invariant == "crash.timeout"]
         status = self.status
         if status != "skipped":
             status = "failed" if found else "passed"
@@ -788,6 +786,49 @@ class GroupResult:
 def _first(found: list[Violation]) -> Violation:
     """The violation an example is shrunk for: the first family, then the smallest key."""
     return min(found, key=lambda v: (family_rank(v.family), v.key()))
+
+
+#: Extra Hypothesis rounds a run may take after one ended early on a new finding.
+TOP_UP_ROUNDS = 2
+
+
+def _search_round(
+    check: Callable[[Call], None],
+    drawn: Any,
+    config: Any,
+    seed: int | None,
+    final: list[Violation],
+) -> str:
+    """One Hypothesis run of ``check``; shrunk violations go to ``final``; returns a note."""
+    from hypothesis import given
+    from hypothesis import seed as hseed
+    from hypothesis.errors import Flaky
+    from hypothesis.reporting import with_reporter
+
+    wrap: Any = given(drawn)
+    test: Any = config(wrap(check))
+    if seed is not None:
+        test = hseed(seed)(test)
+    note = ""
+    try:
+        with with_reporter(lambda _msg: None), warnings.catch_warnings():
+            # A failing example holding 64 KiB of traceback text makes Hypothesis
+            # warn about its repr; under -W error that would hide the verdict.
+            warnings.filterwarnings("ignore", message="Generating overly large repr")
+            test()
+    except (_Found, BaseExceptionGroup) as raised:
+        for error in _flatten(raised):
+            if isinstance(error, _Found):
+                # shrunk for its own key; its other violations keep their smallest
+                origin = getattr(error, "key", None)
+                final.extend(v for v in error.violations if v.key() == origin)
+            elif isinstance(error, Flaky):
+                note = f"flaky: {type(error).__name__}"
+            else:
+                raise
+    except Flaky as flaky:
+        note = f"flaky: {type(flaky).__name__}"
+    return note
 
 
 def run_property(
@@ -848,10 +889,7 @@ def run_group(
     limit and global-state check, then written and read back outside them.
     ``executor`` replaces the execution altogether.
     """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis.errors import Flaky
-    from hypothesis.reporting import with_reporter
+    from hypothesis import HealthCheck, Phase, settings
 
     started = _REAL_CLOCK[0]()
     chosen = tuple(FAMILIES) if families is None else tuple(dict.fromkeys(families))
@@ -903,38 +941,34 @@ def run_group(
                     watch_inputs=watch,
                 )
 
+        # Violations already known (from the probes, or an earlier round) are judged
+        # and kept but not raised: a defect the probes show must not end the search
+        # for the others. A round that finds a new one ends early (Hypothesis stops
+        # generating soon after a failure), so up to TOP_UP_ROUNDS more rounds spend
+        # what is left of ``max_examples`` with the new keys known too.
+        known: set[tuple[Any, ...]] = set()
+        round_calls = [0]
+        first_raise: list[int | None] = [None]
+
         def check(call: Call) -> None:
             obs = run_one(call)
             collector.examples += 1
+            round_calls[0] += 1
             if obs.timed_out is not None:  # reported whatever is judged, never shrunk
                 raise _Hung(judge(obs, judged | {"crash"}, only=("crash.timeout",)))
             found = judge(obs, judged)
             if found:
                 collector.add(found, call.size())
-                raise _found_type(_first(found).key())(found)
+                fresh = [v for v in found if v.key() not in known]
+                if fresh:
+                    if first_raise[0] is None:
+                        first_raise[0] = round_calls[0]
+                    raise _found_type(_first(fresh).key())(found)
 
         check.__name__ = f"actionsec_{group.id.replace('-', '_')}"
         parent = settings()
         inner = parent.database if database == "default" else database
         key = _digest(group.id, target.path, mode)
-        keyed = None if inner is None else keyed_database(inner, key)
-        config = settings(
-            parent,
-            max_examples=max_examples,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            report_multiple_bugs=True,
-            print_blob=False,
-            derandomize=False,
-            # The explain phase re-runs a failing example many times to annotate its
-            # printout, which run_group discards: it made failing runs 30-47x slower
-            # per example.
-            phases=[p for p in settings().phases if p is not Phase.explain],
-            database=keyed,
-        )
-        test = config(given(drawn)(check))
-        if seed is not None:
-            test = hseed(seed)(test)
         final: list[Violation] = []
         note = ""
         fixed = probes(target, group.function, layer=layer) if strategy is None else []
@@ -946,23 +980,44 @@ def run_group(
                     check(probe)
                 except _Found:
                     pass
-            with with_reporter(lambda _msg: None), warnings.catch_warnings():
-                # A failing example holding 64 KiB of traceback text makes Hypothesis
-                # warn about its repr; under -W error that would hide the verdict.
-                warnings.filterwarnings("ignore", message="Generating overly large repr")
-                test()
-        except (_Found, BaseExceptionGroup) as raised:
-            for error in _flatten(raised):
-                if isinstance(error, _Found):
-                    # shrunk for its own key; its other violations keep their smallest
-                    origin = getattr(error, "key", None)
-                    final.extend(v for v in error.violations if v.key() == origin)
-                elif isinstance(error, Flaky):
-                    note = f"flaky: {type(error).__name__}"
-                else:
-                    raise
-        except Flaky as flaky:
-            note = f"flaky: {type(flaky).__name__}"
+            known.update(collector.best)
+            searched = 0  # examples generated before each round's first new finding
+            for round_no in range(1 + TOP_UP_ROUNDS):
+                budget = max_examples - searched
+                if budget <= 0:
+                    break
+                round_calls[0], first_raise[0] = 0, None
+                before = set(collector.best)
+                found_keys = _search_round(
+                    check,
+                    drawn,
+                    settings(
+                        parent,
+                        max_examples=budget,
+                        deadline=None,
+                        suppress_health_check=list(HealthCheck),
+                        report_multiple_bugs=True,
+                        print_blob=False,
+                        derandomize=False,
+                        # The explain phase re-runs a failing example many times to
+                        # annotate its printout, which run_group discards: it made
+                        # failing runs 30-47x slower per example.
+                        phases=[p for p in settings().phases if p is not Phase.explain],
+                        database=(
+                            None
+                            if inner is None
+                            else keyed_database(inner, key + bytes([round_no]))
+                        ),
+                    ),
+                    None if seed is None else seed + round_no,
+                    final,
+                )
+                note = found_keys or note
+                new = set(collector.best) - before - known
+                if not new:
+                    break
+                known.update(new)
+                searched += first_raise[0] if first_raise[0] is not None else round_calls[0]
         except _Hung as hung:
             final.extend(hung.violations)
             note = "stopped at the first call that did not return in time (not shrunk)"
