@@ -286,23 +286,41 @@ def _section_strategies(lines: list[str]) -> None:
 
 
 def _section_invariants(lines: list[str]) -> None:
-    from pytest_actionsec.oracle import FAMILIES, INVARIANTS
+    from pytest_actionsec import registry
+    from pytest_actionsec.oracle import INVARIANTS, Observation
 
+    builtins = [inv for inv in INVARIANTS.values() if inv.builtin]
+    families = list(dict.fromkeys(inv.family for inv in builtins))
     lines += [
         "## Invariants",
         "",
-        f"{len(INVARIANTS)} invariants in {len(FAMILIES)} families "
-        f"({', '.join(f'`{f}`' for f in FAMILIES)}). The built-in suite runs one property "
-        "per family, helper and layer; a violation names its invariant id. Families "
-        "and ids are what the marker's `invariants=` accepts.",
+        f"{len(builtins)} built-in invariants in {len(families)} families "
+        f"({', '.join(f'`{f}`' for f in families)}). The built-in suite has one item per "
+        "family, helper and layer; the items of one helper and layer share one Hypothesis "
+        "run that judges every selected family. A violation names its invariant id. "
+        "Families and ids are what the marker's `invariants=` accepts.",
         "",
-        "| id | family | statement | source |",
-        "|---|---|---|---|",
+        "| id | family | statement | source | judges |",
+        "|---|---|---|---|---|",
     ]
-    for inv in INVARIANTS.values():
+    for inv in builtins:
+        judges = ", ".join(o for o in registry.OUTCOMES if o in inv.outcomes)
+        if inv.helpers is not None:
+            judges += "; " + ", ".join(sorted(inv.helpers))
         lines.append(
-            f"| `{inv.id}` | {inv.family} | {_cell(inv.statement)} | {_cell(inv.source)} |"
+            f"| `{inv.id}` | {inv.family} | {_cell(inv.statement)} | {_cell(inv.source)} "
+            f"| {judges} |"
         )
+    lines += ["", "### Writing an invariant", "", _doc(registry), ""]
+    for obj in (registry.invariant, registry.Finding):
+        name = obj.__name__
+        if isinstance(obj, type):
+            lines += [f"#### class `{name}`", "", _doc(obj), ""]
+        else:
+            lines += [f"#### `{name}{signature(obj)}`", "", _doc(obj), ""]
+    lines += ["#### class `Observation`", "", _doc(Observation), ""]
+    for name, member in _methods(Observation):
+        lines += [f"- `{name}`: {_inline(_doc(member).splitlines()[0])}"]
     lines.append("")
 
 

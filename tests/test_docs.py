@@ -67,7 +67,7 @@ def _reference() -> str:
     return REFERENCE.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("inv", sorted(INVARIANTS))
+@pytest.mark.parametrize("inv", sorted(i for i in INVARIANTS if INVARIANTS[i].builtin))
 def test_every_invariant_is_documented(inv: str) -> None:
     invariant = INVARIANTS[inv]
     row = f"| `{inv}` | {invariant.family} |"
