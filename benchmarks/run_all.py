@@ -1,10 +1,12 @@
-"""Run the five benchmarks and write benchmarks/results.md with the exact command lines.
+"""Run the benchmarks and write benchmarks/results.md with the exact command lines.
 
 Each benchmark runs as its own process (``sys.executable benchmarks/<script> ...``,
 from the repository root), one after the other, so they do not disturb one another;
 every figure is a ratio of two things measured interleaved within one of them.
-Usage: python benchmarks/run_all.py [--quick] [--stability] [--only SCRIPT[,SCRIPT]]
+Usage: python benchmarks/run_all.py [--quick] [--stability] [--findings] [--only SCRIPT[,SCRIPT]]
 (--quick: fewer repetitions; --stability: also run benchmarks/stability.py, ~20-30 min;
+--findings: also run benchmarks/compare_findings.py, v0.1.0's findings vs the working
+tree's, ~1-2 h (--quick: seeds 1-2);
 --only: re-run the named scripts, e.g. bench_detection.py, and replace their sections
 in an existing results.md)
 """
@@ -25,16 +27,19 @@ from _common import ROOT, fmt, now
 HERE = Path(__file__).resolve().parent
 
 
-def plan(quick: bool, stability: bool) -> list[list[str]]:
+def plan(quick: bool, stability: bool, findings: bool = False) -> list[list[str]]:
     runs = [
         ["bench_overhead.py", "--examples", "100", "--reps", "2" if quick else "3"],
         ["bench_detection.py", "--seeds", "1,2,3" if quick else "1,2,3,4,5"],
         ["bench_clock.py", "--examples", "100", "--blocks", "4" if quick else "8"],
         ["bench_load.py", "--pairs", "7" if quick else "15"],
         ["bench_suite.py", "--pairs", "1"],
+        ["bench_reshape.py", "--pairs", "1" if quick else "3"],
     ]
     if stability:
         runs.append(["stability.py", "--runs", "3" if quick else "20"])
+    if findings:
+        runs.append(["compare_findings.py", "--seeds", "1-2" if quick else "1-5"])
     return runs
 
 
@@ -42,13 +47,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--stability", action="store_true")
+    parser.add_argument("--findings", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results.md"))
     parser.add_argument("--only", default="")
     args = parser.parse_args()
     only = [name for name in args.only.split(",") if name]
     sections = []
     status = 0
-    for script, *rest in plan(args.quick, args.stability or "stability.py" in only):
+    for script, *rest in plan(
+        args.quick,
+        args.stability or "stability.py" in only,
+        args.findings or "compare_findings.py" in only,
+    ):
         if only and script not in only:
             continue
         cmd = [sys.executable, str(HERE / script), *rest]
@@ -65,7 +75,7 @@ def main() -> int:
         elapsed = now() - t
         status |= done.returncode
         body = done.stdout.strip() or "(no output)"
-        if done.returncode:  # stability.py exits 1 when a verdict varies: that is a result
+        if done.returncode:  # stability.py, compare_findings.py exit 1 on a result
             body += f"\n\nexit status {done.returncode}"
             if not done.stdout.strip() or "Traceback" in done.stderr:
                 body += f"; stderr tail:\n```\n{done.stderr[-2000:]}\n```"
@@ -77,7 +87,8 @@ def main() -> int:
         "# pytest-actionsec benchmarks",
         "",
         f"Written by `benchmarks/run_all.py{' --quick' if args.quick else ''}"
-        f"{' --stability' if args.stability else ''}` on "
+        f"{' --stability' if args.stability else ''}"
+        f"{' --findings' if args.findings else ''}` on "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}), "
         f"nova {version('nova')}, hypothesis {version('hypothesis')}, "

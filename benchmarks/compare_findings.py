@@ -1,0 +1,207 @@
+"""Findings of v0.1.0 vs the working tree on the same inputs: is every old finding still found?
+
+For each case and seed, runs ``pytest --actionsec -p no:cacheprovider -q
+--actionsec-seed=S --actionsec-report=r.json -n 0 [--actionsec-target=T]
+[--actionsec-mode=M] [--actionsec-layers=L] [--actionsec-examples=E]`` once with the
+package as tagged ``v0.1.0`` (``git archive``, first on ``PYTHONPATH``) and once with
+the working tree's (a copy taken at the start, first on ``PYTHONPATH``), each in a fresh
+empty directory (so a fresh Hypothesis example database) with ``PYTHONHASHSEED=0``.
+Cases: real nova in contract mode, real nova in hostile mode, and every zoo mutant
+(``tests/zoo/m_*.py``, contract mode; the repository root is on ``PYTHONPATH`` after the
+package so that ``tests.zoo`` imports; both versions run the working tree's zoo). A
+finding is a distinct (invariant, function, layer, field) of the report's
+``violations``; per case, the findings of all seeds are pooled and compared. Runs at
+most ``--jobs`` (default 2) processes at a time. Prints, per case, the findings only in
+v0.1.0 and only in the new code, then "every finding of v0.1.0 is reported by the new
+code: yes/no". Exit status 1 when some old finding is missing, 2 when a run gave no
+report.
+Usage: python benchmarks/compare_findings.py [--seeds 1-5] [--layers L]
+[--examples E] [--only nova-contract,nova-hostile,m_leak_repr,...] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from _common import ROOT, fmt, now
+from bench_reshape import (
+    OLD_TAG,
+    Run,
+    Variant,
+    new_package,
+    old_package,
+    run_suite,
+    working_tree_label,
+)
+
+NOVA = "nova.objects.instance_action"
+Finding = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    target: str | None  # None: the plugin's default target (real nova)
+    mode: str
+
+
+def all_cases() -> list[Case]:
+    cases = [Case("nova-contract", None, "contract"), Case("nova-hostile", None, "hostile")]
+    for path in sorted((ROOT / "tests" / "zoo").glob("m_*.py")):
+        cases.append(Case(path.stem, f"tests.zoo.{path.stem}", "contract"))
+    return cases
+
+
+def command(case: Case, seed: int, layers: str | None, examples: int | None) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--actionsec",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--actionsec-seed={seed}",
+        "--actionsec-report=r.json",
+        f"--actionsec-mode={case.mode}",
+    ]
+    if case.target:
+        cmd.append(f"--actionsec-target={case.target}")
+    if layers:
+        cmd.append(f"--actionsec-layers={layers}")
+    if examples is not None:
+        cmd.append(f"--actionsec-examples={examples}")
+    return [*cmd, "-n", "0"]
+
+
+def findings(run: Run) -> set[Finding]:
+    assert run.report is not None
+    return {
+        (
+            str(v.get("invariant") or ""),
+            str(v.get("function") or ""),
+            str(v.get("layer") or ""),
+            str(v.get("field") or ""),
+        )
+        for v in run.report.get("violations", [])
+    }
+
+
+def show(found: Finding) -> str:
+    invariant, function, layer, field = found
+    return f"{invariant} [{function}/{layer}]" + (f" field={field}" if field else "")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1-5`` (a range, both ends included), ``1,3`` or ``2``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if low:
+            seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1-5", help="e.g. 1-5, 1,3 or 2")
+    parser.add_argument("--layers", default=None, help="default: each version's default")
+    parser.add_argument("--examples", type=int, default=None, help="default: the default")
+    parser.add_argument("--only", default="", help="case names, e.g. nova-contract,m_leak_repr")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    args = parser.parse_args()
+    seeds = parse_seeds(args.seeds)
+    cases = all_cases()
+    only = [name for name in args.only.split(",") if name]
+    unknown = set(only) - {c.name for c in cases}
+    if unknown:
+        raise SystemExit(f"unknown cases {sorted(unknown)}; known: {[c.name for c in cases]}")
+    if only:
+        cases = [c for c in cases if c.name in only]
+    start = now()
+    lock = threading.Lock()
+    label = working_tree_label()
+    with old_package() as old_dir, new_package() as new_dir:
+        variants = {"old": Variant("old", old_dir), "new": Variant("new", new_dir)}
+        jobs = [(case, seed, name) for case in cases for seed in seeds for name in variants]
+
+        def one(job: tuple[Case, int, str]) -> Run:
+            case, seed, name = job
+            run = run_suite(
+                variants[name],
+                command(case, seed, args.layers, args.examples),
+                extra_path=[ROOT],
+                timeout=args.timeout,
+            )
+            with lock:
+                n = "-" if run.report is None else str(len(findings(run)))
+                print(
+                    f"{case.name} seed {seed} {name}: {run.wall:.1f} s, exit {run.code}, "
+                    f"{n} findings",
+                    file=sys.stderr,
+                )
+                if run.report is None:
+                    print(run.tail, file=sys.stderr)
+            return run
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = dict(zip(jobs, pool.map(one, jobs), strict=True))
+    return report(cases, seeds, results, args, now() - start, label)
+
+
+def report(
+    cases: Sequence[Case],
+    seeds: Sequence[int],
+    results: dict[tuple[Case, int, str], Run],
+    args: argparse.Namespace,
+    elapsed: float,
+    label: str,
+) -> int:
+    print(f"### 7. Findings: {OLD_TAG} vs the working tree on the same inputs\n")
+    shown = " ".join(["pytest", *command(Case("", None, "M"), 0, args.layers, args.examples)[3:]])
+    print(
+        f"`{shown.replace('seed=0', 'seed=S')} [--actionsec-target=T]`, each in a fresh "
+        f"empty directory; {OLD_TAG} (`git archive`) vs the working tree "
+        f"({label}; a copy taken at the start); seeds {','.join(map(str, seeds))}; "
+        f"{len(cases)} case(s); findings (invariant, function, layer, field) pooled "
+        f"over seeds; {fmt(elapsed, 0)} s with {args.jobs} processes.\n"
+    )
+    missing_any = False
+    broken = []
+    for case in cases:
+        old: set[Finding] = set()
+        new: set[Finding] = set()
+        for seed in seeds:
+            for name, pool in (("old", old), ("new", new)):
+                run = results[(case, seed, name)]
+                if run.report is None:
+                    broken.append(f"{case.name} seed {seed} {name} (exit {run.code})")
+                else:
+                    pool |= findings(run)
+        only_old, only_new = sorted(old - new), sorted(new - old)
+        missing_any |= bool(only_old)
+        print(
+            f"- {case.name} ({case.mode}): {len(old)} finding(s) in {OLD_TAG}, "
+            f"{len(new)} in new, {len(old & new)} in both"
+        )
+        for label, items in (("only in " + OLD_TAG, only_old), ("only in new", only_new)):
+            for item in items:
+                print(f"  - {label}: {show(item)}")
+    if broken:
+        print(f"\nRuns without a report (not compared): {', '.join(broken)}")
+    print(
+        f"\nevery finding of {OLD_TAG} is reported by the new code: "
+        f"{'no' if missing_any else 'yes'}" + (" (some runs broke)" if broken else "")
+    )
+    print()
+    return 1 if missing_any else 2 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
