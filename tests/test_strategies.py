@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
 
+from pytest_actionsec import draws
 from pytest_actionsec.canaries import Canary, planted_canaries, render_text
 from pytest_actionsec.clock import SkewedClock
 from pytest_actionsec.engine import execute
@@ -29,6 +31,7 @@ from pytest_actionsec.strategies import (
     ExcSpec,
     TbSpec,
     action_names,
+    build_exception,
     calls,
     contexts,
     event_names,
@@ -36,6 +39,7 @@ from pytest_actionsec.strategies import (
     exceptions,
     hosts,
     instance_uuids,
+    probes,
     raise_through_frame,
     server_times,
     timestamps,
@@ -568,6 +572,67 @@ def test_exceptions_trusted_local_class() -> None:
     assert isinstance(exc, LocalError)
 
 
+def _twin_classes() -> tuple[type[MineError], type[MineError]]:
+    """Two distinct trusted classes with the same ``__module__.__qualname__``.
+
+    As after a re-import (pytester's in-process runs drop and re-import modules):
+    the same dotted path names a different class object.
+    """
+    namespace = {"__module__": "tests.reimported", "__qualname__": "TwinError"}
+    first = type("TwinError", (MineError,), dict(namespace))
+    second = type("TwinError", (MineError,), dict(namespace))
+    assert first is not second
+    assert (first.__module__, first.__qualname__) == (second.__module__, second.__qualname__)
+    return first, second
+
+
+def _trusted_probe(target: Target) -> Call:
+    (call,) = [
+        c
+        for c in probes(target, "pack_action_event_finish")
+        if isinstance(dict(c.arguments)["exc_val"], ExcSpec)
+        and dict(c.arguments)["exc_val"].trusted
+    ]
+    return call
+
+
+def test_trusted_classes_sharing_a_dotted_path_are_not_confused(nova_target: Target) -> None:
+    """A spec built for one trusted class is never built from another of the same name."""
+    first, second = _twin_classes()
+    for cls, other in ((first, second), (second, first)):
+        target = dataclasses.replace(nova_target, trusted=(cls,))
+        call = _trusted_probe(target)
+        _, kwargs = call.build(target)
+        assert isinstance(kwargs["exc_val"], cls)
+        assert not isinstance(kwargs["exc_val"], other)
+        # the snippet still names the class by its dotted path
+        assert "(_tests_reimported.TwinError):" in call.source(target.path)
+
+
+def test_exceptions_strategy_keeps_twin_trusted_classes_apart() -> None:
+    first, second = _twin_classes()
+    # the same seed draws the same spec (the same generated class source) for both
+    got_first = _find(exceptions(trusted=[first]), lambda e: isinstance(e, (first, second)))
+    got_second = _find(exceptions(trusted=[second]), lambda e: isinstance(e, (first, second)))
+    assert type(got_first).__qualname__ == type(got_second).__qualname__
+    assert isinstance(got_first, first) and not isinstance(got_first, second)
+    assert isinstance(got_second, second) and not isinstance(got_second, first)
+
+
+def test_exc_spec_from_class_builds_that_class() -> None:
+    first, second = _twin_classes()
+    for cls, other in ((first, second), (second, first)):
+        plain = ExcSpec.from_class(cls, args=("boom",))
+        named = ExcSpec.from_class(cls, name="Fault", msg_fmt="x %(missing)s", trusted=True)
+        assert plain.base == named.base == "tests.reimported.TwinError"
+        assert type(build_exception(plain)) is cls
+        built = build_exception(named)
+        assert isinstance(built, cls) and not isinstance(built, other)
+    # the class is not part of the repr (sizes of calls are unchanged), but of equality
+    assert repr(ExcSpec.from_class(first)) == repr(ExcSpec.from_class(second))
+    assert ExcSpec.from_class(first) != ExcSpec.from_class(second)
+
+
 def test_raise_through_frame_keeps_secret_in_locals() -> None:
     exc = raise_through_frame(ValueError("x"), password="hunter2-secret")
     assert isinstance(exc, ValueError)
@@ -746,3 +811,74 @@ def test_invalid_traceback_layer() -> None:
 def test_canaries_are_canary_objects(nova_target: Target) -> None:
     call = _find(calls(nova_target, "pack_action_start"), lambda c: len(c.canaries) >= 3)
     assert all(isinstance(c, Canary) for c in call.canaries)
+
+
+# ---------------------------------------------------------------------------
+# draws.UNIFORM: Hypothesis draws small bounded integers uniformly.
+#
+# pick() packs up to UNIFORM outcomes into one integer and relies on Hypothesis
+# drawing st.integers(0, n - 1) uniformly for n <= UNIFORM. That is a private
+# detail of Hypothesis (6.x: its INTEGERS_DISTRIBUTION is uniform within 256 of
+# zero, log-scaled beyond); an upgrade that changes it must fail here.
+
+
+def _used_index_sizes(target: Target) -> set[int]:
+    """Every ``n`` the strategies draw ``draws.index(n)`` for (pick() looks it up)."""
+    sizes: set[int] = set()
+    original = draws.index
+
+    def recording(n: int) -> st.SearchStrategy[int]:
+        sizes.add(n)
+        return original(n)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(draws, "index", recording)
+        for function, layer in COMBOS:
+            for mode in ("contract", "hostile"):
+                _draw_calls(target, function, layer, mode, 30)
+    return sizes
+
+
+def _index_draws(
+    sizes: set[int], examples: int = 100, per_example: int = 20
+) -> dict[int, list[int]]:
+    """Values of ``draws.index(n)`` drawn in one real Hypothesis run with a fixed seed.
+
+    Several draws per example: Hypothesis never repeats an example's choices, so one
+    draw per example would make any distribution look uniform.
+    """
+    drawn: dict[int, list[int]] = {n: [] for n in sizes}
+    strategies = [(n, draws.index(n)) for n in sorted(sizes)]
+
+    @seed(20261122)
+    @settings(SEARCH, max_examples=examples)
+    @given(st.data())
+    def collect(data: st.DataObject) -> None:
+        for n, strategy in strategies:
+            for _ in range(per_example):
+                drawn[n].append(data.draw(strategy))
+
+    collect()
+    return drawn
+
+
+def test_index_draws_are_uniform_up_to_uniform(nova_target: Target) -> None:
+    sizes = _used_index_sizes(nova_target)
+    # pick() splits products over UNIFORM into several integers; the one larger
+    # draw is the clock skew, drawn on purpose as one integer so small skews come first
+    assert {n for n in sizes if n > draws.UNIFORM} <= {len(draws.Centered(3 * 86400))}
+    checked = {n for n in sizes if n <= draws.UNIFORM} | {6, draws.UNIFORM}
+    assert len(checked) > 10, sorted(sizes)
+    drawn = _index_draws(checked)
+    for n, values in sorted(drawn.items()):
+        assert all(0 <= v < n for v in values), n
+        if n <= 8:
+            assert set(values) == set(range(n)), (n, sorted(set(values)))
+        # Uniform draws put half of them in the upper half (today 0.40-0.53 across
+        # seeds); were Hypothesis uniform only within 64 of zero, about 0.24 for n=257.
+        upper = sum(v >= n // 2 for v in values) / len(values)
+        assert upper >= 0.35, (n, upper)
+    top = drawn[draws.UNIFORM]
+    # the top quarter of 0..256 gets a quarter of uniform draws (today 0.20-0.30)
+    assert sum(v > 192 for v in top) / len(top) >= 0.15
+    assert max(top) >= 250

@@ -1,0 +1,119 @@
+"""Probes: fixed calls every built-in property runs before Hypothesis generates.
+
+They are the shapes of known defects of the helpers, so every run meets them
+whatever the seed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import TYPE_CHECKING, Any
+
+from pytest_actionsec.canaries import Canary, new_canary
+from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
+from pytest_actionsec.specs import Call, ContextSpec, ExcSpec
+from pytest_actionsec.targets import FACTS
+
+if TYPE_CHECKING:
+    from pytest_actionsec.targets import Target
+
+__all__ = ["probes"]
+
+_PROBE_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
+_PROBE_UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
+
+
+def _probe_context() -> tuple[ContextSpec, list[Canary]]:
+    canaries = [
+        new_canary("context.user_id", allowed=["user_id"]),
+        new_canary("context.project_id", allowed=["project_id"]),
+        new_canary("context.request_id", allowed=["request_id"]),
+        new_canary("context.auth_token"),
+    ]
+    user, project, request, token = canaries
+    attrs: tuple[tuple[str, Any], ...] = (
+        ("user_id", user.token),
+        ("project_id", project.token),
+        ("request_id", f"req-{request.token}"),
+        ("auth_token", f"gAAAAAB{token.token}"),
+        ("remote_address", None),
+        ("service_catalog", []),
+        ("timestamp", _PROBE_TIME - _dt.timedelta(seconds=30)),
+    )
+    return ContextSpec(attrs), canaries
+
+
+def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call]:
+    """Fixed contract calls that a property checks before generating: the shapes of
+    known defects of these helpers, so that every run meets them whatever the seed.
+
+    For ``pack_action_event_finish``: an exception carrying a secret in its text
+    (CVE-2019-14433), a trusted exception whose message format fails with a secret
+    in its unused kwargs, a falsy exception, one whose ``kwargs`` is a list, and
+    already-serialised text of 200 two-byte characters (details hold 255 bytes).
+    Other helpers have none (their inputs have no such rare shapes). Hypothesis's
+    random search covers everything else; a finding on a probe is reported with
+    the probe as its input.
+    """
+    facts = FACTS.get(function)
+    if facts is None or "exc_val" not in facts.keywords:
+        return []
+    out: list[Call] = []
+    kinds: list[tuple[str, Any]] = [
+        ("plain", None),
+        ("falsy", ("__bool__", "false")),
+        ("kwargs", "list"),
+        ("long-text", "é" * 200),
+    ]
+    if target.trusted:
+        kinds.insert(1, ("trusted", None))
+    for kind, behaviour in kinds:
+        context, canaries = _probe_context()
+        exc_canaries: list[Canary] = []
+        secrets = Secrets(exc_canaries, 0)
+        spec: Any
+        if kind == "long-text":
+            spec = behaviour
+        elif kind == "trusted":
+            spec = ExcSpec.from_class(
+                target.trusted[0],
+                name="InstanceFault",
+                kwargs=(("connection", secrets.text("trusted exception kwargs (unused)")),),
+                msg_fmt="Unexpected failure: %(missing)s",
+                trusted=True,
+            )
+        elif kind == "falsy":
+            spec = ExcSpec(
+                base="builtins.ValueError",
+                name="DBConnectionError",
+                args=(secrets.text("exception.args"),),
+                methods=(behaviour,),
+            )
+        elif kind == "kwargs":
+            c = new_canary("exception.kwargs")
+            exc_canaries.append(c)
+            spec = ExcSpec(
+                base="builtins.RuntimeError",
+                name="ProcessExecutionError",
+                args=(secrets.text("exception.args"),),
+                attrs=(("kwargs", [c.token]),),
+            )
+        else:
+            spec = ExcSpec(base="builtins.OSError", args=(secrets.text("exception.args"),))
+        arguments: tuple[tuple[str, Any], ...] = (
+            ("instance_uuid", _PROBE_UUID),
+            ("event_name", "compute__do_build_and_run_instance"),
+            ("exc_val", spec),
+            ("exc_tb", FORMAT_TB_TEXT),
+        )
+        out.append(
+            Call(
+                function=function,
+                layer=layer,
+                context=context,
+                arguments=arguments,
+                server_time=_PROBE_TIME,
+                canaries=tuple(canaries + exc_canaries),
+            )
+        )
+    return out
