@@ -771,7 +771,7 @@ class GroupResult:
         found = [v for v in self.violations if v.family == family or v.invariant == "crash.timeout"]
         status = self.status
         if status != "skipped":
-            status = "failed" if found else "passed"
+            status = "failed" if [v for v in found if not v.blame] else "passed"
         return PropertyResult(
             Property(family, self.group.function, self.group.layer),
             status,
@@ -959,7 +959,7 @@ def run_group(
             found = judge(obs, judged)
             if found:
                 collector.add(found, call.size())
-                fresh = [v for v in found if v.key() not in known]
+                fresh = [v for v in found if v.key() not in known and not v.blame]
                 if fresh:
                     if first_raise[0] is None:
                         first_raise[0] = round_calls[0]
@@ -1041,7 +1041,7 @@ def run_group(
     return GroupResult(
         group,
         chosen,
-        "failed" if violations else "passed",
+        "failed" if [v for v in violations if not v.blame] else "passed",
         examples=collector.examples,
         violations=violations,
         reason=note,

@@ -67,6 +67,9 @@ class Violation:
     input: str
     evidence: str
     kind: str = dataclasses.field(default="", compare=False)
+    #: a cause outside the code under test (``"input class nova.exception.X"``): reported,
+    #: never failing; empty for the code under test
+    blame: str = dataclasses.field(default="", compare=False)
 
     @property
     def statement(self) -> str:
@@ -88,6 +91,7 @@ class Violation:
             "field": self.field,
             "input": self.input,
             "evidence": self.evidence,
+            **({"blame": self.blame} if self.blame else {}),
         }
 
 
@@ -129,7 +133,13 @@ class Observation:
     #: (invariant id, message) when the database refused the packed record (its own
     #: message) or stored it changed (a message starting "the database ")
     store_error: tuple[str, str] | None = None
+    #: (invariant id, field, message) for each field the database refused on its own
+    #: (the store layer retries field by field); empty when none could be named
+    store_fields: tuple[tuple[str, str, str], ...] = ()
     describe_input: Callable[[], str] | None = None
+    #: at the store layer: the record as the helper packed it (``record`` is the row
+    #: read back); None elsewhere
+    packed: Mapping[str, Any] | None = None
 
     @property
     def outcome(self) -> str:
@@ -217,6 +227,26 @@ def judge(
     if unknown:
         raise ValueError(f"unknown invariant families {sorted(unknown)}; known: {known}")
     ids = frozenset(only) if only is not None else None
+    found = _judge(registry, obs, chosen, ids)
+    if obs.packed is not None and found:
+        # What the database does on its own to a record the helper packed cleanly
+        # (a column default for a NULL start_time, a coercion the helper cannot
+        # prevent) is not the helper's defect: judged on the packed record, such a
+        # row's violations would not exist. The store's own refusals stay.
+        clean = dataclasses.replace(obs, record=obs.packed, packed=None, store_error=None)
+        clean.store_fields = ()
+        if not [v for v in _judge(registry, clean, chosen, ids) if not v.blame]:
+            found = [v for v in found if v.invariant in STORE_INVARIANTS]
+    return found
+
+
+#: Invariants judged on what the database did (refusals, changed values).
+STORE_INVARIANTS = frozenset({"type.store", "bounds.store"})
+
+
+def _judge(
+    registry: Any, obs: Observation, chosen: frozenset[str], ids: frozenset[str] | None
+) -> list[Violation]:
     outcome = obs.outcome
     out: list[Violation] = []
     described: list[str] = []
@@ -244,6 +274,7 @@ def judge(
                     input=described[0],
                     evidence=found.evidence,
                     kind=found.kind,
+                    blame=found.blame,
                 )
             )
     return out

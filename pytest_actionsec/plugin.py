@@ -599,26 +599,37 @@ class ActionsecItem(pytest.Item):
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
         baseline = state.baseline()
+        own = [v for v in result.violations if not v.blame]
+        noted = [v for v in result.violations if v.blame]
         if s["actionsec_update_baseline"]:
-            new, accepted = [], list(result.violations)
+            new, accepted = [], own
         else:
-            new, accepted = baseline.partition(result.violations)
-        self._record(result, new, accepted)
+            new, accepted = baseline.partition(own)
+        self._record(result, new, accepted, noted)
         if result.status == "skipped":
             pytest.skip(result.reason)
         if new:
             raise ActionsecFailure(new, accepted)
 
-    def _record(self, result: PropertyResult, new: list[Any], accepted: list[Any]) -> None:
+    def _record(
+        self,
+        result: PropertyResult,
+        new: list[Any],
+        accepted: list[Any],
+        noted: list[Any] | None = None,
+    ) -> None:
         entry = result.to_dict()
         entry["seed"] = result.seed
         entry["seconds"] = round(result.seconds, 3)
         entry["new"] = len(new)
         entry["accepted"] = len(accepted)
+        if noted:
+            entry["noted"] = len(noted)
         # the property that found each one: a crash.timeout is found by any family's run
         pid = result.property.id
         violations = [dict(v.to_dict(), property=pid, accepted=False) for v in new]
         violations += [dict(v.to_dict(), property=pid, accepted=True) for v in accepted]
+        violations += [dict(v.to_dict(), property=pid, accepted=False) for v in noted or ()]
         self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

@@ -55,12 +55,16 @@ class Finding(NamedTuple):
 
     ``field`` names the record field at fault (None: the record as a whole),
     ``evidence`` says what was seen, ``kind`` separates findings of one field
-    that have different causes (for example the offending type).
+    that have different causes (for example the offending type), ``blame``
+    names a cause outside the code under test (then it never fails a run).
     """
 
     field: str | None = None
     evidence: str = ""
     kind: str = ""
+    #: what caused it when not the code under test (``"input class X"``); such a
+    #: finding is reported but never fails the run
+    blame: str = ""
 
 
 Check = Callable[["Observation"], Iterable[Finding]]

@@ -52,12 +52,26 @@ def _key(v: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return tuple(str(v.get(k) or "") for k in _KEY_FIELDS)  # type: ignore[return-value]
 
 
+#: Invariants whose findings named no field before 0.2: a baseline entry of theirs
+#: with no field accepts the finding on every field (baselines written by 0.1.0).
+FIELDLESS_BEFORE_0_2 = frozenset({"type.store", "bounds.store", "integrity.columns"})
+
+
 @dataclass(frozen=True)
 class Baseline:
-    """Accepted findings, keyed on (invariant, function, layer, field)."""
+    """Accepted findings, keyed on (invariant, function, layer, field).
+
+    An entry without a field of an invariant in :data:`FIELDLESS_BEFORE_0_2`
+    accepts that invariant on every field of the helper and layer.
+    """
 
     path: str | None
     accepted: frozenset[tuple[str, str, str, str]]
+
+    def _has(self, key: tuple[str, str, str, str]) -> bool:
+        if key in self.accepted:
+            return True
+        return key[0] in FIELDLESS_BEFORE_0_2 and (*key[:3], "") in self.accepted
 
     @classmethod
     def empty(cls) -> Baseline:
@@ -88,15 +102,15 @@ class Baseline:
     def accepts(self, violation: Mapping[str, Any] | Violation) -> bool:
         """True when ``violation`` (a Violation, report entry or its to_dict()) is accepted."""
         if isinstance(violation, Violation):
-            return _violation_key(violation) in self.accepted
-        return _key(violation) in self.accepted
+            return self._has(_violation_key(violation))
+        return self._has(_key(violation))
 
     def partition(self, violations: Iterable[Violation]) -> tuple[list[Violation], list[Violation]]:
         """(new, accepted): each violation looked up once by its key, order kept."""
         new: list[Violation] = []
         accepted: list[Violation] = []
         for v in violations:
-            (accepted if _violation_key(v) in self.accepted else new).append(v)
+            (accepted if self._has(_violation_key(v)) else new).append(v)
         return new, accepted
 
 
@@ -108,6 +122,8 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
     """Write every distinct finding of ``violations`` as accepted; returns how many."""
     entries: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for v in violations:
+        if v.get("blame"):  # not the code's finding: nothing to accept
+            continue
         entries.setdefault(
             _key(v),
             {
@@ -190,7 +206,7 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
             {
                 "ruleId": v["invariant"],
                 "ruleIndex": index.get(v["invariant"], -1),
-                "level": "note" if v.get("accepted") else "error",
+                "level": "note" if v.get("accepted") or v.get("blame") else "error",
                 "baselineState": "unchanged" if v.get("accepted") else "new",
                 "message": {
                     "text": f"[{v['layer']}] {v['function']}"
@@ -266,6 +282,8 @@ def _verdict(p: Mapping[str, Any]) -> str:
         )
     if p["status"] == "skipped":
         return f"skipped: {p.get('reason', '')}"
+    if p.get("noted"):
+        return f"{p['status']} ({p['noted']} noted: caused by an input's own class)"
     return str(p["status"])
 
 

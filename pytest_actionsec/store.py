@@ -553,6 +553,31 @@ class Store:
             raise StoreRefused(classify_store_error(exc)) from exc
         return result
 
+    def blame(
+        self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None
+    ) -> list[tuple[str, str, str]]:
+        """``(invariant, field, message)`` for each field the database refuses on its own.
+
+        Each field of ``record`` is written alone among clean values of the other
+        columns (a uuid, ``req-`` id, short text, ``when``), so that two defects of
+        one record (a UUID object in ``instance_uuid`` and a traceback object in
+        ``traceback``) are two findings. Empty when no single field is refused (the
+        refusal needs several fields together).
+        """
+        clean = clean_record(function, record, when or _dt.datetime(2026, 11, 22, 12, 0, 0))
+        out: list[tuple[str, str, str]] = []
+        for key, value in record.items():
+            name = str(key)
+            if value is None or name not in clean or clean[name] is value:
+                continue
+            trial = dict(clean)
+            trial[name] = value
+            try:
+                self.roundtrip(function, trial, when=when)
+            except StoreRefused as refused:
+                out.append((refused.verdict[0], name, refused.verdict[1]))
+        return out
+
     def _parents(self, ctx: Any, function: str, record: Mapping[str, Any], when: Any) -> None:
         api = self._nova.api
         uuid = record.get("instance_uuid")
@@ -651,10 +676,35 @@ class Store:
         return None
 
 
-def _coerced(
+_CLEAN_TEXT = {
+    "instance_uuid": "00000000-0000-4000-8000-0000000000a5",
+    "request_id": "req-00000000-0000-4000-8000-0000000000a5",
+    "result": "Error",
+}
+
+
+def clean_record(function: str, record: Mapping[str, Any], when: _dt.datetime) -> dict[str, Any]:
+    """``record``'s keys with values every database accepts (unknown keys keep theirs)."""
+    columns = COLUMNS[TABLE_OF[function]]
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = str(key)
+        kind = columns.get(name, (None, None))[0]
+        if kind in ("str", "text"):
+            out[name] = _CLEAN_TEXT.get(name, "actionsec")
+        elif kind == "datetime":
+            out[name] = when
+        elif kind == "int":
+            out[name] = 0
+        else:
+            out[name] = value
+    return out
+
+
+def coerced_fields(
     function: str, packed: Mapping[str, Any], row: Mapping[str, Any]
-) -> tuple[str, str] | None:
-    """A verdict when a non-text value reached a text column and came back as text.
+) -> list[tuple[str, str, str]]:
+    """``(invariant, field, message)`` for each non-text value that came back as text.
 
     sqlite turns ints into text, PyMySQL stores ``str(obj)`` of any object (a
     traceback becomes ``'<traceback object at 0x...>'``), psycopg2 turns lists
@@ -662,6 +712,7 @@ def _coerced(
     was given.
     """
     columns = COLUMNS[TABLE_OF[function]]
+    out: list[tuple[str, str, str]] = []
     for name, value in packed.items():
         kind = columns.get(str(name), (None, None))[0]
         if kind not in ("str", "text") or value is None or isinstance(value, str):
@@ -669,12 +720,23 @@ def _coerced(
         stored = row.get(str(name), value)
         if isinstance(stored, str):
             shown = stored if len(stored) <= 60 else stored[:57] + "..."
-            return (
-                "type.store",
-                f"the database stored {name} (a {type(value).__name__}) as the text "
-                f"{shown!r} without an error",
+            out.append(
+                (
+                    "type.store",
+                    str(name),
+                    f"the database stored {name} (a {type(value).__name__}) as the text "
+                    f"{shown!r} without an error",
+                )
             )
-    return None
+    return out
+
+
+def _coerced(
+    function: str, packed: Mapping[str, Any], row: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """The first of :func:`coerced_fields`, as a record-level verdict."""
+    found = coerced_fields(function, packed, row)
+    return (found[0][0], found[0][2]) if found else None
 
 
 @contextlib.contextmanager
@@ -758,7 +820,11 @@ def store_executor(
             row, obs.store_error = store.roundtrip(call.function, obs.record, when=call.server_time)
         except StoreRefused as refused:
             obs.store_error = refused.verdict
+            obs.store_fields = tuple(store.blame(call.function, obs.record, when=call.server_time))
             return obs
+        if obs.store_error is not None:
+            obs.store_fields = tuple(coerced_fields(call.function, obs.record, row))
+        obs.packed = obs.record
         obs.record = row
         if store.backend == "mysql":
             # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision

@@ -235,11 +235,13 @@ def test_extra_keys_are_integrity_findings(pytester: pytest.Pytester) -> None:
         "integrity",
     )
     result.assert_outcomes(failed=4)
-    for v in report["violations"]:
-        assert (v["invariant"], v["evidence"]) == (
-            "integrity.columns",
-            "record has unknown keys 42, debug_blob",
-        )
+    # one finding per extra key, each naming its field
+    found = {(v["function"], v["field"], v["evidence"]) for v in report["violations"]}
+    assert {v["invariant"] for v in report["violations"]} == {"integrity.columns"}
+    for fn in ("pack_action_start", "pack_action_event_finish"):
+        table = "instance_actions" if fn == "pack_action_start" else "instance_actions_events"
+        for key in ("42", "debug_blob"):
+            assert (fn, key, f"record has {key}, not a column of {table}") in found
 
 
 def test_record_values_that_fight_back_are_findings(pytester: pytest.Pytester) -> None:

@@ -282,8 +282,9 @@ def test_sqlite_refuses_the_traceback_object(
     direct = store_executor(target, sqlite_store, clock=clock, event_finish_via="packer")
     result = _run(target, direct, "type", FINISH, mode="hostile", clock=clock, call=_tb_call())
     evidence = _store_evidence(result, "type.store")
-    assert evidence.startswith("the database refused the record: Error binding parameter")
+    assert evidence.startswith("the database refused traceback: Error binding parameter")
     assert evidence.endswith("type 'traceback' is not supported")
+    assert [v.field for v in result.violations if v.invariant == "type.store"] == ["traceback"]
     # nova's own path with exc_val/exc_tb passed positionally: serialize_args
     # converts keywords only, so the object reaches the DB the same way.
     through = store_executor(target, sqlite_store, clock=clock)

@@ -97,7 +97,7 @@ def integrity_columns(obs: Observation) -> Iterator[Finding]:
     names = [field_name(k) for k in obs.record]
     missing = sorted(facts.required - set(names))
     extra = sorted(k for k in names if k not in COLUMNS[facts.table])
-    if missing:
-        yield Finding(None, f"record lacks {', '.join(missing)}")
-    if extra:
-        yield Finding(None, f"record has unknown keys {', '.join(extra)}")
+    for name in missing:
+        yield Finding(name, f"record lacks {name} (it has {', '.join(sorted(names))})")
+    for name in extra:
+        yield Finding(name, f"record has {name}, not a column of {facts.table}")

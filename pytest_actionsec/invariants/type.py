@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pytest_actionsec.measure import expected_kind, field_name, short, type_ok
+from pytest_actionsec.measure import (
+    expected_kind,
+    field_name,
+    is_trusted,
+    plain,
+    short,
+    type_ok,
+)
 from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
 
@@ -61,11 +68,36 @@ def type_bytes_repr(obs: Observation) -> Iterator[Finding]:
     if not reprs:
         return
     table = obs.facts.table
+    own = _trusted_message(obs)
     for name, text in obs.text_fields():
         if expected_kind(obs, table, name) is None:
             continue
         if any(r in text for r in reprs):
-            yield Finding(name, f"stored the repr of bytes: {short(text)}")
+            evidence = f"stored the repr of bytes: {short(text)}"
+            if own is not None and text and own[1].startswith(text):
+                # the trusted exception's own format_message() made the repr (nova's
+                # NovaException does str(message)); storing that text is the packer's job
+                cls = own[0]
+                yield Finding(
+                    name,
+                    f"{evidence}; it is what {cls.__module__}.{cls.__qualname__}."
+                    "format_message() itself returns",
+                    blame=f"input class {cls.__module__}.{cls.__qualname__}",
+                )
+            else:
+                yield Finding(name, evidence)
+
+
+def _trusted_message(obs: Observation) -> tuple[type, str] | None:
+    """(class, text) of a trusted ``exc_val``'s own ``format_message()``, if it returns text."""
+    exc_val = obs.arguments.get("exc_val")
+    if not isinstance(exc_val, BaseException) or not is_trusted(exc_val, obs.trusted):
+        return None
+    try:
+        text = exc_val.format_message()  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    return (type(exc_val), plain(text)) if isinstance(text, str) else None
 
 
 @invariant(
@@ -82,6 +114,13 @@ def type_store(obs: Observation) -> Iterator[Finding]:
 def store_verdict(obs: Observation, invariant_id: str) -> Iterator[Finding]:
     """Findings of the store layer for ``invariant_id`` (set by the engine's store run)."""
     if obs.store_error is None:
+        return
+    named = [(f, m) for inv, f, m in obs.store_fields if inv == invariant_id]
+    if obs.store_fields:
+        for name, message in named:
+            if not message.startswith("the database "):
+                message = f"the database refused {name}: {message}"
+            yield Finding(name, message, invariant_id)
         return
     found, message = obs.store_error
     if found != invariant_id:

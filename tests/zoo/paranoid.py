@@ -1,0 +1,177 @@
+"""A paranoid, correct packer written apart from the zoo's shared one (precision checks).
+
+Its rules: ids, names and host must be str or None or it raises TypeError; text over
+its column (255 characters, instance_uuid 36) or not valid UTF-8 is refused with
+ValueError; every failure is recorded (result 'Error', a traceback as text, details);
+details is the trusted exception's own ``format_message()`` text as it returns it,
+or the class name, or a given str, cut to a clean UTF-8 prefix of 255 bytes; times
+are naive UTC; inputs are never changed; nothing is logged. Unlike the zoo's safe
+packer it stores a trusted message verbatim even when that message is the repr of
+bytes (``NovaException(message=b'x')`` formats as "b'x'"): the class's doing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import traceback as _traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from nova.exception import NovaException
+from oslo_utils import timeutils
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+_TRUSTED = (NovaException,)
+
+
+def _text(value: Any, what: str, limit: int = 255) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise TypeError(f"{what} must be str or None, not {type(value).__name__}")
+    if len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+    value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
+    return value
+
+
+def _attr(context: Any, name: str) -> Any:
+    if not hasattr(context, name):
+        raise TypeError(f"the context has no {name}")
+    return getattr(context, name)
+
+
+def _utc(value: Any, what: str) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, _dt.datetime):
+        raise TypeError(f"{what} must be a datetime or None")
+    if value.utcoffset() is None:
+        return value.replace(tzinfo=None)
+    try:
+        return value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(f"{what} is out of range in UTC") from None
+
+
+def _clean_prefix(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def _message(exc_val: Any) -> str:
+    if type(exc_val) is str:
+        return exc_val
+    name = type(exc_val).__name__
+    if isinstance(exc_val, _TRUSTED):
+        try:
+            text = exc_val.format_message()
+        except Exception:
+            return name
+        if type(text) is str and text:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return name
+            return text
+    return name
+
+
+def _traceback_text(exc_tb: Any) -> str:
+    if type(exc_tb) is str:
+        text = exc_tb
+    elif isinstance(exc_tb, TracebackType):
+        text = "".join(_traceback.format_tb(exc_tb))
+    else:
+        raise TypeError(f"exc_tb must be str or a traceback, not {type(exc_tb).__name__}")
+    text.encode("utf-8")
+    return _clean_prefix(text, 65535)
+
+
+class InstanceAction:
+    """``instance_actions`` rows."""
+
+    @staticmethod
+    def pack_action_start(context: Any, instance_uuid: Any, action_name: Any) -> dict[str, Any]:
+        """The request's values; start_time and updated_at are its timestamp in UTC."""
+        start = _utc(_attr(context, "timestamp"), "context.timestamp")
+        return {
+            "request_id": _text(_attr(context, "request_id"), "request_id"),
+            "instance_uuid": _text(instance_uuid, "instance_uuid", 36),
+            "user_id": _text(_attr(context, "user_id"), "user_id"),
+            "project_id": _text(_attr(context, "project_id"), "project_id"),
+            "action": _text(action_name, "action_name"),
+            "start_time": start,
+            "updated_at": start,
+        }
+
+    @staticmethod
+    def pack_action_finish(context: Any, instance_uuid: Any) -> dict[str, Any]:
+        """finish_time and updated_at from the server clock."""
+        now = timeutils.utcnow()
+        return {
+            "request_id": _text(_attr(context, "request_id"), "request_id"),
+            "instance_uuid": _text(instance_uuid, "instance_uuid", 36),
+            "finish_time": now,
+            "updated_at": now,
+        }
+
+
+class InstanceActionEvent:
+    """``instance_actions_events`` rows."""
+
+    @staticmethod
+    def pack_action_event_start(
+        context: Any, instance_uuid: Any, event_name: Any, host: Any = None
+    ) -> dict[str, Any]:
+        """start_time from the server clock."""
+        return {
+            "event": _text(event_name, "event_name"),
+            "instance_uuid": _text(instance_uuid, "instance_uuid", 36),
+            "request_id": _text(_attr(context, "request_id"), "request_id"),
+            "start_time": timeutils.utcnow(),
+            "host": _text(host, "host"),
+        }
+
+    @staticmethod
+    def pack_action_event_finish(
+        context: Any,
+        instance_uuid: Any,
+        event_name: Any,
+        exc_val: Any = None,
+        exc_tb: Any = None,
+    ) -> dict[str, Any]:
+        """Success without a traceback; else Error, the traceback text and the details."""
+        values: dict[str, Any] = {
+            "event": _text(event_name, "event_name"),
+            "instance_uuid": _text(instance_uuid, "instance_uuid", 36),
+            "request_id": _text(_attr(context, "request_id"), "request_id"),
+            "finish_time": timeutils.utcnow(),
+        }
+        if exc_tb is None:
+            values["result"] = "Success"
+            return values
+        values["result"] = "Error"
+        values["traceback"] = _traceback_text(exc_tb)
+        if exc_val is not None and not (type(exc_val) is str and not exc_val):
+            if not isinstance(exc_val, (str, BaseException)):
+                raise TypeError(f"exc_val must be str or an exception, not {type(exc_val)}")
+            values["details"] = _clean_prefix(_message(exc_val), 255)
+        return values
+
+
+def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The RPC boundary: keyword exceptions become their safe message, tracebacks text."""
+
+    @functools.wraps(fn)
+    def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(kwargs.get("exc_val"), BaseException):
+            kwargs["exc_val"] = _message(kwargs["exc_val"])
+        if kwargs.get("exc_tb") is not None:
+            kwargs["exc_tb"] = _traceback_text(kwargs["exc_tb"])
+        return fn(obj, *args, **kwargs)
+
+    return wrapper
