@@ -941,12 +941,13 @@ def run_group(
                     watch_inputs=watch,
                 )
 
-        # Violations already known (from the probes, or an earlier round) are judged
-        # and kept but not raised: a defect the probes show must not end the search
-        # for the others. A round that finds a new one ends early (Hypothesis stops
-        # generating soon after a failure), so up to TOP_UP_ROUNDS more rounds spend
-        # what is left of ``max_examples`` with the new keys known too.
+        # Every violation is raised (and so shrunk) in the round that first finds it;
+        # a round that finds one ends early (Hypothesis stops generating soon after a
+        # failure), so up to TOP_UP_ROUNDS more rounds spend what is left of
+        # ``max_examples`` with the keys found so far known: judged and kept, never
+        # raised again, so a defect found once does not end the search for others.
         known: set[tuple[Any, ...]] = set()
+        fresh_keys: set[tuple[Any, ...]] = set()
         round_calls = [0]
         first_raise: list[int | None] = [None]
 
@@ -961,6 +962,7 @@ def run_group(
                 collector.add(found, call.size())
                 fresh = [v for v in found if v.key() not in known and not v.blame]
                 if fresh:
+                    fresh_keys.update(v.key() for v in fresh)
                     if first_raise[0] is None:
                         first_raise[0] = round_calls[0]
                     raise _found_type(_first(fresh).key())(found)
@@ -980,14 +982,13 @@ def run_group(
                     check(probe)
                 except _Found:
                     pass
-            known.update(collector.best)
             searched = 0  # examples generated before each round's first new finding
             for round_no in range(1 + TOP_UP_ROUNDS):
                 budget = max_examples - searched
                 if budget <= 0:
                     break
                 round_calls[0], first_raise[0] = 0, None
-                before = set(collector.best)
+                fresh_keys.clear()
                 found_keys = _search_round(
                     check,
                     drawn,
@@ -1013,10 +1014,9 @@ def run_group(
                     final,
                 )
                 note = found_keys or note
-                new = set(collector.best) - before - known
-                if not new:
+                if not fresh_keys:
                     break
-                known.update(new)
+                known.update(fresh_keys)
                 searched += first_raise[0] if first_raise[0] is not None else round_calls[0]
         except _Hung as hung:
             final.extend(hung.violations)
