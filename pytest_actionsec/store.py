@@ -305,6 +305,7 @@ class Store:
     _reset: Callable[[], None] | None = field(default=None, repr=False)
     _tables: dict[str, Any] = field(default_factory=dict, repr=False)
     _overrides: tuple[str, ...] = field(default=(), repr=False)
+    _blamed: dict[Any, tuple[str, str] | None] = field(default_factory=dict, repr=False)
     closed: bool = False
 
     # -- life cycle -----------------------------------------------------------
@@ -570,12 +571,24 @@ class Store:
             name = str(key)
             if value is None or name not in clean or clean[name] is value:
                 continue
-            trial = dict(clean)
-            trial[name] = value
-            try:
-                self.roundtrip(function, trial, when=when)
-            except StoreRefused as refused:
-                out.append((refused.verdict[0], name, refused.verdict[1]))
+            # shrinking retries near-identical records: the verdict on one value of
+            # one field is remembered (objects by their type, scalars by value)
+            memo = (function, name, _value_key(value))
+            if memo in self._blamed:
+                verdict = self._blamed[memo]
+            else:
+                trial = dict(clean)
+                trial[name] = value
+                try:
+                    self.roundtrip(function, trial, when=when)
+                    verdict = None
+                except StoreRefused as refused:
+                    verdict = refused.verdict
+                if len(self._blamed) >= 4096:
+                    self._blamed.clear()
+                self._blamed[memo] = verdict
+            if verdict is not None:
+                out.append((verdict[0], name, verdict[1]))
         return out
 
     def _parents(self, ctx: Any, function: str, record: Mapping[str, Any], when: Any) -> None:
@@ -674,6 +687,13 @@ class Store:
                 f"back: {type(exc).__name__}: {exc}"
             )
         return None
+
+
+def _value_key(value: Any) -> Any:
+    """What a database's verdict on one value depends on: scalars by value, else the type."""
+    if isinstance(value, (str, bytes, int, float, bool, _dt.datetime)):
+        return (type(value), value)
+    return (type(value), None)
 
 
 _CLEAN_TEXT = {
