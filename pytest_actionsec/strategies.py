@@ -3,12 +3,17 @@
 Two input modes:
 
 ``contract``
-    what a correct caller passes (NOVA_FACTS): text ids or None, naive UTC
-    timestamps skewed from the server clock, any exception type as ``exc_val``
-    (or already-serialised text), ``exc_tb`` None or text at the packer and
-    also a live traceback object at the RPC boundary (as keywords);
+    what a correct caller passes (NOVA_FACTS): ids, names and hosts in the
+    domains their sources give them (``req-<uuid4>`` request ids, nova's own
+    identifiers, Keystone ids or None, host names: the table in
+    ``pytest_actionsec/values.py``), naive UTC timestamps skewed from the
+    server clock, any exception type as ``exc_val`` (or already-serialised
+    text; messages keep any text, 4-byte characters included), ``exc_tb``
+    None or text at the packer and also a live traceback object at the RPC
+    boundary (as keywords);
 ``hostile``
-    adds what breaks the calling convention: bytes, ints and arbitrary objects
+    adds what breaks the calling convention: any text (astral and control
+    characters) in ids, names and hosts, bytes, ints and arbitrary objects
     as ``exc_val``/``exc_tb``, non-text or over-long ids, aware non-UTC
     timestamps, positional arguments through the boundary, contexts missing
     attributes.

@@ -4,12 +4,39 @@ Each value is drawn by a ``draw_*`` function that returns the value (or its
 spec) with the reason it breaks the calling convention (hostile mode), so that
 :func:`~pytest_actionsec.strategies.calls` can draw a whole call in one go; the
 public strategies wrap them.
+
+In ``contract`` mode each value keeps to the domain its real source gives it:
+
+====================  =========================================  ===================================
+value                 contract domain                            source
+====================  =========================================  ===================================
+request_id            ``req-`` + a uuid4 (for the leak check a   oslo.context's
+                      canary, 20 ASCII letters and digits,       ``generate_request_id()``: nova
+                      may stand in for the uuid)                 never takes a caller's id
+action, event names   ``[A-Za-z0-9_-]``, 1 to 255 characters,    nova's code: ``instance_actions``
+                      nova's own names among them                constants, ``<prefix>_<method>``
+user_id, project_id   32 hex digits, a canary, None, or          Keystone: ids are ``String(64)``
+                      printable BMP text, 1 to 64 characters     in its ``utf8`` (3-byte) tables;
+                                                                 periodic tasks pass None
+host                  None or ``[A-Za-z0-9._-]``, 1 to 255       ``CONF.host``: a hostname, FQDN
+                      characters                                 or IPv4 address
+instance_uuid         canonical uuid4 text, never None           ``Instance.uuid`` (not nullable)
+timestamp             naive UTC, skewed from the server clock    ``context.timestamp``
+exc_val, exc_tb text  any text but lone surrogates, 4-byte       users' words (server, image and
+                      characters included, as in trusted         flavor names in trusted messages),
+                      exceptions' messages (``excs.py``)         source lines
+====================  =========================================  ===================================
+
+``hostile`` mode keeps the wider domains beside these: any text (astral and
+control characters), over-long and non-text values, None request ids; a
+value outside its contract domain names why in the call's reasons.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import string
 import uuid as _uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +95,33 @@ _TEXT_255 = st.text(TEXT, max_size=255)
 _ID_TEXT = st.text(TEXT, min_size=1, max_size=255)
 _UUID_INTS = st.integers(0, (1 << 128) - 1)
 
+# Contract alphabets (the table in the module docstring).
+_IDENT_CHARS = string.ascii_letters + string.digits + "_-"
+_HOST_CHARS = string.ascii_letters + string.digits + "._-"
+_IDENT_40 = st.text(_IDENT_CHARS, min_size=1, max_size=40)
+_IDENT_255 = st.text(_IDENT_CHARS, min_size=1, max_size=255)
+_HOST_255 = st.text(_HOST_CHARS, min_size=1, max_size=255)
+#: Printable BMP characters (what ``str.isprintable`` accepts, up to U+FFFF).
+_KEYSTONE_CHARS = st.characters(
+    max_codepoint=0xFFFF, exclude_categories=["C", "Z"], include_characters=" "
+)
+_KEYSTONE_TEXT = st.text(_KEYSTONE_CHARS, min_size=1, max_size=64)
+#: A fully qualified name of four 63-character labels: 255 characters.
+_FQDN_255 = ".".join(["a" * 63] * 4)
+
+
+def _within(value: Any, chars: str, longest: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= longest and not value.strip(chars)
+
+
+def _keystone_id(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and value.isprintable()
+        and max(map(ord, value)) <= 0xFFFF
+    )
+
 
 def _draw_uuid4(draw: st.DrawFn) -> _uuid.UUID:
     """A version-4 UUID from one integer choice (``st.uuids`` adds a map and a filter)."""
@@ -83,19 +137,24 @@ def _edge(c: str, n: int) -> tuple[str, str, int]:
     return ("edge", c, n)
 
 
+# (tag, ...): nova's names, identifier texts and a 255-character edge; hostile
+# adds any text, multi-byte edges at 255, longer and non-text values, None.
 _NAME_CONTRACT = weighted(
     (8, [("name", n) for n in _NAMES]),
-    (8, [("text40",)]),
-    (8, [("text255",)]),
-    (8, [_edge(c, 255) for c in EDGE_CHARS]),
+    (8, [("ident40",)]),
+    (8, [("ident255",)]),
+    (8, [_edge("a", 255)]),
 )
 _NAME_HOSTILE = _NAME_CONTRACT + weighted(
+    (8, [("text40",), ("text255",)]),
+    (6, [_edge(c, 255) for c in EDGE_CHARS[1:]]),
     (8, [_edge(c, 256) for c in EDGE_CHARS]),
     (8, [("value", "x" * 1000)]),
     (8, [("value", i) for i in (0, 1, -1, 5, -5, 2, 3, 4)]),
     (8, [("bytes",)]),
     (8, [("value", None)]),
 )
+_NAME_TEXTS = {"ident40": _IDENT_40, "ident255": _IDENT_255, "text40": _TEXT_40}
 
 
 def draw_name(draw: st.DrawFn, kind: str, mode: str) -> tuple[Any, str | None]:
@@ -105,23 +164,29 @@ def draw_name(draw: st.DrawFn, kind: str, mode: str) -> tuple[Any, str | None]:
     value: Any
     if tag == "name":
         return choice[1], None
-    if tag == "text40":
-        return draw(_TEXT_40), None
-    if tag == "text255":
-        return draw(_TEXT_255), None
-    if tag == "edge":
+    if tag in ("ident40", "ident255", "text40", "text255"):
+        value = draw(_NAME_TEXTS.get(tag, _TEXT_255))
+    elif tag == "edge" and choice[2] <= 255:
         value = choice[1] * choice[2]
-        if choice[2] <= 255:
-            return value, None
-    elif tag == "bytes":
-        value = draw(_SMALL_BYTES)
     else:
-        value = choice[1]
-    return value, f"{kind}={type(value).__name__} {len(str(value))} chars"
+        if tag == "edge":
+            value = choice[1] * choice[2]
+        elif tag == "bytes":
+            value = draw(_SMALL_BYTES)
+        else:
+            value = choice[1]
+        return value, f"{kind}={type(value).__name__} {len(str(value))} chars"
+    if _within(value, _IDENT_CHARS, 255):
+        return value, None
+    return value, f"{kind} is no nova identifier ([A-Za-z0-9_-], 1-255 chars)"
 
 
 def action_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
-    """Action names: Nova's own, unicode text, 255-character edges (hostile: longer, non-text)."""
+    """Action names: Nova's own and identifiers ``[A-Za-z0-9_-]`` up to 255 characters.
+
+    Hostile: any text (astral, control characters), multi-byte 255-character
+    edges, longer and non-text values, None.
+    """
     check_mode(mode)
     return st.composite(lambda draw: draw_name(draw, "action_name", mode)[0])()
 
@@ -135,10 +200,12 @@ def event_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
 _HOST_CONTRACT = weighted(
     (8, [("value", None)]),
     (8, [("value", "compute-1"), ("value", "cmp-01.rack3.example.org")]),
-    (8, [("text255",)]),
-    (8, [_edge(c, 255) for c in EDGE_CHARS]),
+    (8, [("host255",)]),
+    (8, [_edge("a", 255), ("value", _FQDN_255)]),
 )
 _HOST_HOSTILE = _HOST_CONTRACT + weighted(
+    (8, [("text255",)]),
+    (6, [_edge(c, 255) for c in EDGE_CHARS[1:]]),
     (12, [_edge(c, 300) for c in EDGE_CHARS]),
     (12, [("int",)]),
     (12, [("bytes",)]),
@@ -149,19 +216,30 @@ def draw_host(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
     """A host name or None, and why it is hostile (or None)."""
     (choice,) = pick(draw, _HOST_HOSTILE if mode == "hostile" else _HOST_CONTRACT)
     tag = choice[0]
-    if tag == "value":
-        return choice[1], None
-    if tag == "text255":
-        return draw(_TEXT_255), None
+    if tag == "value" and choice[1] is None:
+        return None, None
+    value: Any
+    if tag in ("int", "bytes"):
+        value = draw(_INTS) if tag == "int" else draw(_NON_EMPTY_BYTES)
+        return value, f"host={type(value).__name__}"
     if tag == "edge":
         value = choice[1] * choice[2]
-        return value, (None if choice[2] <= 255 else "host=str")
-    value = draw(_INTS) if tag == "int" else draw(_NON_EMPTY_BYTES)
-    return value, f"host={type(value).__name__}"
+        if choice[2] > 255:
+            return value, "host=str"
+    elif tag == "value":
+        value = choice[1]
+    else:
+        value = draw(_HOST_255 if tag == "host255" else _TEXT_255)
+    if _within(value, _HOST_CHARS, 255):
+        return value, None
+    return value, "host is no host name ([A-Za-z0-9._-], 1-255 chars)"
 
 
 def hosts(*, mode: str = "contract") -> st.SearchStrategy[Any]:
-    """Host names or None (hostile: over 255 characters, non-text)."""
+    """Host names ``[A-Za-z0-9._-]`` up to 255 characters, or None.
+
+    Hostile: any text, multi-byte edges, over 255 characters, non-text.
+    """
     check_mode(mode)
     return st.composite(lambda draw: draw_host(draw, mode)[0])()
 
@@ -304,7 +382,11 @@ def timestamps(
 
 
 _NON_TEXT_IDS = st.one_of(st.integers(), st.binary(min_size=1, max_size=8), st.just([1]))
+# Kinds of user and project ids (both modes; "text" is Keystone text in contract
+# mode, any text in hostile mode), and of request ids: oslo.context always makes
+# one, so None and free text are hostile only.
 _ID_KINDS = ("canary", "canary", "none", "text", "uuid")
+_REQUEST_KINDS = ("canary", "canary", "uuid", "uuid", "uuid")
 _ID_FIELDS = ("user_id", "project_id", "request_id")
 # hostile damage to the context: one time in four
 _DAMAGE = weighted((9, [None]), (3, ["non-text", "missing", "long"]))
@@ -326,7 +408,7 @@ def draw_context(
         draw,
         _ID_KINDS,
         _ID_KINDS,
-        _ID_KINDS,
+        _ID_KINDS if hostile else _REQUEST_KINDS,
         FLAGS,
         FLAGS,
         FLAGS,
@@ -343,12 +425,16 @@ def draw_context(
         if choice == "none":
             return None
         if choice == "uuid":
-            return _draw_uuid4(draw).hex
-        return draw(_ID_TEXT)
+            return f"req-{_draw_uuid4(draw)}" if prefix else _draw_uuid4(draw).hex
+        return draw(_ID_TEXT if hostile else _KEYSTONE_TEXT)
 
     attrs["user_id"] = ident("user_id", "", user)
     attrs["project_id"] = ident("project_id", "", project)
     attrs["request_id"] = ident("request_id", "req-", request)
+    outside = [f for f in ("user_id", "project_id") if attrs[f] is not None]
+    outside = [f for f in outside if not _keystone_id(attrs[f])]
+    if request in ("none", "text"):
+        outside.append("request_id")
     for secret, shape, flag in (
         ("auth_token", "gAAAAAB{}", token),
         ("remote_address", "{}.internal", address),
@@ -378,6 +464,9 @@ def draw_context(
     missing: tuple[str, ...] = ()
     if hostile and damage[0] is not None:
         kind, field_name, lacking = damage
+        replaced = lacking if kind == "missing" else field_name
+        if replaced in outside:
+            outside.remove(replaced)  # replaced or removed below, with its own reason
         if kind == "non-text":
             attrs[field_name] = draw(_NON_TEXT_IDS)
             reasons.append(f"context.{field_name} is {type(attrs[field_name]).__name__}")
@@ -387,6 +476,9 @@ def draw_context(
         else:
             missing = (lacking,)
             reasons.append(f"context lacks {lacking}")
+    for field_name in outside:
+        wanted = "req-<uuid4>" if field_name == "request_id" else "Keystone id"
+        reasons.append(f"context.{field_name} outside the contract (not a {wanted})")
     spec = ContextSpec(tuple(attrs.items()), missing)
     return spec, tuple(reasons), tuple(canaries), server_time
 
@@ -406,6 +498,10 @@ def contexts(
     server_time: _dt.datetime | None = None,
 ) -> st.SearchStrategy[Any]:
     """Request contexts with null ids, secret-bearing attributes and skewed timestamps.
+
+    Contract ids: ``req-<uuid4>`` request ids, Keystone-shaped user and project
+    ids (32 hex digits, printable BMP text up to 64 characters) or None; hostile
+    adds any text, None request ids, non-text and over-long ids, missing attributes.
 
     Built with ``target.make_context`` (nova's ``RequestContext`` when nova
     imports) or :class:`~pytest_actionsec.targets.PlainContext`. Canaries

@@ -353,10 +353,13 @@ def test_mysql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:
         assert "STRICT_ALL_TABLES" in store.info["sql_mode"]
         executor = store_executor(target, store, clock=clock)
         assert _run(target, executor, "leak", START, clock=clock).status == "passed"
-        # A 4-byte character (contract text) is refused by the 3-byte utf8 table.
+        # Contract names, hosts and ids keep to what nova's sources make (no 4-byte
+        # characters): the 3-byte utf8 tables store them all.
         result = _run(target, executor, "bounds", EVENT_START, clock=clock)
-        assert "Incorrect string value" in _store_evidence(result, "bounds.store")
-        obs = executor(_call(EVENT_START, name="compute_\U0001d11e", host="cmp-1"))
+        assert result.status == "passed", [v.to_dict() for v in result.violations]
+        # A 4-byte character (hostile in a name) is refused by the 3-byte utf8 table.
+        hostile = ("event_name is no nova identifier ([A-Za-z0-9_-], 1-255 chars)",)
+        obs = executor(_call(EVENT_START, name="compute_\U0001d11e", host="cmp-1", hostile=hostile))
         assert obs.store_error is not None
         assert obs.store_error[0] == "bounds.store"
         assert obs.store_error[1].startswith("1366 Incorrect string value: '\\xF0\\x9D\\x84\\x9E'")
@@ -379,6 +382,36 @@ def test_mysql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:
     finally:
         store.close()
     assert name is not None and not store.server_database_exists()
+
+
+_ID_FIELDS = ("request_id", "user_id", "project_id", "action", "event", "host", "instance_uuid")
+
+
+def test_mysql_contract_ids_are_stored(target: Target, slot: _Slot, clock: SkewedClock) -> None:
+    """Contract mode on MariaDB: no bounds.store on an id, name or host (nova makes
+    none a utf8mb3 table refuses); hostile 4-byte ids are still refused."""
+    store = _server_store(slot, MYSQL_URL)
+    try:
+        executor = store_executor(target, store, clock=clock)
+        refused = []
+        for function in (START, "pack_action_finish", EVENT_START, FINISH):
+            result = _run(target, executor, "bounds", function, clock=clock, examples=40)
+            refused += [
+                (v.function, v.field)
+                for v in result.violations
+                if v.invariant == "bounds.store" and v.field in _ID_FIELDS
+            ]
+        assert refused == []
+        # Hostile: a 4-byte request id is out of contract, and still refused.
+        astral = _context(request_id="req-\U00010000")
+        obs = executor(_call(START, context=astral, hostile=("context.request_id outside",)))
+        assert obs.store_error is not None and obs.store_error[0] == "bounds.store"
+        assert "`instance_actions`.`request_id`" in obs.store_error[1]
+        result = _run(target, executor, "bounds", START, mode="hostile", clock=clock, examples=60)
+        fields = {v.field for v in result.violations if v.invariant == "bounds.store"}
+        assert fields & {"request_id", "user_id", "project_id", "action"}, fields
+    finally:
+        store.close()
 
 
 def test_postgresql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:

@@ -87,12 +87,36 @@ def _raises(fn: Callable[[], Any]) -> bool:
     return False
 
 
-def _is_text_id(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
 def _naive(value: Any) -> bool:
     return isinstance(value, dt.datetime) and value.tzinfo is None
+
+
+# The contract domains of values.py's table, written out again here.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_HOST = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+_REQUEST_ID = re.compile(rf"req-(?:{_UUID4}|[0-9a-f]{{12}}cnry[0-9a-f]{{4}})")
+
+
+def _bmp(value: str) -> bool:
+    return all(ord(c) <= 0xFFFF for c in value)
+
+
+def _astral(value: Any) -> bool:
+    return isinstance(value, str) and any(ord(c) > 0xFFFF for c in value)
+
+
+def _keystone_id(value: Any) -> bool:
+    """None, or printable BMP text of 1 to 64 characters (32 hex digits among them)."""
+    return value is None or (
+        isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable() and _bmp(value)
+    )
+
+
+def _contract_ids(ctx: Any) -> None:
+    assert _REQUEST_ID.fullmatch(ctx.request_id), ctx.request_id
+    assert _keystone_id(ctx.user_id), ctx.user_id
+    assert _keystone_id(ctx.project_id), ctx.project_id
 
 
 # ---------------------------------------------------------------------------
@@ -102,15 +126,16 @@ def _naive(value: Any) -> bool:
 @QUICK
 @given(st.one_of(action_names(), event_names()))
 def test_names_contract(name: Any) -> None:
+    """Nova's own identifiers: ASCII letters, digits, ``_`` and ``-``, 1 to 255."""
     assert isinstance(name, str)
-    assert len(name) <= 255
-    name.encode("utf-8")  # no lone surrogates
+    assert _IDENTIFIER.fullmatch(name), name
 
 
 @QUICK
 @given(hosts())
 def test_hosts_contract(host: Any) -> None:
-    assert host is None or (isinstance(host, str) and len(host) <= 255)
+    """``CONF.host``: None, or hostname and FQDN characters, 1 to 255."""
+    assert host is None or (isinstance(host, str) and _HOST.fullmatch(host)), host
 
 
 @QUICK
@@ -140,8 +165,7 @@ def test_contexts_contract_with_nova(nova_target: Target, data: st.DataObject) -
 
     ctx = data.draw(contexts(nova_target))
     assert isinstance(ctx, nova.context.RequestContext)
-    for name in ("user_id", "project_id", "request_id"):
-        assert _is_text_id(getattr(ctx, name))
+    _contract_ids(ctx)
     assert _naive(ctx.timestamp)
     planted = planted_canaries(ctx)
     for canary in planted:
@@ -158,7 +182,7 @@ def test_contexts_contract_with_nova(nova_target: Target, data: st.DataObject) -
 def test_contexts_without_target_are_plain(ctx: Any) -> None:
     assert isinstance(ctx, PlainContext)
     assert _naive(ctx.timestamp)
-    assert all(_is_text_id(getattr(ctx, n)) for n in ("user_id", "project_id", "request_id"))
+    _contract_ids(ctx)
 
 
 @QUICK
@@ -206,14 +230,14 @@ def test_contract_calls_stay_within_the_contract(
         assert _naive(call.server_time)
         ctx, kwargs = call.build(nova_target)
         assert isinstance(ctx, nova.context.RequestContext)
-        for name in ("user_id", "project_id", "request_id"):
-            assert _is_text_id(getattr(ctx, name)), name
+        _contract_ids(ctx)
         assert _naive(ctx.timestamp)
-        assert isinstance(kwargs["instance_uuid"], str) and len(kwargs["instance_uuid"]) == 36
+        assert re.fullmatch(_UUID4, kwargs["instance_uuid"]), kwargs["instance_uuid"]
         for name in ("action_name", "event_name"):
             if name in kwargs:
-                assert isinstance(kwargs[name], str) and len(kwargs[name]) <= 255
-        assert _is_text_id(kwargs.get("host"))
+                assert _IDENTIFIER.fullmatch(kwargs[name]), kwargs[name]
+        host = kwargs.get("host")
+        assert host is None or _HOST.fullmatch(host), host
         if function == "pack_action_event_finish":
             assert kwargs["exc_val"] is None or isinstance(kwargs["exc_val"], (str, Exception))
             allowed: tuple[type, ...] = (str, type(None))
@@ -239,6 +263,133 @@ def test_call_build_is_fresh_each_time(nova_target: Target) -> None:
     assert kw1["exc_val"] is not kw2["exc_val"]
     assert type(kw1["exc_val"]) is type(kw2["exc_val"])
     assert call.size() > 0
+
+
+# ---------------------------------------------------------------------------
+# Each value keeps to the domain of its source in contract mode (values.py's
+# table): ids and names a database of nova's utf8mb3 tables stores, while text
+# that carries users' words keeps 4-byte characters; hostile mode goes wider.
+
+
+@pytest.mark.parametrize(
+    ("strategy", "condition"),
+    [
+        (action_names(), lambda v: v == "a" * 255),
+        (event_names(), lambda v: len(v) > 20 and v.strip("a") and "_" not in v),
+        (hosts(), lambda v: v is not None and len(v) == 255 and "." in v),
+        (contexts(), lambda c: len(c.user_id or "") == 32 and c.user_id.isalnum()),
+        (contexts(), lambda c: c.project_id and not c.project_id.isascii()),
+        (contexts(), lambda c: c.request_id and re.fullmatch(f"req-{_UUID4}", c.request_id)),
+    ],
+    ids=["name-255", "name-long", "fqdn-255", "user-hex", "project-bmp", "request-uuid"],
+)
+def test_contract_domains_reach_their_edges(
+    strategy: Any, condition: Callable[[Any], bool]
+) -> None:
+    """The contract domains are not narrower than the table says."""
+    assert condition(_find(strategy, condition))
+
+
+def test_contract_values_never_leave_the_bmp(nova_target: Target) -> None:
+    """No 4-byte character in a contract id, name or host: nova's sources make none."""
+    for function, layer in COMBOS:
+        for call in _sample(nova_target, function, layer, "contract"):
+            ctx, kwargs = call.build(nova_target)
+            _contract_ids(ctx)
+            for name in ("action_name", "event_name", "host"):
+                value = kwargs.get(name)
+                assert value is None or (isinstance(value, str) and _bmp(value)), value
+
+
+def _hostile_context_reason(call: Call, field: str) -> bool:
+    return any(r.startswith(f"context.{field} outside the contract") for r in call.hostile)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "condition"),
+    [
+        (action_names(mode="hostile"), _astral),
+        (event_names(mode="hostile"), lambda v: _astral(v) and len(v) == 255),
+        (hosts(mode="hostile"), _astral),
+        (contexts(mode="hostile"), lambda c: _astral(getattr(c, "request_id", None))),
+        (contexts(mode="hostile"), lambda c: _astral(getattr(c, "user_id", None))),
+        (contexts(mode="hostile"), lambda c: len(getattr(c, "project_id", None) or "") > 64),
+        (contexts(mode="hostile"), lambda c: hasattr(c, "timestamp") and c.request_id is None),
+    ],
+    ids=["action", "event-255", "host", "request_id", "user_id", "project_id-long", "request-none"],
+)
+def test_hostile_values_stay_wide(strategy: Any, condition: Callable[[Any], bool]) -> None:
+    """Hostile mode keeps astral characters, over-long ids and None request ids."""
+    assert condition(_find(strategy, condition))
+
+
+@pytest.mark.parametrize(
+    ("function", "reason", "out_of_domain"),
+    [
+        (
+            "pack_action_start",
+            "action_name is no nova identifier",
+            lambda ctx, kw: not _IDENTIFIER.fullmatch(kw["action_name"]),
+        ),
+        (
+            "pack_action_event_start",
+            "host is no host name",
+            lambda ctx, kw: not _HOST.fullmatch(kw["host"]),
+        ),
+        (
+            "pack_action_start",
+            "context.user_id outside the contract",
+            lambda ctx, kw: not _keystone_id(ctx.user_id),
+        ),
+        (
+            "pack_action_start",
+            "context.request_id outside the contract",
+            lambda ctx, kw: ctx.request_id is None or not _REQUEST_ID.fullmatch(ctx.request_id),
+        ),
+    ],
+)
+def test_hostile_values_outside_the_contract_name_their_reason(
+    nova_target: Target,
+    function: str,
+    reason: str,
+    out_of_domain: Callable[[Any, dict[str, Any]], bool],
+) -> None:
+    call = _first(
+        _sample(nova_target, function, "packer", "hostile"),
+        calls(nova_target, function, mode="hostile"),
+        lambda c: any(r.startswith(reason) for r in c.hostile),
+    )
+    ctx, kwargs = call.build(nova_target)
+    assert out_of_domain(ctx, kwargs), call
+
+
+def test_hostile_astral_ids_are_hostile_calls(nova_target: Target) -> None:
+    """A hostile call with a 4-byte character in an id says so (never a contract call)."""
+    call = _find(
+        calls(nova_target, "pack_action_start", mode="hostile"),
+        lambda c: (
+            _astral(dict(c.context.attrs).get("user_id")) and "user_id" not in c.context.missing
+        ),
+    )
+    assert call.is_hostile and _hostile_context_reason(call, "user_id"), call.hostile
+
+
+def test_contract_trusted_exception_message_keeps_4_byte_characters() -> None:
+    """Users' words (server, image, flavor names) reach trusted messages: 4-byte text stays."""
+    exc = _find(
+        exceptions(),
+        lambda e: isinstance(e, _novaexc()) and _astral(_format_message(e)),
+    )
+    assert isinstance(exc, _novaexc())
+    text = _find(exc_values(), _astral)
+    assert isinstance(text, str)
+
+
+def _format_message(exc: Any) -> Any:
+    try:
+        return exc.format_message()
+    except Exception:
+        return None
 
 
 # ---------------------------------------------------------------------------
