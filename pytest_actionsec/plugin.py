@@ -7,6 +7,7 @@ or a fixture is used.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import random
@@ -332,6 +333,10 @@ class _State:
         self.store: Any = None
         self.store_error: str | None = None
         self.groups: dict[str, GroupResult] = {}
+        #: a directory every xdist worker of this session sees: one worker runs each
+        #: group and leaves its result there for the others (see :func:`_shared_result`)
+        self.shared_dir: str | None = None
+        self._own_shared = False
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -405,6 +410,11 @@ class _State:
         return self.store
 
     def close(self) -> None:
+        if self._own_shared and self.shared_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
+            self.shared_dir = None
         if self.store is not None:
             store, self.store = self.store, None
             store.close()
@@ -448,6 +458,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.origins["actionsec_seed"] = "random"
     settings.values["actionsec_seed"] = seed
     state = _State(config, settings, seed)
+    if workerinput is not None:
+        state.shared_dir = workerinput.get("actionsec_shared_dir")
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
@@ -466,6 +478,13 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["actionsec_seed"] = self.state.seed
+        if self.state.active:
+            if self.state.shared_dir is None:
+                import tempfile
+
+                self.state.shared_dir = tempfile.mkdtemp(prefix="actionsec-xdist-")
+                self.state._own_shared = True
+            node.workerinput["actionsec_shared_dir"] = self.state.shared_dir
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -574,18 +593,25 @@ class ActionsecItem(pytest.Item):
                 )
                 state.groups[group.id] = result
                 return result
-        with SkewedClock() as clock:
-            result = run_group(
-                group,
-                target,
-                families=families,
-                mode=s["actionsec_mode"],
-                max_examples=s["actionsec_examples"],
-                seed=seed,
-                clock=clock,
-                timeout=s["actionsec_timeout"] or None,
-                store=store,
-            )
+
+        def run() -> GroupResult:
+            with SkewedClock() as clock:
+                return run_group(
+                    group,
+                    target,
+                    families=families,
+                    mode=s["actionsec_mode"],
+                    max_examples=s["actionsec_examples"],
+                    seed=seed,
+                    clock=clock,
+                    timeout=s["actionsec_timeout"] or None,
+                    store=store,
+                )
+
+        if state.shared_dir is not None:
+            result = _shared_result(state.shared_dir, f"{group.id}-{'.'.join(families)}", run)
+        else:
+            result = run()
         state.groups[group.id] = result
         return result
 
@@ -657,6 +683,65 @@ class ActionsecItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"actionsec {self.prop.id}"
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _shared_result(directory: str, key: str, run: Callable[[], GroupResult]) -> GroupResult:
+    """The group's result, computed by the first xdist worker that needs it.
+
+    xdist spreads the items of one group over the workers; without this each
+    would run the group again. The first worker takes a lock file (its pid in it),
+    runs the group and writes the result; the others wait for that file (or run
+    it themselves when the lock's owner died).
+    """
+    import os
+    import pickle
+    import time
+
+    path = os.path.join(directory, key + ".pickle")
+    lock = path + ".lock"
+    while True:
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                loaded: GroupResult = pickle.load(fh)  # written by a worker of this session
+            return loaded
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(lock, encoding="ascii") as fh:
+                    owner = int(fh.read() or "0")
+            except (OSError, ValueError):
+                owner = 0
+            if owner and not _pid_alive(owner):
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                continue
+            time.sleep(0.05)
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(str(os.getpid()))
+        result = run()
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump(result, fh)
+            os.replace(tmp, path)
+        except Exception:  # unpicklable: the others run the group themselves
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+        return result
 
 
 def actionsec(

@@ -601,6 +601,12 @@ def test_xdist_same_verdict_and_merged_report(pytester: pytest.Pytester, leaky: 
     assert verdicts(a) == verdicts(b) and len(verdicts(a)) == 32
     assert findings(a) == findings(b) and findings(a)
     assert a["seed"] == b["seed"] == 7
+    # each helper's run happened once in the whole session, not once per worker that
+    # got one of its items: every family of a run reports that run's wall time
+    runs: dict[str, set[float]] = {}
+    for p in b["properties"]:
+        runs.setdefault(p["function"], set()).add(p["seconds"])
+    assert len(runs) == 4 and all(len(s) == 1 for s in runs.values()), runs
 
 
 def test_random_seed_is_shared_with_xdist_workers(pytester: pytest.Pytester, leaky: str) -> None:
