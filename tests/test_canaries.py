@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import gc
+import hashlib
 import json
 import re
+import traceback
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +21,7 @@ from hypothesis import strategies as st
 
 from pytest_actionsec import canaries as canaries_module
 from pytest_actionsec.canaries import (
-    MIN_PREFIX,
+    MIN_FRAGMENT,
     Canary,
     CanaryHit,
     find_canaries,
@@ -28,7 +32,7 @@ from pytest_actionsec.canaries import (
 )
 
 # A token whose encodings all differ from it: non-ASCII, a slash, a space, a plus,
-# an ampersand and control characters, all inside the first eight characters.
+# an ampersand and control characters, all inside its first slice of MIN_FRAGMENT.
 SPECIAL = "cnry\u00e9\u4e2d/ +x&y\n\tz0123"
 
 
@@ -80,17 +84,21 @@ def test_new_canary_allowed_and_secret() -> None:
     assert new_canary("x", token="given-token-123").token == "given-token-123"
 
 
-def test_new_canary_prefixes_do_not_collide() -> None:
-    prefixes = {new_canary("t").token[:MIN_PREFIX] for _ in range(3000)}
-    assert len(prefixes) == 3000
+def test_new_canary_slices_are_attributable() -> None:
+    """No slice of MIN_FRAGMENT characters of one fresh canary is found in another's token."""
+    batch = [new_canary("t") for _ in range(200)]
+    for i, canary in enumerate(batch):
+        others = batch[:i] + batch[i + 1 :]
+        assert find_canaries(canary.token, others, where="user_id") == []
 
 
-def test_prefix_collision_between_two_canaries_is_a_false_hit() -> None:
-    """Documents the mechanism of the bug above with fixed tokens."""
-    user = new_canary("context.user_id", allowed=["user_id"], token="cnryabcd00000000aaaa")
-    secret = new_canary("context.auth_token", token="cnryabcd11111111bbbb")
-    hits = find_canaries(user.token, [user, secret], where="user_id")
-    assert [(h.canary, h.encoding) for h in hits] == [(secret, f"prefix[{MIN_PREFIX}]")]
+def test_tokens_sharing_a_slice_are_confused_and_one_less_is_not() -> None:
+    """Why each canary needs its own random material: a shared slice is a hit."""
+    user = new_canary("context.user_id", allowed=["user_id"], token="0123456789abcnryffff")
+    near = new_canary("context.auth_token", token="x123456789abzzzzzzzz")  # shares 11
+    same = new_canary("context.auth_token", token="y123456789abczzzzzzz")  # shares 12
+    hits = find_canaries(user.token, [user, near, same], where="user_id")
+    assert [(h.canary, h.encoding, h.fragment) for h in hits] == [(same, "raw", (1, 13))]
 
 
 # ---------------------------------------------------------------------------
@@ -157,20 +165,201 @@ def test_base64_alphabets_are_told_apart(urlsafe: bool, alignment: int) -> None:
     assert hits[0].encoding.startswith("base64url[" if urlsafe else "base64[")
 
 
-@pytest.mark.parametrize("cut", range(MIN_PREFIX, 20))
-def test_prefix_of_eight_or_more_characters(cut: int) -> None:
+# ---------------------------------------------------------------------------
+# Fragments: slices of at least MIN_FRAGMENT characters.
+
+
+def test_every_minimal_slice_carries_32_random_bits() -> None:
+    """The arithmetic of the module docstring: 12 random digits, cnry, 4 random digits."""
+    token = new_canary("t").token
+    marker = range(12, 16)
+    for start in range(len(token) - MIN_FRAGMENT + 1):
+        random_digits = [i for i in range(start, start + MIN_FRAGMENT) if i not in marker]
+        assert len(random_digits) * 4 >= 32, start
+
+
+#: where a minimal slice is cut from a 20-character token, and how a hit names it
+CUTS = {
+    "prefix": (0, f"first {MIN_FRAGMENT} of 20 chars"),
+    "suffix": (20 - MIN_FRAGMENT, f"last {MIN_FRAGMENT} of 20 chars"),
+    "middle": (4, f"chars 5-{4 + MIN_FRAGMENT} of 20"),
+}
+
+#: encoder -> the encoding a hit on a fragment of a default (hex) token names
+FRAGMENT_ENCODINGS = {
+    "raw": "raw",
+    "upper": "raw (any case)",
+    "swapcase": "raw (any case)",
+    "hex": "hex",
+    "HEX": "hex",
+    "json": "raw",  # a hex token's slice is its own JSON, repr and URL form
+    "url": "raw",
+    "repr": "raw",
+}
+
+
+def _embedded_bytes(piece: str, align: int) -> bytes:
+    """``piece`` starting ``align`` bytes into a base64 group, amid bytes whose bits
+    that share a base64 character with it (low 4 or 6 bits before, high 4 or 6
+    after) differ from those of every character of the test tokens."""
+    return b"\xfb\xff" * 3 + b"\x8c" * align + piece.encode() + b"\xfb\xff" * 4
+
+
+# A neighbour of a slice that no encoder turns into a hex digit or a token character
+# ("<" would be "%3C" in URLs: its "C" could extend a slice by one character).
+SEP = "_"
+
+
+@pytest.mark.parametrize("encoder", sorted(FRAGMENT_ENCODINGS))
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_minimal_fragment_found_and_described(cut: str, encoder: str) -> None:
+    canary = new_canary("context.auth_token")
+    start, span = CUTS[cut]
+    piece = canary.token[start : start + MIN_FRAGMENT]
+    text = ENCODERS[encoder](f"debug: token{SEP}{piece}{SEP} (truncated)")
+    hits = _found(text, canary, where="details")
+    assert [(h.encoding, h.fragment) for h in hits] == [
+        (FRAGMENT_ENCODINGS[encoder], (start, start + MIN_FRAGMENT))
+    ], text
+    assert hits[0].describe() == (
+        f"fragment ({span}) of canary from context.auth_token ({canary.token!r}) "
+        f"found in details as {FRAGMENT_ENCODINGS[encoder]}"
+    )
+
+
+@pytest.mark.parametrize("urlsafe", [False, True], ids=["std", "urlsafe"])
+@pytest.mark.parametrize("align", [0, 1, 2])
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_minimal_fragment_in_base64_at_every_alignment(cut: str, align: int, urlsafe: bool) -> None:
+    canary = new_canary("t")
+    start, _ = CUTS[cut]
+    piece = canary.token[start : start + MIN_FRAGMENT]
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = "blob=" + encode(_embedded_bytes(piece, align)).decode("ascii")
+    hits = _found(text, canary)
+    assert len(hits) == 1, text
+    # a hex token's base64 needs neither '+' nor '/': one search covers both alphabets
+    assert re.fullmatch(r"base64(url)?\[[012]\]", hits[0].encoding)
+    assert hits[0].encoding.endswith(f"[{align}]")
+    assert hits[0].fragment == (start, start + MIN_FRAGMENT)
+
+
+@pytest.mark.parametrize("urlsafe", [False, True], ids=["std", "urlsafe"])
+@pytest.mark.parametrize("align", [0, 1, 2])
+def test_base64_fragment_alphabets_are_told_apart(align: int, urlsafe: bool) -> None:
+    canary = new_canary("t", token=B64_TOKEN)
+    piece = B64_TOKEN[2:16]
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    hits = _found(encode(_embedded_bytes(piece, align)).decode("ascii"), canary)
+    assert [(h.encoding, h.fragment) for h in hits] == [
+        (f"{'base64url' if urlsafe else 'base64'}[{align}]", (2, 16))
+    ]
+
+
+#: SPECIAL's slices in the encodings that keep characters apart, and their names
+SPECIAL_ENCODINGS = {
+    "repr": "repr",
+    "unicode-escape": "unicode-escape",
+    "json": "json-ascii",
+    "url": "url",
+    "url-plus": "url-plus",
+    "hex": "hex",
+    "upper": "raw (any case)",
+}
+#: where a slice's form is another's: the first form searched names it
+SAME_FORM = {(0, "repr"): "raw", (7, "unicode-escape"): "repr", (7, "json"): "repr"}
+
+
+@pytest.mark.parametrize("encoder", sorted(SPECIAL_ENCODINGS))
+@pytest.mark.parametrize("start", [0, 3, len(SPECIAL) - MIN_FRAGMENT])
+def test_special_token_fragments_in_char_encodings(start: int, encoder: str) -> None:
+    canary = new_canary("t", token=SPECIAL)
+    piece = SPECIAL[start : start + MIN_FRAGMENT]
+    hits = _found(ENCODERS[encoder](SEP + piece + SEP), canary)
+    expected = SAME_FORM.get((start, encoder), SPECIAL_ENCODINGS[encoder])
+    assert [(h.encoding, h.fragment) for h in hits] == [(expected, (start, start + MIN_FRAGMENT))]
+
+
+@pytest.mark.parametrize("cut", range(MIN_FRAGMENT, 20))
+def test_longer_prefix_is_reported_whole(cut: int) -> None:
     canary = new_canary("t")
     assert len(canary.token) == 20
     hits = _found(f"token={canary.token[:cut]}... (truncated)", canary)
-    assert [h.encoding for h in hits] == [f"prefix[{MIN_PREFIX}]"]
-    assert _found(canary.token[:cut].upper(), canary)
+    assert [(h.encoding, h.fragment) for h in hits] == [("raw", (0, cut))]
+    assert f"fragment (first {cut} of 20 chars)" in hits[0].describe()
+    upper = _found(canary.token[-cut:].upper(), canary)
+    assert [(h.encoding, h.fragment) for h in upper] == [("raw (any case)", (20 - cut, 20))]
 
 
-def test_seven_character_prefix_is_not_a_hit() -> None:
+def test_whole_token_is_not_called_a_fragment() -> None:
     canary = new_canary("t")
-    assert _found(f"token={canary.token[: MIN_PREFIX - 1]}...", canary) == []
+    (hit,) = _found("x" + canary.token + "y", canary)
+    assert hit.fragment is None and hit.describe().startswith("canary from t ")
+
+
+@pytest.mark.parametrize("cut", sorted(CUTS))
+def test_one_character_short_is_not_a_fragment(cut: str) -> None:
+    """MIN_FRAGMENT - 1 characters: not reported raw, in any case, hex, JSON, URL or base64."""
+    canary = new_canary("t")
     special = new_canary("t", token=SPECIAL)
-    assert _found(SPECIAL[: MIN_PREFIX - 1] + "!", special) == []
+    offset = {"prefix": 0, "suffix": 1, "middle": 0}[cut]  # keep the suffix a suffix
+    for token_canary in (canary, special):
+        token = token_canary.token
+        start = {"prefix": 0, "suffix": len(token) - MIN_FRAGMENT, "middle": 4}[cut] + offset
+        piece = token[start : start + MIN_FRAGMENT - 1]
+        texts = [ENCODERS[name](f"{SEP}{piece}{SEP}") for name in sorted(ENCODERS)]
+        texts += [base64.b64encode(_embedded_bytes(piece, align)).decode() for align in range(3)]
+        for text in texts:
+            assert _found(text, token_canary) == [], (piece, text)
+
+
+@pytest.mark.parametrize(
+    "token", ["0123456789ab", "short", "given-token-123"], ids=["minimal", "short", "custom"]
+)
+def test_tokens_of_at_most_min_fragment_are_searched_whole(token: str) -> None:
+    canary = new_canary("t", token=token)
+    assert _found(f"[{token}]", canary)[0].fragment is None
+    assert _found(token[:-1], canary) == [] or len(token) > MIN_FRAGMENT
+
+
+def _nova_texts() -> str:
+    """Texts nova puts in records: messages, class names, tracebacks, ids, times, digests."""
+    exception = pytest.importorskip("nova.exception")
+    utils = pytest.importorskip("nova.utils")
+    texts = []
+    for name, cls in sorted(vars(exception).items()):
+        if isinstance(cls, type) and issubclass(cls, exception.NovaException):
+            texts.append(name)
+            try:
+                texts.append(str(cls().format_message()))
+            except Exception:  # a message that needs kwargs
+                continue
+    try:
+        utils.safe_truncate(None, 10)
+    except TypeError:
+        texts.append(traceback.format_exc())
+    try:
+        json.loads("{")
+    except ValueError:
+        texts.append(traceback.format_exc())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for i in range(200):
+        uid = uuid.uuid4()
+        texts += [
+            f"req-{uid}",
+            str(uid),
+            uid.hex,
+            (now + datetime.timedelta(seconds=i)).isoformat(),
+        ]
+        texts += [hashlib.sha256(uid.bytes).hexdigest(), hashlib.md5(uid.bytes).hexdigest()]
+    assert len(texts) > 1000
+    return "\n".join(texts)
+
+
+def test_no_fragment_of_fresh_canaries_in_novas_own_texts() -> None:
+    text = _nova_texts()
+    batch = [new_canary(f"c{i}") for i in range(300)]
+    assert find_canaries(text, batch, where="details") == []
 
 
 @pytest.mark.parametrize(
@@ -242,7 +431,7 @@ def test_property_embedded_canary_is_always_found(
     canary=_DEFAULT_AND_SPECIAL,
     before=_TEXT,
     after=_TEXT,
-    cut=st.integers(MIN_PREFIX, 19),
+    cut=st.integers(MIN_FRAGMENT, 19),
     upper=st.booleans(),
 )
 def test_property_cut_canary_is_found(
@@ -250,6 +439,28 @@ def test_property_cut_canary_is_found(
 ) -> None:
     piece = canary.token[:cut]
     assert _found(before + (piece.upper() if upper else piece) + after, canary)
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(
+    canary=_DEFAULT_AND_SPECIAL,
+    encoding=st.sampled_from(sorted(ENCODERS)),
+    before=_TEXT,
+    after=_TEXT,
+    data=st.data(),
+)
+def test_property_embedded_fragment_is_always_found(
+    canary: Canary, encoding: str, before: str, after: str, data: st.DataObject
+) -> None:
+    size = len(canary.token)
+    length = data.draw(st.integers(MIN_FRAGMENT, size - 1), label="length")
+    start = data.draw(st.integers(0, size - length), label="start")
+    text = ENCODERS[encoding](before + canary.token[start : start + length] + after)
+    hits = _found(text, canary)
+    assert len(hits) == 1
+    # the first form found names the hit: a raw part of a repr'd slice may be shorter
+    fragment = hits[0].fragment
+    assert fragment is None or fragment[1] - fragment[0] >= MIN_FRAGMENT
 
 
 @settings(max_examples=300, database=None, deadline=None)

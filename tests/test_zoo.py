@@ -188,3 +188,30 @@ def test_safe_packer_behind_novas_boundary_is_clean(clock: SkewedClock) -> None:
     )
     violations = [v for r in results for v in r.violations]
     assert not violations, _describe(violations)
+
+
+# ---------------------------------------------------------------------------
+# Fragments of canaries: no false alarm on correct packers.
+
+NOVA = "nova.objects.instance_action"
+
+
+@pytest.mark.parametrize("mode", ["contract", "hostile"])
+@pytest.mark.parametrize("path", [SAFE, NOVA])
+def test_leak_family_finds_no_fragment_on_correct_packers(
+    path: str, mode: str, clock: SkewedClock
+) -> None:
+    """What ``-k leak`` runs, on the safe packer and on nova: no leak, whole or fragment.
+
+    Nova 34 stores no canary (its findings are in other families), so any hit here
+    would be a chance match of a slice of MIN_FRAGMENT characters.
+    """
+    results = _run(
+        _target(path),
+        builtin_properties(layers=LAYERS, families=["leak"]),
+        mode=mode,
+        seed=SEEDS[0],
+        clock=clock,
+    )
+    violations = [v for r in results for v in r.violations if v.family == "leak"]
+    assert not violations, f"{len(violations)} leak(s) on {path}:\n" + _describe(violations)

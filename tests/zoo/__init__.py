@@ -19,6 +19,10 @@ MUTANTS: dict[str, str] = {
     "tests.zoo.m_leak_locals": "leak",
     "tests.zoo.m_leak_log": "leak",
     "tests.zoo.m_leak_boundary": "leak",
+    # Fragments of the auth token, each of MIN_FRAGMENT characters (the boundary).
+    "tests.zoo.m_leak_prefix": "leak",
+    "tests.zoo.m_leak_suffix": "leak",
+    "tests.zoo.m_leak_slice": "leak",
     "tests.zoo.m_type_exc_object": "type",
     "tests.zoo.m_type_iso_time": "type",
     "tests.zoo.m_null_project": "null",

@@ -1,0 +1,39 @@
+"""Leak (fragment): an error's details end with a debug hint: the start of ``context.auth_token``.
+
+The hint is the token's first 19 characters: Fernet tokens all begin with the same
+7 characters (``gAAAAAB``: version byte and timestamp), so it keeps 12 characters of
+key material, the least :data:`pytest_actionsec.canaries.MIN_FRAGMENT` reports (18
+would go unreported). Also trips bounds (details not a prefix of the safe message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.zoo import _base
+from tests.zoo._base import InstanceAction, serialize_args
+
+__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+
+HINT_CHARS = 19
+
+
+class InstanceActionEvent(_base.InstanceActionEvent):
+    @classmethod
+    def pack_action_event_finish(
+        cls,
+        context: Any,
+        instance_uuid: Any,
+        event_name: Any,
+        exc_val: Any = None,
+        exc_tb: Any = None,
+    ) -> dict[str, Any]:
+        values = super().pack_action_event_finish(
+            context, instance_uuid, event_name, exc_val, exc_tb
+        )
+        token = getattr(context, "auth_token", None)
+        if values.get("details") and isinstance(token, str):
+            hint = f" (token {token[:HINT_CHARS]}...)"
+            room = _base.DETAILS_BYTES - len(hint.encode("utf-8"))
+            values["details"] = _base.truncate_utf8(values["details"], room) + hint
+        return values
