@@ -530,7 +530,7 @@ def test_sarif_validates_against_sarif_2_1_0(pytester: pytest.Pytester) -> None:
 # xdist: the full merged report (not only verdicts) is the same with -n 2 and -n 0.
 
 
-# Canary tokens are 12 random hex digits, "cnry" and a per-process counter (canaries.py):
+# Canary tokens are 12 random hex digits, "cnry" and 4 more random hex digits (canaries.py):
 # they differ between processes by design, so inputs and evidence are compared without them.
 _TOKEN = re.compile(r"[0-9a-f]{12}cnry[0-9a-f]{4}")
 
