@@ -941,7 +941,8 @@ def run_group(
                     watch_inputs=watch,
                 )
 
-        # Every violation is raised (and so shrunk) in the round that first finds it;
+        # Every violation not shown by a probe is raised (and so shrunk) in the round
+        # that first finds it;
         # a round that finds one ends early (Hypothesis stops generating soon after a
         # failure), so up to TOP_UP_ROUNDS more rounds spend what is left of
         # ``max_examples`` with the keys found so far known: judged and kept, never
@@ -974,14 +975,19 @@ def run_group(
         final: list[Violation] = []
         note = ""
         fixed = probes(target, group.function, layer=layer) if strategy is None else []
+        probed: dict[tuple[Any, ...], Violation] = {}
         try:
-            # The probes first (shapes of known defects, met whatever the seed); their
-            # findings are collected like any example's, then Hypothesis searches.
+            # The probes first: the minimal shapes of known defects, met whatever the
+            # seed. What they find is reported with the probe as its input (already
+            # minimal: nothing to shrink) and is known to the search, so a defect the
+            # probes show neither ends nor slows the search for the others.
             for probe in fixed:
                 try:
                     check(probe)
                 except _Found:
                     pass
+            probed.update((k, v) for k, (_, v) in collector.best.items())
+            known.update(probed)
             searched = 0  # examples generated before each round's first new finding
             for round_no in range(1 + TOP_UP_ROUNDS):
                 budget = max_examples - searched
@@ -1024,6 +1030,7 @@ def run_group(
     best = {k: v for k, (_, v) in collector.best.items()}
     for v in final:  # Hypothesis's shrunk example wins for its own violations
         best[v.key()] = v
+    best.update(probed)  # a probe is the minimal shape of its defect
     # A crash seen on contract input explains the same crash on hostile input.
     contract_crashes = {
         (v.function, v.layer, v.kind) for v in best.values() if v.invariant == "crash.contract"
