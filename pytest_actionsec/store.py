@@ -599,12 +599,14 @@ class Store:
             # instance_actions.instance_uuid is a foreign key to instances.uuid
             # (enforced by MySQL and PostgreSQL): give it a minimal instance row,
             # written with nova's model in nova's writer session.
+            # A core INSERT on nova's own table object (its column defaults apply):
+            # the ORM model's save cost about half of a whole round trip.
             with api.context_manager.writer.using(ctx) as session:
-                instance = self._nova.models.Instance()
-                instance.update(
-                    {"uuid": uuid, "user_id": _ADMIN, "project_id": _ADMIN, "deleted": 0}
+                session.execute(
+                    self._tables["instances"]
+                    .insert()
+                    .values(uuid=uuid, user_id=_ADMIN, project_id=_ADMIN, deleted=0)
                 )
-                instance.save(session)
         if function == "pack_action_start":
             return
         api.action_start(
