@@ -1,8 +1,8 @@
 """Stability: N consecutive runs with random seeds give the same verdicts.
 
-Each run draws a fresh seed (printed), runs every built-in property of the given
-layers (default packer,boundary; 100 examples each, no example database, a
-SkewedClock per property as the plugin does) against
+Each run draws a fresh seed (printed), runs every built-in group (helper x layer, all
+families in one Hypothesis run, as the plugin does) of the given layers (default
+packer,boundary; 100 examples each, no example database, a SkewedClock per run) against
 
 * the zoo's safe packer (``tests.zoo.SAFE``) in contract mode: expected zero failures;
 * real nova (``nova.objects.instance_action``) in contract mode: expected the same
@@ -21,7 +21,7 @@ import sys
 from _common import fmt, now
 
 from pytest_actionsec.clock import SkewedClock
-from pytest_actionsec.engine import builtin_properties, run_property
+from pytest_actionsec.engine import builtin_groups, run_group
 from pytest_actionsec.targets import resolve_target
 
 NOVA = "nova.objects.instance_action"
@@ -32,13 +32,17 @@ def verdict(path: str, seed: int, layers: tuple[str, ...], mode: str) -> dict[st
     target = resolve_target(path)
     rng = random.Random(seed)
     out: dict[str, frozenset[str]] = {}
-    for prop in builtin_properties(layers=layers):
+    for group in builtin_groups(layers):
         with SkewedClock() as clock:
-            result = run_property(
-                prop, target, mode=mode, seed=rng.randrange(2**32), clock=clock, database=None
+            run = run_group(
+                group, target, mode=mode, seed=rng.randrange(2**32), clock=clock, database=None
             )
-        if result.status != "passed":
-            out[prop.id] = frozenset({v.invariant for v in result.violations} | {result.status})
+        for family in run.families:
+            result = run.for_family(family)
+            if result.status != "passed":
+                out[result.property.id] = frozenset(
+                    {v.invariant for v in result.violations} | {result.status}
+                )
     return out
 
 
