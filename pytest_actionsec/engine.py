@@ -876,6 +876,7 @@ def run_group(
     executor: Callable[[Call], Observation] | None = None,
     strategy: Any = None,
     store: Any = None,
+    seconds: float | None = None,
 ) -> GroupResult:
     """Judge ``families`` (default: all) on one helper at one layer in one Hypothesis run.
 
@@ -887,7 +888,10 @@ def run_group(
     and mode. At the ``store`` layer pass ``store`` (a
     :class:`~pytest_actionsec.store.Store`): each call is packed under the time
     limit and global-state check, then written and read back outside them.
-    ``executor`` replaces the execution altogether.
+    ``executor`` replaces the execution altogether. With ``seconds`` (a time
+    budget) the run keeps drawing rounds of ``max_examples`` examples, each with
+    its own seed and the findings so far known, until the budget is spent (a
+    round is never cut short: the last one may end after it).
     """
     from hypothesis import HealthCheck, Phase, settings
 
@@ -989,10 +993,17 @@ def run_group(
             probed.update((k, v) for k, (_, v) in collector.best.items())
             known.update(probed)
             searched = 0  # examples generated before each round's first new finding
-            for round_no in range(1 + TOP_UP_ROUNDS):
-                budget = max_examples - searched
-                if budget <= 0:
-                    break
+            deadline = None if seconds is None else started + seconds
+            round_no = 0
+            while True:
+                if deadline is None:
+                    budget = max_examples - searched
+                    if round_no > TOP_UP_ROUNDS or budget <= 0:
+                        break
+                else:  # a time budget: rounds of max_examples until it is spent
+                    budget = max_examples
+                    if round_no > 0 and _REAL_CLOCK[0]() >= deadline:
+                        break
                 round_calls[0], first_raise[0] = 0, None
                 fresh_keys.clear()
                 found_keys = _search_round(
@@ -1013,13 +1024,17 @@ def run_group(
                         database=(
                             None
                             if inner is None
-                            else keyed_database(inner, key + bytes([round_no]))
+                            else keyed_database(inner, key + round_no.to_bytes(4, "big"))
                         ),
                     ),
                     None if seed is None else seed + round_no,
                     final,
                 )
                 note = found_keys or note
+                round_no += 1
+                if deadline is not None:
+                    known.update(fresh_keys)
+                    continue
                 if not fresh_keys:
                     break
                 known.update(fresh_keys)

@@ -46,6 +46,7 @@ OPT_LAYERS = "--actionsec-layers"
 OPT_STORE = "--actionsec-store"
 OPT_TIMEOUT = "--actionsec-timeout"
 OPT_TRUSTED = "--actionsec-trusted"
+OPT_BUDGET = "--actionsec-budget"
 
 DEFAULT_TARGET = "nova.objects.instance_action"
 MODES = ("contract", "hostile")
@@ -108,6 +109,22 @@ def _parse_layers(value: str) -> tuple[str, ...]:
             f"must be a comma-separated list of {', '.join(KNOWN_LAYERS)}, got {value!r}"
         )
     return layers
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _parse_budget(value: str) -> float:
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:], None) if text else None
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"must be a duration like 90s, 10m or 2h, got {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"must be a positive duration like 90s, 10m or 2h, got {value!r}")
+    return seconds
 
 
 def _parse_timeout(value: str) -> float:
@@ -219,6 +236,15 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         _parse_timeout,
         10.0,
         "seconds one helper call may take before it is reported as hung (0: no limit)",
+    ),
+    (
+        OPT_BUDGET,
+        "actionsec_budget",
+        _parse_budget,
+        None,
+        "wall time for the built-in suite (90s, 10m, 2h): each helper-layer run gets an equal "
+        "share of what is left and draws rounds of --actionsec-examples until it is spent "
+        "(per xdist worker)",
     ),
     (
         OPT_TRUSTED,
@@ -337,6 +363,7 @@ class _State:
         #: group and leaves its result there for the others (see :func:`_shared_result`)
         self.shared_dir: str | None = None
         self._own_shared = False
+        self._budget_start: float | None = None
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -389,6 +416,23 @@ class _State:
     def _path(self, path: str) -> Path:
         p = Path(path)
         return p if p.is_absolute() else Path(self.config.invocation_params.dir) / p
+
+    def budget_share(self, session: pytest.Session) -> float:
+        """Seconds for the next run: an equal share of the budget left among runs not started.
+
+        The budget starts with the first run; under xdist each worker has its own.
+        """
+        import time
+
+        if self._budget_start is None:
+            self._budget_start = time.monotonic()
+        left = self.settings["actionsec_budget"] - (time.monotonic() - self._budget_start)
+        pending = {
+            item.prop.group.id
+            for item in session.items
+            if isinstance(item, ActionsecItem) and item.prop.group.id not in self.groups
+        }
+        return float(max(left, 0.0) / max(len(pending), 1))
 
     def group_seed(self, group: Group) -> int:
         """The seed of one group's run, derived from the session's seed."""
@@ -508,6 +552,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "actionsec_layers",
         "actionsec_store",
         "actionsec_timeout",
+        "actionsec_budget",
         "actionsec_trusted",
         "actionsec_report",
         "actionsec_baseline",
@@ -520,6 +565,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             value = {"actionsec_store": "sqlite (in-process)", "actionsec_trusted": "default"}.get(
                 name, "-"
             )
+        elif name == "actionsec_budget":
+            per = (
+                " per worker"
+                if _is_worker(config) or config.getoption("numprocesses", None)
+                else ""
+            )
+            value = f"{value:g}s{per}"
         shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
     target = state.target()
     return [
@@ -593,6 +645,9 @@ class ActionsecItem(pytest.Item):
                 )
                 state.groups[group.id] = result
                 return result
+        share = None
+        if s["actionsec_budget"] is not None:
+            share = state.budget_share(self.session)
 
         def run() -> GroupResult:
             with SkewedClock() as clock:
@@ -606,6 +661,7 @@ class ActionsecItem(pytest.Item):
                     clock=clock,
                     timeout=s["actionsec_timeout"] or None,
                     store=store,
+                    seconds=share,
                 )
 
         if state.shared_dir is not None:

@@ -697,3 +697,31 @@ def test_inner_pytester_session_leaves_the_outer_report_alone(
             "pack_action_event_finish",
         )
     )
+
+
+def test_budget_spends_time_instead_of_a_count(pytester: pytest.Pytester, leaky: str) -> None:
+    """Each run gets an equal share of the budget and draws rounds until it is spent."""
+    result = _run_sub(
+        pytester,
+        "--actionsec",
+        f"--actionsec-target={leaky}",
+        "--actionsec-layers=packer",
+        "--actionsec-examples=20",
+        "--actionsec-budget=4s",
+        "--actionsec-seed=3",
+        "--actionsec-report=r.json",
+        "-k",
+        "null",
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*budget=4s (--actionsec-budget)*"])
+    report = json.loads((pytester.path / "r.json").read_text())
+    examples = [p["examples"] for p in report["properties"]]
+    assert all(n > 20 for n in examples), examples  # more than one round of 20 each
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5m", "3d"])
+def test_bad_budget_is_a_one_line_error(pytester: pytest.Pytester, value: str) -> None:
+    result = pytester.runpytest_subprocess("--actionsec", f"--actionsec-budget={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--actionsec-budget*duration like 90s, 10m or 2h*"])
