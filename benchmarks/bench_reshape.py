@@ -122,7 +122,15 @@ def check_import(variant: Variant, cwd: str, extra_path: Sequence[Path] = ()) ->
         raise SystemExit(f"{variant.name}: imported {found}, expected {expected}")
 
 
-def pytest_command(seed: int, examples: int | None, layers: str | None) -> list[str]:
+def pytest_command(
+    seed: int,
+    examples: int | None,
+    layers: str | None,
+    *,
+    mode: str | None = None,
+    target: str | None = None,
+) -> list[str]:
+    """``python -m pytest --actionsec ...`` for one suite run at ``-n 0`` (report r.json)."""
     cmd = [
         sys.executable,
         "-m",
@@ -134,6 +142,10 @@ def pytest_command(seed: int, examples: int | None, layers: str | None) -> list[
         f"--actionsec-seed={seed}",
         "--actionsec-report=r.json",
     ]
+    if mode:
+        cmd.append(f"--actionsec-mode={mode}")
+    if target:
+        cmd.append(f"--actionsec-target={target}")
     if examples is not None:
         cmd.append(f"--actionsec-examples={examples}")
     if layers:

@@ -35,6 +35,7 @@ from bench_reshape import (
     Variant,
     new_package,
     old_package,
+    pytest_command,
     run_suite,
     working_tree_label,
 )
@@ -58,25 +59,8 @@ def all_cases() -> list[Case]:
 
 
 def command(case: Case, seed: int, layers: str | None, examples: int | None) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--actionsec",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        f"--actionsec-seed={seed}",
-        "--actionsec-report=r.json",
-        f"--actionsec-mode={case.mode}",
-    ]
-    if case.target:
-        cmd.append(f"--actionsec-target={case.target}")
-    if layers:
-        cmd.append(f"--actionsec-layers={layers}")
-    if examples is not None:
-        cmd.append(f"--actionsec-examples={examples}")
-    return [*cmd, "-n", "0"]
+    """The suite command of one case (see :func:`bench_reshape.pytest_command`)."""
+    return pytest_command(seed, examples, layers, mode=case.mode, target=case.target)
 
 
 def findings(run: Run) -> set[Finding]:
