@@ -48,10 +48,14 @@ __all__ = [
     "ListHandler",
     "Property",
     "PropertyResult",
+    "adopt_hypofuzz_failures",
     "builtin_groups",
     "builtin_properties",
     "capture_logs",
     "execute",
+    "fuzz_test_name",
+    "group_database",
+    "group_test",
     "keyed_database",
     "observe",
     "run_group",
@@ -718,13 +722,17 @@ class _Collector:
                 self.best[key] = (size, v)
 
 
-def keyed_database(inner: Any, prefix: bytes) -> Any:
+def keyed_database(inner: Any, prefix: bytes, *, adopt: Sequence[bytes] = ()) -> Any:
     """A Hypothesis example database seen through a key prefix (public database API only).
 
     Every run checks the same inner function, so Hypothesis would give every
     helper, layer, target and mode one key; the prefix keeps their examples apart.
+    ``adopt``: saved examples (choice sequences) found elsewhere, saved under the
+    first key fetched (the test's own key: Hypothesis replays it first).
     """
     from hypothesis.database import ExampleDatabase
+
+    pending = list(adopt)
 
     class KeyedDatabase(ExampleDatabase):
         def __repr__(self) -> str:
@@ -734,6 +742,8 @@ def keyed_database(inner: Any, prefix: bytes) -> Any:
             inner.save(prefix + key, value)
 
         def fetch(self, key: bytes) -> Any:
+            while pending:
+                inner.save(prefix + key, pending.pop())
             return inner.fetch(prefix + key)
 
         def delete(self, key: bytes, value: bytes) -> None:
@@ -806,9 +816,12 @@ def _search_round(
     from hypothesis.reporting import with_reporter
 
     wrap: Any = given(drawn)
-    test: Any = config(wrap(check))
+    test: Any = wrap(check)
     if seed is not None:
+        # @seed turns the database off unless settings are applied after it: the
+        # seed fixes what is generated, and saved failures are still replayed first.
         test = hseed(seed)(test)
+    test = config(test)
     note = ""
     try:
         with with_reporter(lambda _msg: None), warnings.catch_warnings():
@@ -829,6 +842,192 @@ def _search_round(
     except Flaky as flaky:
         note = f"flaky: {type(flaky).__name__}"
     return note
+
+
+@dataclass
+class _Search:
+    """What one group's check shares with the rounds of its run."""
+
+    run_one: Callable[[Call], Observation]
+    judged: frozenset[str]
+    collector: _Collector
+    known: set[tuple[Any, ...]] = field(default_factory=set)
+    fresh_keys: set[tuple[Any, ...]] = field(default_factory=set)
+    round_calls: int = 0
+    first_raise: int | None = None
+
+
+def _make_check(search: _Search, group: Group) -> Callable[[Call], None]:
+    """The one function Hypothesis tests for a group (its database key is this source)."""
+
+    def check(call: Call) -> None:
+        obs = search.run_one(call)
+        search.collector.examples += 1
+        search.round_calls += 1
+        if obs.timed_out is not None:  # reported whatever is judged, never shrunk
+            raise _Hung(judge(obs, search.judged | {"crash"}, only=("crash.timeout",)))
+        found = judge(obs, search.judged)
+        if found:
+            search.collector.add(found, call.size())
+            fresh = [v for v in found if v.key() not in search.known and not v.blame]
+            if fresh:
+                search.fresh_keys.update(v.key() for v in fresh)
+                if search.first_raise is None:
+                    search.first_raise = search.round_calls
+                raise _found_type(_first(fresh).key())(found)
+
+    check.__name__ = f"actionsec_{group.id.replace('-', '_')}"
+    return check
+
+
+def _round_settings(parent: Any, max_examples: int, database: Any) -> Any:
+    """The settings of every round of a group's run (and of :func:`group_test`)."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(
+        parent,
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=True,
+        print_blob=False,
+        derandomize=False,
+        # The explain phase re-runs a failing example many times to annotate its
+        # printout, which run_group discards: it made failing runs 30-47x slower.
+        phases=[p for p in settings().phases if p is not Phase.explain],
+        database=database,
+    )
+
+
+def group_database(
+    inner: Any,
+    group: Group,
+    target_path: str,
+    mode: str,
+    round_no: int = 0,
+    *,
+    adopt: Sequence[bytes] = (),
+) -> Any:
+    """The example database one round of a group's run sees: ``inner`` through its key.
+
+    Round 0 of :func:`run_group` and :func:`group_test` use the same one, so what
+    either saves the other replays first. None when ``inner`` is None.
+    """
+    if inner is None:
+        return None
+    key = _digest(group.id, target_path, mode)
+    return keyed_database(inner, key + round_no.to_bytes(4, "big"), adopt=adopt)
+
+
+def fuzz_test_name(group: Group, target_path: str, mode: str) -> str:
+    """The name of the fuzz module's test for a group (``pytest_actionsec.fuzz``)."""
+    return f"test_{group.id}_{mode}_{target_path}".replace("-", "_").replace(".", "_")
+
+
+#: Keys HypoFuzz writes in the shared example database (its own layout, read only
+#: here): the list of its tests' keys, and each test's reports (JSON, with the nodeid).
+_HYPOFUZZ_KEYS = b"hypofuzz.test_keys"
+_HYPOFUZZ_REPORTS = b".hypofuzz.reports"
+_HYPOFUZZ_FAILURES = (b"", b".secondary")  # shrunk, then unshrunk failing choices
+
+
+def adopt_hypofuzz_failures(
+    database: Any, group: Group, target_path: str, mode: str
+) -> list[bytes]:
+    """Failing examples a HypoFuzz campaign saved for this group's fuzz test.
+
+    HypoFuzz keys a test by its pytest node id, which no run outside pytest can
+    reproduce with Hypothesis's public API; it also lists its tests' keys and
+    writes reports naming their node ids in the same database. Those are read
+    here (one fetch when HypoFuzz never ran), so :func:`run_group` replays what the
+    campaign found first. Never imports HypoFuzz.
+    """
+    import json
+
+    wanted = fuzz_test_name(group, target_path, mode)
+    found: list[bytes] = []
+    try:
+        keys = list(database.fetch(_HYPOFUZZ_KEYS))
+    except Exception:  # a database that cannot list: nothing to adopt
+        return found
+    for key in keys:
+        names = set()
+        for raw in database.fetch(key + _HYPOFUZZ_REPORTS):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                names.add(str(json.loads(raw).get("nodeid", "")).rsplit("::", 1)[-1])
+            if names:
+                break
+        if wanted in names:
+            for suffix in _HYPOFUZZ_FAILURES:
+                found.extend(database.fetch(key + suffix))
+    return found
+
+
+def group_test(
+    group: Group,
+    target: Target,
+    *,
+    mode: str = "contract",
+    families: Sequence[str] | None = None,
+    clock: ClockLike | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    store: Any = None,
+    database: Any = "default",
+    keyed: bool = True,
+    max_examples: int = 100,
+) -> Callable[[], None]:
+    """One group's property as an ordinary Hypothesis test (``@given`` over its calls).
+
+    It checks the same function as :func:`run_group` and, with ``keyed``, sees the
+    database (``"default"``: the active profile's) through the key of run_group's
+    first round, so a failure it saves is replayed first by the next run_group
+    (``pytest --actionsec``) for the same group, target and mode. Every call is
+    judged on ``families`` (default all) and a finding raises; ``clock`` (started
+    once by the caller) is moved per example. ``keyed=False`` uses the database
+    itself, as HypoFuzz requires; run_group then adopts the campaign's failures
+    (:func:`adopt_hypofuzz_failures`).
+    """
+    from hypothesis import HealthCheck, given, settings
+
+    chosen = tuple(FAMILIES) if families is None else tuple(dict.fromkeys(families))
+    layer = "packer" if group.layer == "store" else group.layer
+    if group.layer == "boundary" and target.boundary is None:
+        raise ValueError(f"target {target.path} has no boundary (serialize_args)")
+    if group.layer == "store" and store is None:
+        raise ValueError("the store layer needs store= (a pytest_actionsec.store.Store)")
+    watch = "purity" in chosen
+
+    def run_one(call: Call) -> Observation:
+        with capture_logs() as lines, time_limit(timeout) as arm:
+            if group.layer == "store":
+                from pytest_actionsec.store import store_executor
+
+                return store_executor(
+                    target,
+                    store,
+                    clock=clock,
+                    logs=lines,
+                    arm=arm,
+                    timeout=timeout,
+                    watch_inputs=watch,
+                )(call)
+            return execute(
+                target, call, clock=clock, logs=lines, arm=arm, timeout=timeout, watch_inputs=watch
+            )
+
+    check = _make_check(_Search(run_one, frozenset(chosen), _Collector()), group)
+    parent = settings()
+    inner = parent.database if database == "default" else database
+    db = group_database(inner, group, target.path, mode) if keyed else inner
+    config = settings(
+        _round_settings(parent, max_examples, db),
+        # HypoFuzz does not fuzz a test that suppresses this one.
+        suppress_health_check=[h for h in HealthCheck if h.name != "nested_given"],
+    )
+    test: Callable[[], None] = config(
+        given(calls(target, group.function, mode=mode, layer=layer))(check)
+    )
+    return test
 
 
 def run_property(
@@ -893,7 +1092,7 @@ def run_group(
     its own seed and the findings so far known, until the budget is spent (a
     round is never cut short: the last one may end after it).
     """
-    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis import settings
 
     started = _REAL_CLOCK[0]()
     chosen = tuple(FAMILIES) if families is None else tuple(dict.fromkeys(families))
@@ -951,31 +1150,12 @@ def run_group(
         # failure), so up to TOP_UP_ROUNDS more rounds spend what is left of
         # ``max_examples`` with the keys found so far known: judged and kept, never
         # raised again, so a defect found once does not end the search for others.
-        known: set[tuple[Any, ...]] = set()
-        fresh_keys: set[tuple[Any, ...]] = set()
-        round_calls = [0]
-        first_raise: list[int | None] = [None]
-
-        def check(call: Call) -> None:
-            obs = run_one(call)
-            collector.examples += 1
-            round_calls[0] += 1
-            if obs.timed_out is not None:  # reported whatever is judged, never shrunk
-                raise _Hung(judge(obs, judged | {"crash"}, only=("crash.timeout",)))
-            found = judge(obs, judged)
-            if found:
-                collector.add(found, call.size())
-                fresh = [v for v in found if v.key() not in known and not v.blame]
-                if fresh:
-                    fresh_keys.update(v.key() for v in fresh)
-                    if first_raise[0] is None:
-                        first_raise[0] = round_calls[0]
-                    raise _found_type(_first(fresh).key())(found)
-
-        check.__name__ = f"actionsec_{group.id.replace('-', '_')}"
+        search = _Search(run_one, judged, collector)
+        known, fresh_keys = search.known, search.fresh_keys
+        check = _make_check(search, group)
         parent = settings()
         inner = parent.database if database == "default" else database
-        key = _digest(group.id, target.path, mode)
+        adopted = [] if inner is None else adopt_hypofuzz_failures(inner, group, target.path, mode)
         final: list[Violation] = []
         note = ""
         fixed = probes(target, group.function, layer=layer) if strategy is None else []
@@ -1004,27 +1184,21 @@ def run_group(
                     budget = max_examples
                     if round_no > 0 and _REAL_CLOCK[0]() >= deadline:
                         break
-                round_calls[0], first_raise[0] = 0, None
+                search.round_calls, search.first_raise = 0, None
                 fresh_keys.clear()
                 found_keys = _search_round(
                     check,
                     drawn,
-                    settings(
+                    _round_settings(
                         parent,
-                        max_examples=budget,
-                        deadline=None,
-                        suppress_health_check=list(HealthCheck),
-                        report_multiple_bugs=True,
-                        print_blob=False,
-                        derandomize=False,
-                        # The explain phase re-runs a failing example many times to
-                        # annotate its printout, which run_group discards: it made
-                        # failing runs 30-47x slower per example.
-                        phases=[p for p in settings().phases if p is not Phase.explain],
-                        database=(
-                            None
-                            if inner is None
-                            else keyed_database(inner, key + round_no.to_bytes(4, "big"))
+                        budget,
+                        group_database(
+                            inner,
+                            group,
+                            target.path,
+                            mode,
+                            round_no,
+                            adopt=adopted if round_no == 0 else (),
                         ),
                     ),
                     None if seed is None else seed + round_no,
@@ -1038,7 +1212,9 @@ def run_group(
                 if not fresh_keys:
                     break
                 known.update(fresh_keys)
-                searched += first_raise[0] if first_raise[0] is not None else round_calls[0]
+                searched += (
+                    search.first_raise if search.first_raise is not None else search.round_calls
+                )
         except _Hung as hung:
             final.extend(hung.violations)
             note = "stopped at the first call that did not return in time (not shrunk)"

@@ -1,0 +1,124 @@
+"""The built-in properties as ordinary Hypothesis tests, for long campaigns.
+
+One test per helper and layer (``test_<helper>_<layer>_<mode>_<target>``) judging
+every invariant family, built by :func:`pytest_actionsec.engine.group_test`: the
+same checked function as ``pytest --actionsec`` runs, so what a campaign finds is
+replayed first by the next ``pytest --actionsec`` run with the same target and mode
+and the same Hypothesis example database (``HYPOTHESIS_STORAGE_DIRECTORY``).
+
+Configured by environment variables, read when the module is imported:
+``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
+(``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
+``store`` uses in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
+``ACTIONSEC_TIMEOUT`` (seconds, default 10). The server clock is frozen once per
+process (at the first example, moved per example) and the store opened once.
+
+Run it with pytest (``pytest --pyargs pytest_actionsec.fuzz``, plain Hypothesis,
+saved under run_group's own key) or point HypoFuzz at it
+(``hypothesis fuzz -- --pyargs pytest_actionsec.fuzz``): under HypoFuzz each test
+uses the profile's database itself, as HypoFuzz requires, and ``pytest --actionsec``
+adopts the campaign's failures from HypoFuzz's records in that database.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pytest_actionsec.engine import DEFAULT_TIMEOUT, builtin_groups, fuzz_test_name, group_test
+
+__all__: list[str] = []  # filled with the generated test names below
+
+_MODES = ("contract", "hostile")
+_LAYERS = ("packer", "boundary", "store")
+_IGNORE = ("hypofuzz", "trio", "hypercorn", "starlette", "coverage", "_pytest", "pytest")
+
+
+def _setting(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _config() -> tuple[str, str, tuple[str, ...], tuple[str, ...] | None, float | None]:
+    target = _setting("ACTIONSEC_TARGET", "nova.objects.instance_action")
+    mode = _setting("ACTIONSEC_MODE", "contract")
+    if mode not in _MODES:
+        raise ValueError(f"ACTIONSEC_MODE must be one of {', '.join(_MODES)}, got {mode!r}")
+    raw_layers = _setting("ACTIONSEC_LAYERS", "packer,boundary")
+    layers = tuple(p.strip() for p in raw_layers.split(",") if p.strip())
+    if not layers or any(layer not in _LAYERS for layer in layers):
+        raise ValueError(
+            f"ACTIONSEC_LAYERS must be a comma-separated list of {', '.join(_LAYERS)}, "
+            f"got {raw_layers!r}"
+        )
+    trusted_raw = _setting("ACTIONSEC_TRUSTED", "")
+    trusted = tuple(p.strip() for p in trusted_raw.split(",") if p.strip()) or None
+    raw_timeout = _setting("ACTIONSEC_TIMEOUT", str(DEFAULT_TIMEOUT))
+    try:
+        timeout = float(raw_timeout)
+    except ValueError:
+        bad = f"ACTIONSEC_TIMEOUT must be a number of seconds, got {raw_timeout!r}"
+        raise ValueError(bad) from None
+    return target, mode, layers, trusted, (timeout or None)
+
+
+class _ProcessClock:
+    """The server clock, frozen once per process at the first example (never per example)."""
+
+    def __init__(self) -> None:
+        self._clock: Any = None
+
+    def _started(self) -> Any:
+        if self._clock is None:
+            from pytest_actionsec.clock import SkewedClock
+
+            self._clock = SkewedClock(ignore=_IGNORE).start()
+            atexit.register(self._clock.stop)
+        return self._clock
+
+    def move_to(self, when: Any) -> None:
+        self._started().move_to(when)
+
+    def now(self) -> Any:
+        return self._started().now()
+
+
+def _in_hypofuzz() -> bool:
+    detection = sys.modules.get("hypofuzz.detection")  # never imported from here
+    return bool(detection is not None and detection.in_hypofuzz_run())
+
+
+def _tests() -> dict[str, Callable[[], None]]:
+    from pytest_actionsec.targets import TargetError, resolve_target
+
+    target_path, mode, layers, trusted, timeout = _config()
+    try:
+        target = resolve_target(target_path, trusted=trusted)
+    except TargetError as exc:
+        raise ValueError(str(exc)) from None
+    store = None
+    if "store" in layers:
+        from pytest_actionsec.store import Store
+
+        store = Store.open(os.environ.get("ACTIONSEC_STORE") or None)
+        atexit.register(store.close)
+    clock = _ProcessClock()
+    keyed = not _in_hypofuzz()
+    tests: dict[str, Callable[[], None]] = {}
+    for group in builtin_groups(layers):
+        if group.layer == "boundary" and target.boundary is None:
+            continue
+        test = group_test(
+            group, target, mode=mode, clock=clock, timeout=timeout, store=store, keyed=keyed
+        )
+        name = fuzz_test_name(group, target.path, mode)
+        test.__name__ = test.__qualname__ = name
+        tests[name] = test
+    return tests
+
+
+for _name, _test in _tests().items():
+    globals()[_name] = _test
+    __all__.append(_name)
