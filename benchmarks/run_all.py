@@ -25,6 +25,8 @@ from pathlib import Path
 from _common import ROOT, fmt, now
 
 HERE = Path(__file__).resolve().parent
+#: bench_budget.py spends 2 x budget per mutant: five mutants, two the probes miss.
+_BUDGET_MUTANTS = "m_leak_cause,m_null_host,m_time_aware,m_leak_notes,m_crash_kwargs"
 
 
 def plan(quick: bool, stability: bool, findings: bool = False) -> list[list[str]]:
@@ -35,6 +37,7 @@ def plan(quick: bool, stability: bool, findings: bool = False) -> list[list[str]
         ["bench_load.py", "--pairs", "7" if quick else "15"],
         ["bench_suite.py", "--pairs", "1"],
         ["bench_reshape.py", "--pairs", "1" if quick else "3"],
+        ["bench_budget.py", "--budget", "10" if quick else "60", "--mutants", _BUDGET_MUTANTS],
     ]
     if stability:
         runs.append(["stability.py", "--runs", "3" if quick else "20"])

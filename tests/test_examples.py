@@ -266,15 +266,34 @@ def _tox() -> configparser.ConfigParser:
     return parser
 
 
+def _tox_commands(
+    toxinidir: Path,
+    envtmpdir: Path,
+    mode: str,
+    posargs: list[str],
+    env: str = "actionsec",
+    **values: str,
+) -> list[list[str]]:
+    """An env's commands with tox's substitutions done (``values``: ``{env:NAME:...}``)."""
+    out = []
+    given = {"ACTIONSEC_MODE": mode, **values}
+    for line in _tox()[f"testenv:{env}"]["commands"].strip().splitlines():
+        text = re.sub(
+            r"\{env:([A-Z_]+):([^}]*)\}",
+            lambda m: given.get(m.group(1), m.group(2)),
+            line.strip(),
+        )
+        text = text.replace("{toxinidir}", str(toxinidir)).replace("{envtmpdir}", str(envtmpdir))
+        words = shlex.split(text.replace("{posargs}", ""))
+        assert "{" not in " ".join(words), words
+        out.append(words + posargs)
+    return out
+
+
 def _tox_command(toxinidir: Path, envtmpdir: Path, mode: str, posargs: list[str]) -> list[str]:
     """[testenv:actionsec] commands with tox's substitutions done."""
-    text = _tox()["testenv:actionsec"]["commands"].strip()
-    assert "\n" not in text, "one command expected"
-    text = re.sub(r"\{env:ACTIONSEC_MODE:[^}]*\}", mode, text)
-    text = text.replace("{toxinidir}", str(toxinidir)).replace("{envtmpdir}", str(envtmpdir))
-    words = shlex.split(text.replace("{posargs}", ""))
-    assert "{" not in " ".join(words), words
-    return words + posargs
+    (words,) = _tox_commands(toxinidir, envtmpdir, mode, posargs)
+    return words
 
 
 def test_ci_tox_env_is_well_formed() -> None:
@@ -375,3 +394,89 @@ def test_ci_tox_command_runs_and_the_baseline_accepts_known_findings(tmp_path: P
     report = json.loads((toxinidir / "actionsec-report-contract.json").read_text())
     assert report["violations"] and all(v["accepted"] for v in report["violations"])
     assert (toxinidir / ".hypothesis").is_dir()  # the shared example database
+
+
+def test_ci_nightly_and_fuzz_envs_are_well_formed() -> None:
+    tox = _tox()
+    nightly, fuzz = tox["testenv:actionsec-nightly"], tox["testenv:actionsec-fuzz"]
+    for env in (nightly, fuzz):
+        assert env["setenv"].strip() == "{[testenv:actionsec]setenv}"
+        assert env["changedir"].strip() == "{envtmpdir}"
+        assert _options_in(env["commands"]) <= KNOWN_OPTIONS
+    assert "ACTIONSEC_BUDGET" in nightly["passenv"]
+    (words,) = _tox_commands(Path("/r"), Path("/t"), "contract", [], "actionsec-nightly")
+    assert "--actionsec-budget=20m" in words and "-n" in words
+    assert "pytest-actionsec[fuzz]" in fuzz["deps"]
+    campaign, replay = _tox_commands(Path("/r"), Path("/t"), "contract", [], "actionsec-fuzz")
+    assert campaign[:4] == ["-", "timeout", "--signal=INT", "60m"]
+    assert campaign[4:7] == ["hypothesis", "fuzz", "--no-dashboard"]
+    assert campaign[-4:-2] == ["--pyargs", "pytest_actionsec.fuzz"]
+    assert replay[0] == "pytest" and "--actionsec" in replay
+    assert any(w.startswith("--actionsec-budget=") for w in replay)
+
+
+def test_ci_workflow_has_a_budget_job_and_a_fuzz_job() -> None:
+    text = (EXAMPLES / "ci" / "actionsec-nightly.yml").read_text(encoding="utf-8")
+    yaml = pytest.importorskip("yaml")
+    jobs = yaml.safe_load(text)["jobs"]
+    budget_runs = [s for s in jobs["nightly-budget"]["steps"] if "run" in s]
+    assert budget_runs[-1]["run"] == "tox -e actionsec-nightly"
+    assert budget_runs[-1]["env"]["ACTIONSEC_BUDGET"]
+    fuzz_runs = [s for s in jobs["fuzz"]["steps"] if "run" in s]
+    assert fuzz_runs[-1]["run"] == "tox -e actionsec-fuzz"
+    assert fuzz_runs[-1]["env"]["ACTIONSEC_FUZZ_TIME"]
+    for name in ("nightly-budget", "fuzz"):
+        cached = [s for s in jobs[name]["steps"] if "actions/cache" in s.get("uses", "")]
+        assert cached and cached[0]["with"]["path"] == ".hypothesis"
+    assert "non-commercial" in text
+
+
+@needs_nova
+def test_ci_nightly_command_runs_with_a_tiny_budget(tmp_path: Path) -> None:
+    """The nightly env's exact command with a 2 s budget against real nova."""
+    toxinidir = _copy("ci", tmp_path)
+    envtmpdir = tmp_path / "envtmp"
+    envtmpdir.mkdir()
+    (words,) = _tox_commands(
+        toxinidir,
+        envtmpdir,
+        "contract",
+        ["-n", "2", "--actionsec-seed=2", "--actionsec-layers=packer", "-k", "integrity"],
+        "actionsec-nightly",
+        ACTIONSEC_BUDGET="2s",
+    )
+    result = _run(words[1:], envtmpdir, HYPOTHESIS_STORAGE_DIRECTORY=str(toxinidir / ".hypothesis"))
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "budget" in out and "0 new violation(s)" in out
+    report = json.loads((toxinidir / "actionsec-report-contract.json").read_text())
+    assert report["violations"] and all(v["accepted"] for v in report["violations"])
+
+
+@needs_nova
+def test_ci_fuzz_commands_run_with_a_tiny_campaign(tmp_path: Path) -> None:
+    """The fuzz env: HypoFuzz for 20 s (only when installed), then its replay command."""
+    toxinidir = _copy("ci", tmp_path)
+    envtmpdir = tmp_path / "envtmp"
+    envtmpdir.mkdir()
+    campaign, replay = _tox_commands(
+        toxinidir,
+        envtmpdir,
+        "contract",
+        [],
+        "actionsec-fuzz",
+        ACTIONSEC_FUZZ_TIME="20s",
+    )
+    database = str(toxinidir / ".hypothesis")
+    if importlib.util.find_spec("hypofuzz") is not None:
+        assert campaign[0] == "-"
+        env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=database)
+        command = campaign[1:]
+        command[command.index("--no-dashboard") : 0] = ["-n", "1"]  # one core, before "--"
+        subprocess.run(command, cwd=envtmpdir, env=env, capture_output=True, check=False)
+        assert (toxinidir / ".hypothesis" / "examples").is_dir()
+    replay += ["-n", "2", "--actionsec-seed=2", "--actionsec-layers=packer", "-k", "integrity"]
+    replay = [w.replace("--actionsec-budget=5m", "--actionsec-budget=2s") for w in replay]
+    result = _run(replay[1:], envtmpdir, HYPOTHESIS_STORAGE_DIRECTORY=database)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 new violation(s)" in result.stdout
