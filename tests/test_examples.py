@@ -408,8 +408,8 @@ def test_ci_nightly_and_fuzz_envs_are_well_formed() -> None:
     assert "--actionsec-budget=20m" in words and "-n" in words
     assert "pytest-actionsec[fuzz]" in fuzz["deps"]
     campaign, replay = _tox_commands(Path("/r"), Path("/t"), "contract", [], "actionsec-fuzz")
-    assert campaign[:4] == ["-", "timeout", "--signal=INT", "60m"]
-    assert campaign[4:7] == ["hypothesis", "fuzz", "--no-dashboard"]
+    assert campaign[:5] == ["-", "timeout", "--signal=INT", "--kill-after=30s", "60m"]
+    assert campaign[5:8] == ["hypothesis", "fuzz", "--no-dashboard"]
     assert campaign[-4:-2] == ["--pyargs", "pytest_actionsec.fuzz"]
     assert replay[0] == "pytest" and "--actionsec" in replay
     assert any(w.startswith("--actionsec-budget=") for w in replay)

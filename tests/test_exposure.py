@@ -302,6 +302,7 @@ def test_visible_fault_fields_with_a_non_500_code(role: str) -> None:
 def test_every_non_boolean_column_is_marked() -> None:
     from nova import objects
 
+    objects.register_all()  # the classes are attributes only once registered
     classes = {
         "event": objects.InstanceActionEvent,
         "action": objects.InstanceAction,

@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import time
@@ -552,6 +553,8 @@ def test_xdist_full_report_is_identical_across_layers(pytester: pytest.Pytester)
         "purity or (pack_action_event_finish and (leak or integrity))",
     ]
     serial = _run_sub(pytester, *args, "-n", "0", "--actionsec-report=a.json")
+    # Each from an empty example database: the second would replay the first's failures.
+    shutil.rmtree(pytester.path / ".hypothesis", ignore_errors=True)
     parallel = _run_sub(pytester, *args, "-n", "2", "--actionsec-report=b.json")
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
     a, b = _report(pytester, "a.json"), _report(pytester, "b.json")
