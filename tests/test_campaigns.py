@@ -102,6 +102,9 @@ def test_run_group_adopts_the_failures_of_a_hypofuzz_campaign(
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    # Hypothesis loads its "ci" profile (no example database) when CI is set; the
+    # replay is what is tested here, so these runs use the default profile
+    full.pop("CI", None)
     full["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "db")
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
