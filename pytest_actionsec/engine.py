@@ -39,7 +39,7 @@ from pytest_actionsec.oracle import (
     judge,
 )
 from pytest_actionsec.strategies import Call, ExcSpec, calls, probes
-from pytest_actionsec.targets import FACTS, HELPERS, POSITIONAL_PARAMS, Target
+from pytest_actionsec.targets import FACTS, FUNCTIONS, POSITIONAL_PARAMS, Target
 
 __all__ = [
     "ALL_LAYERS",
@@ -63,7 +63,9 @@ __all__ = [
     "time_limit",
 ]
 
-ALL_LAYERS: tuple[str, ...] = ("packer", "boundary", "store")
+ALL_LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
+#: Layers whose calls are drawn as at the packer (they differ in what follows the call).
+_PACKED_LAYERS = ("store", "api")
 # Kept in a tuple so freezegun (which patches module attributes) leaves it real.
 _REAL_CLOCK = (time.perf_counter,)
 DEFAULT_TIMEOUT = 10.0
@@ -135,11 +137,12 @@ class PropertyResult:
 
 
 def builtin_groups(layers: Sequence[str] = ("packer", "boundary")) -> list[Group]:
-    """Every helper at every layer it applies to (the boundary wraps event finish only)."""
+    """Every helper and sink at every layer it applies to (the boundary wraps event
+    finish only)."""
     return [
         Group(function, layer)
         for layer in layers
-        for function in HELPERS
+        for function in FUNCTIONS
         if layer != "boundary" or function == "pack_action_event_finish"
     ]
 
@@ -1105,9 +1108,11 @@ def run_group(
 
     if group.layer == "boundary" and target.boundary is None:
         return skipped("; ".join(target.notes) or "no boundary")
-    if group.layer == "store" and executor is None and store is None:
-        return skipped("no store given for the store layer")
-    layer = "packer" if group.layer == "store" else group.layer
+    if group.function not in target.helpers:
+        return skipped("; ".join(n for n in target.notes if "fault" in n) or "no such helper")
+    if group.layer in _PACKED_LAYERS and executor is None and store is None:
+        return skipped(f"no store given for the {group.layer} layer")
+    layer = "packer" if group.layer in _PACKED_LAYERS else group.layer
     drawn = (
         strategy if strategy is not None else calls(target, group.function, mode=mode, layer=layer)
     )
@@ -1119,7 +1124,7 @@ def run_group(
         run_one: Callable[[Call], Observation]
         if executor is not None:
             run_one = executor
-        elif group.layer == "store":
+        elif group.layer in _PACKED_LAYERS:
             from pytest_actionsec.store import store_executor
 
             run_one = store_executor(
@@ -1130,6 +1135,7 @@ def run_group(
                 arm=arm,
                 timeout=timeout,
                 watch_inputs=watch,
+                render=group.layer == "api",
             )
         else:
 

@@ -33,6 +33,8 @@ __all__ = [
     "FORMAT_TB_TEXT",
     "Secrets",
     "draw_exc_value",
+    "draw_fault",
+    "draw_public_text",
     "draw_traceback",
     "exc_value_options",
     "exc_values",
@@ -92,6 +94,11 @@ _PUBLIC = weighted(
 
 def _draw_public(draw: st.DrawFn, choice: tuple[Any, ...]) -> str:
     return choice[1] if choice[0] == "value" else draw(_TEXT_60)
+
+
+def draw_public_text(draw: st.DrawFn) -> str:
+    """Text a caller chose to show (a Nova-like message, short text, 130/255 edges)."""
+    return _draw_public(draw, pick(draw, _PUBLIC)[0])
 
 
 class Secrets:
@@ -400,6 +407,42 @@ def draw_exc_value(
     }.get(hostile_value, hostile_value)
     label = type(value).__name__ if not isinstance(value, ObjSpec) else "object"
     return value, (f"exc_val is {label}",), (c,) if isinstance(value, bytes) else ()
+
+
+# The fault of an instance fault: always an exception in contract (nova's callers
+# pass what they caught); hostile adds text, None and non-exception values.
+# (nova 34 crashes on an exception whose kwargs is not a dict: one entry of its own
+# so the probes' known defect does not crowd the search)
+_FAULT_CONTRACT = weighted(
+    (4, [("exception", False, k) for k in ("plain", "str", "repr", "subclass")]),
+    (1, [("exception", False, "falsy")]),
+    (1, [("exception", False, "kwargs")]),
+    (3, [("exception", True)]),
+)
+_FAULT_HOSTILE = _FAULT_CONTRACT + weighted((3, [("hostile",)]), (2, [("none",), ("text",)]))
+#: codes a Nova exception may carry in its kwargs (``exception_to_dict`` reads them)
+_FAULT_CODES = (None, None, 400, 404, 409, 500)
+
+
+def draw_fault(
+    draw: st.DrawFn, trusted: tuple[type[BaseException], ...], mode: str
+) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
+    """The ``fault`` of ``add_instance_fault_from_exc``: an exception (maybe a trusted one
+    with a ``code`` in its kwargs); hostile also text, None, bytes, numbers, objects."""
+    choice, hostile_value, code = pick(
+        draw,
+        _FAULT_HOSTILE if mode == "hostile" else _FAULT_CONTRACT,
+        _HOSTILE_EXC_VALS if mode == "hostile" else (None,),
+        _FAULT_CODES,
+    )
+    value, reasons, canaries = draw_exc_value(draw, trusted, mode, (choice, hostile_value))
+    if isinstance(value, ExcSpec):
+        if value.trusted and code is not None:
+            value = replace(value, kwargs=(*value.kwargs, ("code", code)))
+    else:
+        label = "object" if isinstance(value, ObjSpec) else type(value).__name__
+        reasons = (*reasons, f"fault is {label}, not an exception")
+    return value, reasons, canaries
 
 
 def exc_values(

@@ -479,3 +479,60 @@ def influencing_fields(
         if _render_kind(kind, {**base, name: other}, role, microversion) != seen:
             changed.add(name)
     return frozenset(changed)
+
+
+# --- what the api layer needs ------------------------------------------------------------------
+
+_KIND_OF_TABLE = {
+    "instance_actions": "action",
+    "instance_actions_events": "event",
+    "instance_faults": "fault",
+}
+
+
+def _kind_of(function: str) -> str:
+    from pytest_actionsec.targets import FACTS
+
+    return _KIND_OF_TABLE[FACTS[function].table]
+
+
+def render_views(function: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What Nova's API shows of a stored ``row`` of ``function``'s table, by
+    ``"role@microversion"`` for every role of :data:`ROLES` and microversion of
+    :data:`MICROVERSIONS` (an event inside an action built from its lookup keys)."""
+    kind = _kind_of(function)
+    out: dict[str, Any] = {}
+    for role in ROLES:
+        for mv in MICROVERSIONS:
+            if kind == "fault":
+                shown: Any = render_fault(row, role=role, microversion=mv)
+            elif kind == "action":
+                shown = render_action(row, [], role=role, microversion=mv)
+            else:
+                action = {
+                    **_NEUTRAL_ACTION,
+                    "request_id": row.get("request_id"),
+                    "instance_uuid": row.get("instance_uuid"),
+                }
+                shown = render_event(action, row, role=role, microversion=mv)
+            out[f"{role}@{mv}"] = shown
+    return out
+
+
+def audience(function: str, field: str, record: Mapping[str, Any] | None = None) -> str:
+    """Who reads ``field`` of a record of ``function``: ``tenant`` (a member of the
+    server's project, at some microversion), ``admin`` (admins only) or ``stored`` (no
+    one through the API). Decided by :func:`visible_fields`, with the record's fault
+    code for faults (nova shows a fault's details to members when it is not 500)."""
+    code = DEFAULT_FAULT_CODE
+    if record is not None and type(record.get("code")) is int:
+        code = int(record["code"])
+    return _audience(_kind_of(function), field, code)
+
+
+@functools.cache
+def _audience(kind: str, field: str, code: int) -> str:
+    for role, label in (("member", "tenant"), ("admin", "admin")):
+        if any(field in visible_fields(kind, role, mv, fault_code=code) for mv in MICROVERSIONS):
+            return label
+    return "stored"

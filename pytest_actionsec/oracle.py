@@ -34,12 +34,14 @@ __all__ = [
     "INVARIANTS",
     "MISSING",
     "REQUIRED_KEYS",
+    "SEVERITIES",
     "Invariant",
     "Observation",
     "Violation",
     "family_rank",
     "judge",
     "select",
+    "severity_rank",
 ]
 
 #: Every family, built-in ones first (a live view: a fork's own families appear here).
@@ -70,6 +72,9 @@ class Violation:
     #: a cause outside the code under test (``"input class nova.exception.X"``): reported,
     #: never failing; empty for the code under test
     blame: str = dataclasses.field(default="", compare=False)
+    #: who can read a leaked secret (``tenant``, ``admin``, ``stored``; see
+    #: :data:`SEVERITIES`); empty for findings that are not leaks of a stored field
+    severity: str = dataclasses.field(default="", compare=False)
 
     @property
     def statement(self) -> str:
@@ -92,7 +97,14 @@ class Violation:
             "input": self.input,
             "evidence": self.evidence,
             **({"blame": self.blame} if self.blame else {}),
+            **({"severity": self.severity} if self.severity else {}),
         }
+
+    @property
+    def label(self) -> str:
+        """``leak.tenant``/``leak.admin``/``leak.stored`` for a leak with an audience, else
+        the invariant id."""
+        return f"leak.{self.severity}" if self.severity else self.invariant
 
 
 class _Missing:
@@ -140,6 +152,11 @@ class Observation:
     #: at the store layer: the record as the helper packed it (``record`` is the row
     #: read back); None elsewhere
     packed: Mapping[str, Any] | None = None
+    #: at the api layer: what Nova's API shows of the stored row, by ``"role@microversion"``
+    #: (see :func:`pytest_actionsec.exposure.render_views`); None elsewhere
+    views: Mapping[str, Any] | None = None
+    #: at the api layer: why Nova's API code could not render the stored row (one line)
+    render_error: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -240,6 +257,17 @@ def judge(
     return found
 
 
+#: Audiences of a leaked secret, lowest first: ``stored`` (in the database, never
+#: rendered by the API), ``admin`` (rendered to admins only), ``tenant`` (rendered to
+#: a member of the server's project).
+SEVERITIES: tuple[str, ...] = ("stored", "admin", "tenant")
+
+
+def severity_rank(severity: str | None) -> int:
+    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant)."""
+    return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 0
+
+
 #: Invariants judged on what the database did (refusals, changed values).
 STORE_INVARIANTS = frozenset({"type.store", "bounds.store"})
 
@@ -275,6 +303,7 @@ def _judge(
                     evidence=found.evidence,
                     kind=found.kind,
                     blame=found.blame,
+                    severity=found.severity,
                 )
             )
     return out

@@ -65,6 +65,8 @@ class Finding(NamedTuple):
     #: what caused it when not the code under test (``"input class X"``); such a
     #: finding is reported but never fails the run
     blame: str = ""
+    #: who can read a leaked secret: ``tenant``, ``admin`` or ``stored`` (leaks only)
+    severity: str = ""
 
 
 Check = Callable[["Observation"], Iterable[Finding]]

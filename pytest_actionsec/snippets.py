@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from pytest_actionsec.specs import Call, ExcSpec, ObjSpec, TbSpec, alias
+from pytest_actionsec.specs import Call, ExcInfoSpec, ExcSpec, InstanceSpec, ObjSpec, TbSpec, alias
 from pytest_actionsec.targets import POSITIONAL_PARAMS
 
 __all__ = ["call_source", "literal"]
@@ -98,6 +98,20 @@ def call_source(call: Call, target_path: str) -> str:
             exc_raised = value.raise_secrets is not None
         elif isinstance(value, ObjSpec):
             values[name] = value.expr
+        elif isinstance(value, InstanceSpec):
+            imports.add("from pytest_actionsec.specs import make_instance")
+            uuid = value.uuid.expr if isinstance(value.uuid, ObjSpec) else literal(value.uuid)
+            plain = ", plain=True" if value.plain else ""
+            values[name] = f"make_instance({uuid}{plain})"
+        elif isinstance(value, ExcInfoSpec):
+            if exc_var is None:
+                exc_var = "raised"
+                lines.append("raised = RuntimeError('boom')")
+            if not exc_raised:
+                kw = "".join(f", {k}={v!r}" for k, v in value.secrets)
+                lines.append(f"{exc_var} = raise_through_frame({exc_var}{kw})")
+                exc_raised = True
+            values[name] = f"(type({exc_var}), {exc_var}, {exc_var}.__traceback__)"
         elif isinstance(value, TbSpec):
             if value.from_exc and exc_var is not None and exc_raised:
                 values[name] = f"{exc_var}.__traceback__"

@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Call",
     "ContextSpec",
+    "ExcInfoSpec",
     "ExcSpec",
+    "InstanceSpec",
     "ObjSpec",
     "TbSpec",
     "alias",
     "build_exception",
+    "make_instance",
     "raise_through_frame",
 ]
 
@@ -54,6 +57,55 @@ class TbSpec:
 
     secrets: tuple[tuple[str, str], ...] = ()
     from_exc: bool = False
+
+
+@dataclass(frozen=True)
+class ExcInfoSpec:
+    """``sys.exc_info()`` for the call's exception (its ``fault``): ``(type, value, tb)``.
+
+    An exception not raised yet is raised first, through a frame whose locals hold
+    ``secrets``, as it would have been where a caller caught it.
+    """
+
+    secrets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """The server a fault belongs to: nova's ``Instance`` with ``uuid`` (``plain``: a bare
+    object with a ``uuid`` attribute, for values nova's object would coerce)."""
+
+    uuid: Any
+    plain: bool = False
+
+    def build(self) -> Any:
+        """A fresh instance object."""
+        uuid = self.uuid.build() if isinstance(self.uuid, ObjSpec) else self.uuid
+        return make_instance(uuid, plain=self.plain)
+
+
+class _BareInstance:
+    def __init__(self, uuid: Any) -> None:
+        self.uuid = uuid
+
+    def __repr__(self) -> str:
+        return f"Instance(uuid={self.uuid!r})"
+
+
+def make_instance(uuid: Any, *, plain: bool = False) -> Any:
+    """A server object holding ``uuid``: ``nova.objects.Instance`` when nova imports
+    (unless ``plain``), else a bare object with a ``uuid`` attribute."""
+    if not plain:
+        try:
+            from pytest_actionsec.targets import import_quietly
+
+            objects = import_quietly("nova.objects")
+        except Exception:
+            objects = None
+        if objects is not None:
+            objects.register_all()
+            return objects.Instance(uuid=uuid)
+    return _BareInstance(uuid)
 
 
 @dataclass(frozen=True)
@@ -220,12 +272,17 @@ class Call:
             if isinstance(value, ExcSpec):
                 exc_obj = build_exception(value)
                 kwargs[name] = exc_obj
-            elif isinstance(value, ObjSpec):
+            elif isinstance(value, (ObjSpec, InstanceSpec)):
                 kwargs[name] = value.build()
             else:
                 kwargs[name] = value
         for name, value in list(kwargs.items()):
-            if isinstance(value, TbSpec):
+            if isinstance(value, ExcInfoSpec):
+                exc = exc_obj if exc_obj is not None else RuntimeError("boom")
+                if exc.__traceback__ is None:
+                    exc = raise_through_frame(exc, **dict(value.secrets))
+                kwargs[name] = (type(exc), exc, exc.__traceback__)
+            elif isinstance(value, TbSpec):
                 if value.from_exc and exc_obj is not None and exc_obj.__traceback__ is not None:
                     kwargs[name] = exc_obj.__traceback__
                 else:

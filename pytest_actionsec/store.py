@@ -37,7 +37,7 @@ from typing import Any
 from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
 from pytest_actionsec.oracle import COLUMNS, Observation
 from pytest_actionsec.strategies import Call
-from pytest_actionsec.targets import HELPERS, TABLE_OF, Target, import_quietly
+from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, TABLE_OF, Target, import_quietly
 
 __all__ = [
     "ISOLATIONS",
@@ -54,10 +54,19 @@ __all__ = [
 ISOLATIONS: tuple[str, ...] = ("rollback", "delete")
 
 #: Tables an example may write (children first, the order rows are deleted in).
-STORE_TABLES: tuple[str, ...] = ("instance_actions_events", "instance_actions", "instances")
+STORE_TABLES: tuple[str, ...] = (
+    "instance_actions_events",
+    "instance_actions",
+    "instance_faults",
+    "instances",
+)
 
 _BACKENDS = ("sqlite", "mysql", "postgresql")
-_OWNER = {"instance_actions": "InstanceAction", "instance_actions_events": "InstanceActionEvent"}
+_OWNER = {
+    "instance_actions": "InstanceAction",
+    "instance_actions_events": "InstanceActionEvent",
+    "instance_faults": "InstanceFault",
+}
 _ADMIN = "actionsec-admin"  # user and project of the admin context used for DB work
 _CONNECT_TIMEOUT = 5
 _MESSAGE_LIMIT = 300
@@ -533,8 +542,8 @@ class Store:
         database refuses the record; no row outlives the call.
         """
         self._check_open()
-        if function not in HELPERS:
-            raise ValueError(f"function must be one of {HELPERS}, got {function!r}")
+        if function not in FUNCTIONS:
+            raise ValueError(f"function must be one of {FUNCTIONS}, got {function!r}")
         clean = when or _dt.datetime(2026, 11, 22, 12, 0, 0)
 
         def work(ctx: Any, session: Any) -> tuple[dict[str, Any], tuple[str, str] | None]:
@@ -607,7 +616,7 @@ class Store:
                     .insert()
                     .values(uuid=uuid, user_id=_ADMIN, project_id=_ADMIN, deleted=0)
                 )
-        if function == "pack_action_start":
+        if function in ("pack_action_start", FAULT_SINK):
             return
         api.action_start(
             ctx,
@@ -640,6 +649,8 @@ class Store:
             "pack_action_finish": api.action_finish,
             "pack_action_event_start": api.action_event_start,
             "pack_action_event_finish": api.action_event_finish,
+            # what InstanceFault.create() calls
+            FAULT_SINK: api.instance_fault_create,
         }[function]
         row = writer(ctx, values)
         return int(row["id"])
@@ -653,7 +664,7 @@ class Store:
         def fetch(conn: Any) -> tuple[Any, Any]:
             row = conn.execute(sa.select(table).where(table.c.id == row_id)).mappings().one()
             parent = None
-            if table is not actions:
+            if table is self._tables["instance_actions_events"]:
                 parent = (
                     conn.execute(sa.select(actions).where(actions.c.id == row["action_id"]))
                     .mappings()
@@ -680,6 +691,8 @@ class Store:
         try:
             if TABLE_OF[function] == "instance_actions":
                 objects.InstanceActionList.get_by_instance_uuid(ctx, row["instance_uuid"])
+            elif TABLE_OF[function] == "instance_faults":
+                objects.InstanceFaultList.get_by_instance_uuids(ctx, [row["instance_uuid"]])
             else:
                 objects.InstanceActionEventList.get_by_action(ctx, row["action_id"])
         except (ValueError, TypeError) as exc:
@@ -793,6 +806,7 @@ def store_executor(
     timeout: float | None = None,
     event_finish_via: str = "boundary",
     watch_inputs: bool = True,
+    render: bool = False,
 ) -> Callable[[Call], Observation]:
     """An executor for the engine's ``store`` layer (:func:`~pytest_actionsec.engine.run_group`).
 
@@ -807,6 +821,10 @@ def store_executor(
     is the observation's error. ``clock`` sets the server clock per example;
     ``logs`` is a list filled by an active
     :func:`~pytest_actionsec.engine.capture_logs` (default: one per example).
+    With ``render`` (the ``api`` layer) each stored row is then rendered through
+    Nova's API code as a member and an admin at every microversion of
+    :data:`~pytest_actionsec.exposure.MICROVERSIONS` (``Observation.views``; a
+    row Nova cannot render sets ``Observation.render_error``).
     """
     if event_finish_via not in ("boundary", "packer"):
         raise ValueError(
@@ -836,6 +854,8 @@ def store_executor(
                 obs = once(call, lines)
         else:
             obs = once(call, logs)
+        if render:
+            obs.layer = "api"
         if obs.outcome != "record":
             return obs
         try:
@@ -851,6 +871,14 @@ def store_executor(
         if store.backend == "mysql":
             # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
             obs.time_resolution = _dt.timedelta(seconds=1)
+        if render:
+            from pytest_actionsec.exposure import render_views
+
+            try:
+                obs.views = render_views(call.function, row)
+            except Exception as exc:
+                obs.views = {}
+                obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
         return obs
 
     return run

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from pytest_actionsec.draws import FLAGS, LAYERS, MODES, check_layer, check_mode, pick
 from pytest_actionsec.excs import (
     draw_exc_value,
+    draw_fault,
     draw_traceback,
     exc_value_options,
     exc_values,
@@ -46,16 +47,20 @@ from pytest_actionsec.excs import (
     tracebacks,
 )
 from pytest_actionsec.probes import probes
+from pytest_actionsec.canaries import new_canary
+from pytest_actionsec.excs import draw_public_text
 from pytest_actionsec.specs import (
     Call,
     ContextSpec,
+    ExcInfoSpec,
     ExcSpec,
+    InstanceSpec,
     ObjSpec,
     TbSpec,
     raise_through_frame,
 )
 from pytest_actionsec.specs import build_exception as build_exception
-from pytest_actionsec.targets import FACTS, HELPERS, Target
+from pytest_actionsec.targets import FACTS, FAULT_SINK, FUNCTIONS, Target
 from pytest_actionsec.values import EPOCH as EPOCH
 from pytest_actionsec.values import LATEST as LATEST
 from pytest_actionsec.values import (
@@ -77,7 +82,9 @@ __all__ = [
     "MODES",
     "Call",
     "ContextSpec",
+    "ExcInfoSpec",
     "ExcSpec",
+    "InstanceSpec",
     "ObjSpec",
     "TbSpec",
     "action_names",
@@ -153,16 +160,84 @@ def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str
     )
 
 
+# exc_info: sys.exc_info() of the fault twice in three; hostile adds values that
+# are not an exc_info tuple (truthy non-tuples, wrong lengths, all None).
+_EXC_INFO_CONTRACT = ("none", "same", "same")
+_EXC_INFO_HOSTILE = (*_EXC_INFO_CONTRACT, True, "exc_info", (None, None, None), (1, 2))
+# fault_message: mostly not given; given, it is text the caller already chose.
+_FAULT_MESSAGE_CONTRACT = ("none", "none", "none", "text", "empty")
+_FAULT_MESSAGE_HOSTILE = (*_FAULT_MESSAGE_CONTRACT, b"bytes message", 5, "object")
+
+
+@st.composite
+def _fault_calls(draw: st.DrawFn, target: Target, mode: str, layer: str) -> Call:
+    ctx, reasons, canaries, server_time = draw_context(draw, mode, None)
+    all_reasons = list(reasons)
+    all_canaries = list(canaries)
+    uuid, why = draw_uuid(draw, mode)
+    if why:
+        all_reasons.append(why)
+    instance = InstanceSpec(uuid, plain=mode == "hostile")
+    fault, why_fault, fault_canaries = draw_fault(draw, target.trusted, mode)
+    all_reasons.extend(why_fault)
+    all_canaries.extend(fault_canaries)
+    hostile = mode == "hostile"
+    info_choice, message_choice = pick(
+        draw,
+        _EXC_INFO_HOSTILE if hostile else _EXC_INFO_CONTRACT,
+        _FAULT_MESSAGE_HOSTILE if hostile else _FAULT_MESSAGE_CONTRACT,
+    )
+    exc_info: Any = None
+    if info_choice == "same":
+        c = new_canary("frame locals of the raising frame")
+        all_canaries.append(c)
+        exc_info = ExcInfoSpec(secrets=(("password", c.token),))
+    elif info_choice != "none":
+        exc_info = info_choice
+        all_reasons.append(f"exc_info is {info_choice!r}, not sys.exc_info()")
+    message: Any = None
+    if message_choice == "text":
+        message = draw_public_text(draw)
+    elif message_choice == "empty":
+        message = ""
+    elif message_choice != "none":
+        message = ObjSpec("object()") if message_choice == "object" else message_choice
+        label = "object" if isinstance(message, ObjSpec) else type(message).__name__
+        all_reasons.append(f"fault_message is {label}")
+    arguments: tuple[tuple[str, Any], ...] = (
+        ("instance", instance),
+        ("fault", fault),
+        ("exc_info", exc_info),
+        ("fault_message", message),
+    )
+    return Call(
+        function=FAULT_SINK,
+        layer=layer,
+        context=ctx,
+        arguments=arguments,
+        server_time=server_time,
+        hostile=tuple(all_reasons),
+        canaries=tuple(all_canaries),
+    )
+
+
 def calls(
     target: Target, function: str, *, mode: str = "contract", layer: str = "packer"
 ) -> st.SearchStrategy[Call]:
-    """Whole calls of ``function`` on ``target``: context, arguments, server clock, canaries."""
+    """Whole calls of ``function`` on ``target``: context, arguments, server clock, canaries.
+
+    ``function`` is one of the four helpers or the fault sink
+    (``add_instance_fault_from_exc``: an instance, a fault exception, its
+    ``exc_info`` and a ``fault_message``).
+    """
     from hypothesis.errors import InvalidArgument
 
     check_mode(mode)
-    if function not in HELPERS:
-        raise InvalidArgument(f"function must be one of {HELPERS}, got {function!r}")
+    if function not in FUNCTIONS:
+        raise InvalidArgument(f"function must be one of {FUNCTIONS}, got {function!r}")
     check_layer(layer)
     if layer == "boundary" and function != "pack_action_event_finish":
         raise InvalidArgument("the boundary layer only wraps pack_action_event_finish")
+    if function == FAULT_SINK:
+        return _fault_calls(target, mode, layer)
     return _calls(target, function, mode, layer)

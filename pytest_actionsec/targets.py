@@ -18,6 +18,9 @@ from typing import Any
 
 __all__ = [
     "COLUMNS",
+    "FAULT_SINK",
+    "FUNCTIONS",
+    "SINKS",
     "CONTEXT_SOURCES",
     "DEFAULT_TARGET",
     "FACTS",
@@ -37,11 +40,12 @@ DEFAULT_TARGET = "nova.objects.instance_action"
 
 @dataclass(frozen=True)
 class HelperFacts:
-    """What every module needs to know about one of the four helpers (nova 34).
+    """What every module needs to know about one of the four helpers or a sink (nova 34).
 
     ``positional`` are the parameters after ``context`` that Nova passes
     positionally, ``keywords`` the optional ones (default None); ``copies`` maps a
     record field to its source (``("context", attr)`` or ``("arg", name)``);
+    (an ``arg`` name may be dotted: ``instance.uuid``);
     ``server_clock`` is the field set from the server clock, ``request_clock`` the
     one set from ``context.timestamp``; ``mirror`` is the field ``updated_at``
     mirrors.
@@ -138,6 +142,15 @@ FACTS: Mapping[str, HelperFacts] = {
             },
             server_clock="finish_time",
         ),
+        HelperFacts(
+            "add_instance_fault_from_exc",
+            "",
+            "instance_faults",
+            ("instance", "fault"),
+            ("exc_info", "fault_message"),
+            frozenset({"instance_uuid", "code", "message", "details", "host"}),
+            {"instance_uuid": ("arg", "instance.uuid")},
+        ),
     )
 }
 
@@ -177,11 +190,32 @@ COLUMNS: Mapping[str, Mapping[str, tuple[str, int | None]]] = {
         "instance_uuid": ("str", 36),
         "request_id": ("str", 255),
     },
+    "instance_faults": {
+        "id": ("int", None),
+        "instance_uuid": ("str", 36),
+        "code": ("int", None),
+        "message": ("str", 255),
+        "details": ("text", 16777215),  # MediumText
+        "host": ("str", 255),
+        "created_at": ("datetime", None),
+        "updated_at": ("datetime", None),
+        "deleted_at": ("datetime", None),
+        "deleted": ("int", None),
+    },
 }
 
 
+#: Name of the instance-fault sink (CVE-2019-14433's first sink).
+FAULT_SINK = "add_instance_fault_from_exc"
+
 #: The four helpers, in the order Nova calls them.
-HELPERS: tuple[str, ...] = tuple(FACTS)
+HELPERS: tuple[str, ...] = tuple(name for name in FACTS if name != FAULT_SINK)
+
+#: Functions that write a record themselves (a target may lack them: then skipped).
+SINKS: tuple[str, ...] = (FAULT_SINK,)
+
+#: Every function the built-in suite fuzzes: the four helpers, then the sinks.
+FUNCTIONS: tuple[str, ...] = HELPERS + SINKS
 
 #: Table each helper's record is written to.
 TABLE_OF: Mapping[str, str] = {name: f.table for name, f in FACTS.items()}
@@ -235,6 +269,8 @@ class Target:
     context_factory: Callable[..., Any]
     context_origin: str
     notes: tuple[str, ...] = field(default=())
+    #: where the instance-fault sink comes from (``none``: the target has none)
+    fault_origin: str = "none"
 
     def make_context(self, **attrs: Any) -> Any:
         """Build a request context with exactly the given attribute values."""
@@ -409,6 +445,14 @@ def resolve_target(
                 "and nova.objects.base is not importable"
             )
 
+    from pytest_actionsec.faults import find_fault_sink
+
+    sink, fault_origin, fault_note = find_fault_sink(module, path)
+    if sink is not None:
+        helpers[FAULT_SINK] = sink
+    if fault_note:
+        notes.append(fault_note)
+
     trusted_classes: list[type[BaseException]] = []
     if trusted is None:
         nova_exception = _try_import("nova.exception")
@@ -438,4 +482,5 @@ def resolve_target(
         context_factory=factory,
         context_origin=context_origin,
         notes=tuple(notes),
+        fault_origin=fault_origin,
     )
