@@ -993,16 +993,18 @@ def group_test(
     from hypothesis import HealthCheck, given, settings
 
     chosen = tuple(FAMILIES) if families is None else tuple(dict.fromkeys(families))
-    layer = "packer" if group.layer == "store" else group.layer
+    layer = "packer" if group.layer in _PACKED_LAYERS else group.layer
     if group.layer == "boundary" and target.boundary is None:
         raise ValueError(f"target {target.path} has no boundary (serialize_args)")
-    if group.layer == "store" and store is None:
-        raise ValueError("the store layer needs store= (a pytest_actionsec.store.Store)")
+    if group.function not in target.helpers:
+        raise ValueError(f"target {target.path} has no {group.function}")
+    if group.layer in _PACKED_LAYERS and store is None:
+        raise ValueError(f"the {group.layer} layer needs store= (a pytest_actionsec.store.Store)")
     watch = "purity" in chosen
 
     def run_one(call: Call) -> Observation:
         with capture_logs() as lines, time_limit(timeout) as arm:
-            if group.layer == "store":
+            if group.layer in _PACKED_LAYERS:
                 from pytest_actionsec.store import store_executor
 
                 return store_executor(
@@ -1013,6 +1015,7 @@ def group_test(
                     arm=arm,
                     timeout=timeout,
                     watch_inputs=watch,
+                    render=group.layer == "api",
                 )(call)
             return execute(
                 target, call, clock=clock, logs=lines, arm=arm, timeout=timeout, watch_inputs=watch
@@ -1107,7 +1110,7 @@ def run_group(
         return GroupResult(group, chosen, "skipped", reason=reason, seed=seed)
 
     if group.layer == "boundary" and target.boundary is None:
-        return skipped("; ".join(target.notes) or "no boundary")
+        return skipped("; ".join(n for n in target.notes if "boundary" in n) or "no boundary")
     if group.function not in target.helpers:
         return skipped("; ".join(n for n in target.notes if "fault" in n) or "no such helper")
     if group.layer in _PACKED_LAYERS and executor is None and store is None:

@@ -33,7 +33,7 @@ from pytest_actionsec.engine import DEFAULT_TIMEOUT, builtin_groups, fuzz_test_n
 __all__: list[str] = []  # filled with the generated test names below
 
 _MODES = ("contract", "hostile")
-_LAYERS = ("packer", "boundary", "store")
+_LAYERS = ("packer", "boundary", "store", "api")
 _IGNORE = ("hypofuzz", "trio", "hypercorn", "starlette", "coverage", "_pytest", "pytest")
 
 
@@ -99,7 +99,7 @@ def _tests() -> dict[str, Callable[[], None]]:
     except TargetError as exc:
         raise ValueError(str(exc)) from None
     store = None
-    if "store" in layers:
+    if "store" in layers or "api" in layers:
         from pytest_actionsec.store import Store
 
         store = Store.open(os.environ.get("ACTIONSEC_STORE") or None)
@@ -109,6 +109,8 @@ def _tests() -> dict[str, Callable[[], None]]:
     tests: dict[str, Callable[[], None]] = {}
     for group in builtin_groups(layers):
         if group.layer == "boundary" and target.boundary is None:
+            continue
+        if group.function not in target.helpers:
             continue
         test = group_test(
             group, target, mode=mode, clock=clock, timeout=timeout, store=store, keyed=keyed

@@ -50,8 +50,8 @@ OPT_BUDGET = "--actionsec-budget"
 
 DEFAULT_TARGET = "nova.objects.instance_action"
 MODES = ("contract", "hostile")
-KNOWN_LAYERS = ("packer", "boundary", "store")
-DEFAULT_LAYERS = "packer,boundary,store"
+KNOWN_LAYERS = ("packer", "boundary", "store", "api")
+DEFAULT_LAYERS = "packer,boundary,store,api"
 FIXTURES = (
     "actionsec_target",
     "actionsec_mode",
@@ -220,7 +220,7 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         OPT_LAYERS,
         "actionsec_layers",
         _parse_layers,
-        ("packer", "boundary", "store"),
+        ("packer", "boundary", "store", "api"),
         f"layers of the built-in suite (default {DEFAULT_LAYERS})",
     ),
     (
@@ -576,10 +576,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     target = state.target()
     return [
         "actionsec: " + ", ".join(shown),
-        f"actionsec: boundary={target.boundary_origin}, context={target.context_origin}, "
+        f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
+        f"context={target.context_origin}, "
         f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
         f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
         f"replay with {OPT_SEED}={state.seed}",
+        *(f"actionsec: note: {note}" for note in target.notes),
     ]
 
 
@@ -637,7 +639,7 @@ class ActionsecItem(pytest.Item):
         if self.prop.family not in families:  # pragma: no cover - run without collection
             families = (*families, self.prop.family)
         store = None
-        if group.layer == "store":
+        if group.layer in ("store", "api"):
             store = state.open_store()
             if store is None:
                 result = GroupResult(

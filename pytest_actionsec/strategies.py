@@ -35,10 +35,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from pytest_actionsec.canaries import new_canary
 from pytest_actionsec.draws import FLAGS, LAYERS, MODES, check_layer, check_mode, pick
 from pytest_actionsec.excs import (
     draw_exc_value,
     draw_fault,
+    draw_public_text,
     draw_traceback,
     exc_value_options,
     exc_values,
@@ -47,8 +49,6 @@ from pytest_actionsec.excs import (
     tracebacks,
 )
 from pytest_actionsec.probes import probes
-from pytest_actionsec.canaries import new_canary
-from pytest_actionsec.excs import draw_public_text
 from pytest_actionsec.specs import (
     Call,
     ContextSpec,

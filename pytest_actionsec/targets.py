@@ -18,14 +18,14 @@ from typing import Any
 
 __all__ = [
     "COLUMNS",
-    "FAULT_SINK",
-    "FUNCTIONS",
-    "SINKS",
     "CONTEXT_SOURCES",
     "DEFAULT_TARGET",
     "FACTS",
+    "FAULT_SINK",
+    "FUNCTIONS",
     "HELPERS",
     "POSITIONAL_PARAMS",
+    "SINKS",
     "TABLE_OF",
     "HelperFacts",
     "PlainContext",

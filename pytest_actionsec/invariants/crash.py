@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pytest_actionsec.measure import error_text, short
 from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
+from pytest_actionsec.targets import SINKS
 
 
 def _what_went_wrong(obs: Observation) -> tuple[str, str] | None:
     """(evidence, kind) when the call raised or returned no dict; None otherwise."""
     if obs.outcome == "malformed":
         record = obs.record
+        if record is None and obs.function in SINKS:
+            return "recorded no fault: the sink created no InstanceFault", ""
         return f"returned {type(record).__name__} {short(record)}, not a dict", ""
     error = obs.error
     if error is None:
@@ -73,3 +76,17 @@ def crash_hostile(obs: Observation) -> Iterator[Finding]:
 def crash_timeout(obs: Observation) -> Iterator[Finding]:
     """The call did not return within the engine's limit."""
     yield Finding(None, f"no return within {obs.timed_out:g} s")
+
+
+@invariant(
+    "crash.api",
+    statement="Nova's API code renders every stored record (server show's fault, the "
+    "instance action and its events) for a member and an admin at every microversion.",
+    source="nova.api.openstack.compute (instance_actions, views.servers); api layer",
+    _builtin=True,
+)
+def crash_api(obs: Observation) -> Iterator[Finding]:
+    """At the ``api`` layer: the stored row made Nova's API code raise."""
+    if obs.render_error:
+        kind = obs.render_error.split(":", 1)[0]
+        yield Finding(None, f"nova's API cannot render the stored row: {obs.render_error}", kind)

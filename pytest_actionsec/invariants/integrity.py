@@ -8,9 +8,10 @@ from pytest_actionsec.invariants.null import source_of
 from pytest_actionsec.measure import field_name, plain, same, short
 from pytest_actionsec.oracle import MISSING, Observation
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import COLUMNS
+from pytest_actionsec.targets import COLUMNS, FAULT_SINK
 
 _FINISH = ("pack_action_event_finish",)
+_SINK = (FAULT_SINK,)
 
 
 @invariant(
@@ -101,3 +102,36 @@ def integrity_columns(obs: Observation) -> Iterator[Finding]:
         yield Finding(name, f"record lacks {name} (it has {', '.join(sorted(names))})")
     for name in extra:
         yield Finding(name, f"record has {name}, not a column of {facts.table}")
+
+
+def expected_fault_code(fault: object) -> object:
+    """The code nova's ``exception_to_dict`` owes a fault: ``fault.kwargs['code']`` when
+    the fault has a dict ``kwargs`` holding one, else 500; MISSING when ``kwargs`` is not
+    a dict (then nova cannot record the fault at all: a ``crash`` finding)."""
+    try:
+        kwargs = getattr(fault, "kwargs", MISSING)
+    except Exception:
+        return MISSING
+    if kwargs is MISSING:
+        return 500
+    if not isinstance(kwargs, dict):
+        return MISSING
+    return kwargs.get("code", 500)
+
+
+@invariant(
+    "integrity.code",
+    statement="A fault's code is its exception's own (kwargs['code'] of a Nova exception) "
+    "or 500: a tenant reads a fault's details whenever it is not 500.",
+    source="nova.compute.utils.exception_to_dict; servers view _get_fault",
+    helpers=_SINK,
+    _builtin=True,
+)
+def integrity_code(obs: Observation) -> Iterator[Finding]:
+    """The stored code against the code the fault carries."""
+    expected = expected_fault_code(obs.arguments.get("fault"))
+    if expected is MISSING or "code" not in obs.record:
+        return
+    stored = obs.record["code"]
+    if not same(stored, expected):
+        yield Finding("code", f"stored {short(stored)}, the fault's code is {short(expected)}")

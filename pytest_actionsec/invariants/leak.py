@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pytest_actionsec.canaries import find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
@@ -21,13 +21,30 @@ _CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
     _builtin=True,
 )
 def leak_field(obs: Observation) -> Iterator[Finding]:
-    """Search every field's stored text for every canary of the input."""
+    """Search every field's stored text for every canary of the input; a hit's severity
+    is who reads that field through Nova's API (:func:`audience`)."""
     if not obs.canaries:
         return
     for name, value in obs.record.items():
         where = field_name(name)
-        for hit in find_canaries(render_text(value), obs.canaries, where=where):
-            yield Finding(where, hit.describe())
+        hits = find_canaries(render_text(value), obs.canaries, where=where)
+        if not hits:
+            continue
+        severity = audience(obs, where)
+        for hit in hits:
+            yield Finding(where, hit.describe(), kind=severity, severity=severity)
+
+
+def audience(obs: Observation, field: str) -> str:
+    """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
+    Nova's API at its default policies; ``""`` when Nova's API code is not importable."""
+    try:
+        from pytest_actionsec.exposure import audience as nova_audience
+
+        record = obs.record if isinstance(obs.record, Mapping) else None
+        return nova_audience(obs.function, field, record)
+    except Exception:
+        return ""
 
 
 @invariant(

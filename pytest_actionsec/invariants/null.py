@@ -10,11 +10,25 @@ from pytest_actionsec.registry import Finding, invariant
 
 
 def source_of(obs: Observation, where: tuple[str, str]) -> object:
-    """The value a copied field comes from (a context attribute or an argument)."""
+    """The value a copied field comes from (a context attribute or an argument; an
+    argument's dotted name reads its attributes: ``instance.uuid``)."""
     kind, name = where
     if kind == "context":
         return obs.sources.get(name, MISSING)
-    return obs.arguments.get(name, MISSING)
+    first, *attrs = name.split(".")
+    value = obs.arguments.get(first, MISSING)
+    for attr in attrs:
+        if value is MISSING or value is None:
+            return MISSING
+        try:
+            # only what the object holds: an unset attribute must not be lazy-loaded
+            set_ = getattr(value, "obj_attr_is_set", None)
+            if set_ is not None and not set_(attr):
+                return MISSING
+            value = getattr(value, attr)
+        except Exception:
+            return MISSING
+    return value
 
 
 @invariant(
