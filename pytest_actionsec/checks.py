@@ -50,6 +50,13 @@ class Outcome:
         return not self.violations
 
 
+_AUDIENCE = {
+    "tenant": "a member of the server's project reads this field through Nova's API",
+    "admin": "only an admin reads this field through Nova's API",
+    "stored": "in the database; Nova's API shows this field to no one",
+}
+
+
 def format_violations(violations: Sequence[Violation], *, with_input: bool = True) -> str:
     """A readable account: invariant id and statement, field, evidence, input."""
     lines = []
@@ -60,6 +67,8 @@ def format_violations(violations: Sequence[Violation], *, with_input: bool = Tru
             lines.append(f"   invariant: {inv.statement}")
         if v.field:
             lines.append(f"   field:     {v.field}")
+        if v.severity:
+            lines.append(f"   audience:  {v.label} ({_AUDIENCE.get(v.severity, v.severity)})")
         lines.append(f"   evidence:  {v.evidence}")
         if with_input:
             lines.append("   input:")

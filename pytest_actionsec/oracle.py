@@ -19,11 +19,13 @@ from typing import Any
 from pytest_actionsec.canaries import Canary
 from pytest_actionsec.measure import field_name, plain, short
 from pytest_actionsec.registry import (
+    SEVERITIES,
     FamiliesView,
     Invariant,
     InvariantError,
     InvariantsView,
     builtin_loaded,
+    severity_rank,
 )
 from pytest_actionsec.targets import COLUMNS, CONTEXT_SOURCES, FACTS, HelperFacts
 
@@ -255,17 +257,6 @@ def judge(
         if not [v for v in _judge(registry, clean, chosen, ids) if not v.blame]:
             found = [v for v in found if v.invariant in STORE_INVARIANTS]
     return found
-
-
-#: Audiences of a leaked secret, lowest first: ``stored`` (in the database, never
-#: rendered by the API), ``admin`` (rendered to admins only), ``tenant`` (rendered to
-#: a member of the server's project).
-SEVERITIES: tuple[str, ...] = ("stored", "admin", "tenant")
-
-
-def severity_rank(severity: str | None) -> int:
-    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant)."""
-    return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 0
 
 
 #: Invariants judged on what the database did (refusals, changed values).

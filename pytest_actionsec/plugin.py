@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_actionsec.registry import REGISTRY
+from pytest_actionsec.registry import REGISTRY, SEVERITIES, severity_rank
 
 if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
@@ -47,6 +47,7 @@ OPT_STORE = "--actionsec-store"
 OPT_TIMEOUT = "--actionsec-timeout"
 OPT_TRUSTED = "--actionsec-trusted"
 OPT_BUDGET = "--actionsec-budget"
+OPT_MIN_SEVERITY = "--actionsec-min-severity"
 
 DEFAULT_TARGET = "nova.objects.instance_action"
 MODES = ("contract", "hostile")
@@ -135,6 +136,13 @@ def _parse_timeout(value: str) -> float:
     if number < 0:
         raise ValueError(f"must not be negative, got {value!r}")
     return number
+
+
+def _parse_min_severity(value: str) -> str:
+    text = str(value).strip()
+    if text not in SEVERITIES:
+        raise ValueError(f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
+    return text
 
 
 def _parse_target(value: str) -> str:
@@ -236,6 +244,15 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         _parse_timeout,
         10.0,
         "seconds one helper call may take before it is reported as hung (0: no limit)",
+    ),
+    (
+        OPT_MIN_SEVERITY,
+        "actionsec_min_severity",
+        _parse_min_severity,
+        "stored",
+        "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
+        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
+        "member reads); leaks read by fewer are reported, never failing",
     ),
     (
         OPT_BUDGET,
@@ -553,6 +570,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "actionsec_store",
         "actionsec_timeout",
         "actionsec_budget",
+        "actionsec_min_severity",
         "actionsec_trusted",
         "actionsec_report",
         "actionsec_baseline",
@@ -683,8 +701,13 @@ class ActionsecItem(pytest.Item):
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
         baseline = state.baseline()
-        own = [v for v in result.violations if not v.blame]
-        noted = [v for v in result.violations if v.blame]
+        floor = severity_rank(s["actionsec_min_severity"])
+        noted = [
+            v
+            for v in result.violations
+            if v.blame or (v.severity and severity_rank(v.severity) < floor)
+        ]
+        own = [v for v in result.violations if v not in noted]
         if s["actionsec_update_baseline"]:
             new, accepted = [], own
         else:
@@ -709,11 +732,18 @@ class ActionsecItem(pytest.Item):
         entry["accepted"] = len(accepted)
         if noted:
             entry["noted"] = len(noted)
+            if entry["status"] == "failed" and not new and not accepted:
+                entry["status"] = "passed"  # every finding is noted: nothing fails
         # the property that found each one: a crash.timeout is found by any family's run
         pid = result.property.id
         violations = [dict(v.to_dict(), property=pid, accepted=False) for v in new]
         violations += [dict(v.to_dict(), property=pid, accepted=True) for v in accepted]
-        violations += [dict(v.to_dict(), property=pid, accepted=False) for v in noted or ()]
+        violations += [
+            dict(v.to_dict(), property=pid, accepted=False, noted=True) for v in noted or ()
+        ]
+        leaks = [v.severity for v in new if v.severity]
+        if leaks:  # the widest audience among the new leaks (the summary shows it)
+            entry["severity"] = max(leaks, key=severity_rank)
         self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

@@ -30,17 +30,30 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTCOMES",
     "REGISTRY",
+    "SEVERITIES",
     "Finding",
     "Invariant",
     "InvariantError",
     "Registry",
     "invariant",
+    "severity_rank",
 ]
 
 #: What a call can end in; an invariant says which of them it judges.
 #: ``record``: a mapping came back; ``malformed``: something else came back;
 #: ``error``: the call raised; ``timeout``: it did not return in time.
 OUTCOMES: tuple[str, ...] = ("record", "malformed", "error", "timeout")
+
+#: Audiences of a leaked secret, lowest first: ``stored`` (in the database, never
+#: rendered by Nova's API), ``admin`` (rendered to admins only), ``tenant`` (rendered
+#: to a member of the server's project).
+SEVERITIES: tuple[str, ...] = ("stored", "admin", "tenant")
+
+
+def severity_rank(severity: str | None) -> int:
+    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant)."""
+    return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 0
+
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
 _FAMILY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -5,13 +5,21 @@ The JSON report::
     {"target", "mode", "seed", "examples_per_property", "layers",
      "properties": [{"id", "function", "layer", "examples", "status", ...}],
      "violations": [{"invariant", "family", "function", "layer", "field",
-                     "input", "evidence", "property", "accepted"}]}
+                     "input", "evidence", "property", "accepted",
+                     "severity"?, "blame"?, "noted"?}]}
+
+``severity`` is who reads a leaked secret through Nova's API (``tenant``,
+``admin``, ``stored``); ``noted`` marks a finding that never fails the run (its
+``blame`` names an input's class, or its severity is below
+``--actionsec-min-severity``).
 
 ``property`` is the id of the built-in property that found the violation (a
 ``crash.timeout`` may be found by ``leak-pack_action_start-packer``).
 
 A baseline is a JSON file of accepted findings, matched on (invariant,
-function, layer, field) so that CI fails only on new regressions. The property
+function, layer, field) so that CI fails only on new regressions; an entry with a
+``severity`` accepts a leak of that audience or a lower one, so a leak that
+reaches a tenant still fails where an admin-only one was accepted. The property
 that found a violation is not part of the match: a finding accepted once is
 accepted whichever property finds it, and baselines written before reports
 named the property still match.
@@ -22,14 +30,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_actionsec.oracle import INVARIANTS, Violation
+from pytest_actionsec.oracle import INVARIANTS, SEVERITIES, Violation, severity_rank
 
 __all__ = [
     "BASELINE_VERSION",
+    "SECURITY_SEVERITY",
     "Baseline",
     "BaselineError",
     "build_report",
@@ -67,11 +76,17 @@ class Baseline:
 
     path: str | None
     accepted: frozenset[tuple[str, str, str, str]]
+    #: entries with a ``severity``: the highest audience they accept (an entry
+    #: without one accepts every severity, as before 0.2)
+    ceilings: Mapping[tuple[str, str, str, str], str] = field(default_factory=dict)
 
-    def _has(self, key: tuple[str, str, str, str]) -> bool:
-        if key in self.accepted:
-            return True
-        return key[0] in FIELDLESS_BEFORE_0_2 and (*key[:3], "") in self.accepted
+    def _has(self, key: tuple[str, str, str, str], severity: str = "") -> bool:
+        if key not in self.accepted:
+            if not (key[0] in FIELDLESS_BEFORE_0_2 and (*key[:3], "") in self.accepted):
+                return False
+            key = (*key[:3], "")
+        ceiling = self.ceilings.get(key)
+        return ceiling is None or severity_rank(severity) <= severity_rank(ceiling)
 
     @classmethod
     def empty(cls) -> Baseline:
@@ -93,24 +108,40 @@ class Baseline:
         if not isinstance(data, dict) or not isinstance(data.get("accepted"), list):
             raise BaselineError(f"baseline {str(p)!r} has no 'accepted' list")
         keys = set()
+        ceilings: dict[tuple[str, str, str, str], str] = {}
+        unlimited = set()
         for entry in data["accepted"]:
             if not isinstance(entry, dict) or "invariant" not in entry:
                 raise BaselineError(f"baseline {str(p)!r} has an entry without 'invariant'")
-            keys.add(_key(entry))
-        return cls(str(p), frozenset(keys))
+            key = _key(entry)
+            keys.add(key)
+            severity = entry.get("severity")
+            if severity is None:
+                unlimited.add(key)
+            elif severity not in SEVERITIES:
+                raise BaselineError(
+                    f"baseline {str(p)!r}: entry {entry['invariant']} has severity "
+                    f"{severity!r}, not one of {', '.join(SEVERITIES)}"
+                )
+            elif severity_rank(severity) > severity_rank(ceilings.get(key)):
+                ceilings[key] = severity
+        for key in unlimited:  # an entry without a severity accepts them all
+            ceilings.pop(key, None)
+        return cls(str(p), frozenset(keys), ceilings)
 
     def accepts(self, violation: Mapping[str, Any] | Violation) -> bool:
-        """True when ``violation`` (a Violation, report entry or its to_dict()) is accepted."""
+        """True when ``violation`` (a Violation, report entry or its to_dict()) is accepted:
+        its key is listed, and its severity is at most the entry's (when it has one)."""
         if isinstance(violation, Violation):
-            return self._has(_violation_key(violation))
-        return self._has(_key(violation))
+            return self._has(_violation_key(violation), violation.severity)
+        return self._has(_key(violation), str(violation.get("severity") or ""))
 
     def partition(self, violations: Iterable[Violation]) -> tuple[list[Violation], list[Violation]]:
         """(new, accepted): each violation looked up once by its key, order kept."""
         new: list[Violation] = []
         accepted: list[Violation] = []
         for v in violations:
-            (accepted if self._has(_violation_key(v)) else new).append(v)
+            (accepted if self._has(_violation_key(v), v.severity) else new).append(v)
         return new, accepted
 
 
@@ -124,7 +155,7 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
     for v in violations:
         if v.get("blame"):  # not the code's finding: nothing to accept
             continue
-        entries.setdefault(
+        entry = entries.setdefault(
             _key(v),
             {
                 "invariant": v["invariant"],
@@ -132,8 +163,16 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
                 "layer": v["layer"],
                 "field": v.get("field"),
                 "evidence": v.get("evidence", ""),
+                **({"severity": v["severity"]} if v.get("severity") else {}),
             },
         )
+        # the entry accepts the highest audience seen; a finding without one, every one
+        if "severity" in entry:
+            seen = v.get("severity")
+            if not seen:
+                del entry["severity"]
+            elif severity_rank(seen) > severity_rank(entry["severity"]):
+                entry["severity"] = seen
     data = {
         "version": BASELINE_VERSION,
         "comment": "Accepted pytest-actionsec findings; CI fails only on findings not listed here.",
@@ -185,6 +224,19 @@ def _module_uri(module: str) -> str | None:
         return file.as_uri()
 
 
+#: SARIF ``security-severity`` (a CVSS-like 0-10 score, as GitHub code scanning reads
+#: it) of a leak by its audience.
+SECURITY_SEVERITY: Mapping[str, str] = {"tenant": "8.5", "admin": "5.0", "stored": "3.0"}
+#: SARIF ``level`` of a new leak by its audience.
+_LEAK_LEVEL = {"tenant": "error", "admin": "warning", "stored": "note"}
+
+
+def _level(v: Mapping[str, Any]) -> str:
+    if v.get("accepted") or v.get("blame") or v.get("noted"):
+        return "note"
+    return _LEAK_LEVEL.get(str(v.get("severity") or ""), "error")
+
+
 def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
     """The report as a SARIF 2.1.0 log (one rule per invariant)."""
     rules = [
@@ -193,7 +245,16 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
             "name": inv.id.replace(".", "_").replace("-", "_"),
             "shortDescription": {"text": inv.statement},
             "fullDescription": {"text": f"{inv.statement} Source: {inv.source}."},
-            "properties": {"family": inv.family, "source": inv.source},
+            "properties": {
+                "family": inv.family,
+                "source": inv.source,
+                # code scanning ranks a rule by its score: a leak's is its worst audience
+                **(
+                    {"security-severity": SECURITY_SEVERITY["tenant"], "tags": ["security"]}
+                    if inv.family == "leak"
+                    else {}
+                ),
+            },
         }
         for inv in INVARIANTS.values()
     ]
@@ -206,7 +267,7 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
             {
                 "ruleId": v["invariant"],
                 "ruleIndex": index.get(v["invariant"], -1),
-                "level": "note" if v.get("accepted") or v.get("blame") else "error",
+                "level": _level(v),
                 "baselineState": "unchanged" if v.get("accepted") else "new",
                 "message": {
                     "text": f"[{v['layer']}] {v['function']}"
@@ -230,6 +291,14 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                     "field": v.get("field"),
                     "input": v["input"],
                     "property": v.get("property"),
+                    **(
+                        {
+                            "severity": v["severity"],
+                            "security-severity": SECURITY_SEVERITY[v["severity"]],
+                        }
+                        if v.get("severity") in SECURITY_SEVERITY
+                        else {}
+                    ),
                 },
             }
         )
@@ -277,13 +346,16 @@ def _verdict(p: Mapping[str, Any]) -> str:
     if p["status"] == "failed" and not p["new"]:
         return f"accepted ({p['accepted']} known)"
     if p["status"] == "failed":
-        return f"FAILED ({p['new']} new" + (
-            f", {p['accepted']} accepted)" if p["accepted"] else ")"
+        return (
+            f"FAILED ({p['new']} new"
+            + (f", {p['accepted']} accepted" if p["accepted"] else "")
+            + (f"; widest leak.{p['severity']}" if p.get("severity") else "")
+            + ")"
         )
     if p["status"] == "skipped":
         return f"skipped: {p.get('reason', '')}"
     if p.get("noted"):
-        return f"{p['status']} ({p['noted']} noted: caused by an input's own class)"
+        return f"{p['status']} ({p['noted']} noted, not failing)"
     return str(p["status"])
 
 

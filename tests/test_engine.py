@@ -27,7 +27,7 @@ from pytest_actionsec.engine import (
 )
 from pytest_actionsec.oracle import FAMILIES, judge
 from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, probes
-from pytest_actionsec.targets import HELPERS, Target, resolve_target
+from pytest_actionsec.targets import FUNCTIONS, HELPERS, Target, resolve_target
 
 UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
 FINISH = "pack_action_event_finish"
@@ -67,15 +67,16 @@ def _finish_call(exc: ExcSpec | None = None, exc_tb: Any = "tb text") -> Call:
 
 def test_builtin_properties() -> None:
     props = builtin_properties()
-    assert len(props) == len(FAMILIES) * (len(HELPERS) + 1)
+    assert len(props) == len(FAMILIES) * (len(FUNCTIONS) + 1)
     assert len({p.id for p in props}) == len(props)
     assert Property("leak", "pack_action_start", "packer") in props
     assert Property("leak", FINISH, "boundary") in props
     assert not any(p.layer == "boundary" and p.function != FINISH for p in props)
     assert Property("leak", "pack_action_start", "packer").id == "leak-pack_action_start-packer"
     only = builtin_properties(layers=["store"], families=["time"])
-    assert [p.id for p in only] == [f"time-{h}-store" for h in HELPERS]
-    assert ALL_LAYERS == ("packer", "boundary", "store")
+    assert [p.id for p in only] == [f"time-{h}-store" for h in FUNCTIONS]
+    assert Property("leak", "add_instance_fault_from_exc", "packer") in props
+    assert ALL_LAYERS == ("packer", "boundary", "store", "api")
 
 
 # ---------------------------------------------------------------------------

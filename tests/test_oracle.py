@@ -17,7 +17,8 @@ from pytest_actionsec.oracle import (
     Violation,
     judge,
 )
-from pytest_actionsec.targets import Target, resolve_target
+from pytest_actionsec.specs import make_instance
+from pytest_actionsec.targets import FAULT_SINK, Target, resolve_target
 
 UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
 TS = dt.datetime(2026, 11, 22, 11, 59, 30)  # the request's clock
@@ -40,6 +41,12 @@ def _args(function: str) -> dict[str, Any]:
             "event_name": "ev",
             "exc_val": None,
             "exc_tb": None,
+        },
+        FAULT_SINK: {
+            "instance": make_instance(UUID),
+            "fault": ValueError("x"),
+            "exc_info": None,
+            "fault_message": None,
         },
     }[function]
 
@@ -75,6 +82,13 @@ def _record(function: str, **changes: Any) -> dict[str, Any]:
             "request_id": "req-1",
             "finish_time": NOW,
             "result": "Success",
+        },
+        FAULT_SINK: {
+            "instance_uuid": UUID,
+            "code": 500,
+            "message": "ValueError",
+            "details": "",
+            "host": "cmp-1",
         },
     }[function]
     out = dict(base, **changes)
@@ -147,6 +161,51 @@ def _secret() -> Canary:
 )
 def test_correct_records_pass(nova: Target, function: str) -> None:
     assert judge(_obs(nova, function)) == []
+
+
+def test_correct_fault_passes(nova: Target) -> None:
+    assert judge(_obs(nova, FAULT_SINK)) == []
+    trusted = _obs(nova, FAULT_SINK, _record(FAULT_SINK, code=404, message="Not found"))
+    fault = nova.trusted[0]("Not found")
+    fault.kwargs = {"code": 404}
+    trusted.arguments = dict(trusted.arguments, fault=fault)
+    assert judge(trusted) == []
+
+
+def test_fault_record_without_a_fault_is_a_crash(nova: Target) -> None:
+    (v,) = judge(_obs(nova, FAULT_SINK, None, error=None))
+    assert v.invariant == "crash.contract" and "recorded no fault" in v.evidence
+
+
+@pytest.mark.parametrize(
+    ("function", "field", "changes", "severity"),
+    [
+        (FAULT_SINK, "message", {}, "tenant"),
+        (FAULT_SINK, "details", {}, "admin"),  # code 500: admins only
+        (FAULT_SINK, "details", {"code": 400}, "tenant"),  # nova shows it to members
+        (FAULT_SINK, "host", {}, "stored"),
+        # nova 34's default os_compute_api:os-instance-actions:events:details is ADMIN
+        ("pack_action_event_finish", "details", {}, "admin"),
+        ("pack_action_event_finish", "traceback", {}, "admin"),
+        ("pack_action_start", "user_id", {}, "tenant"),
+    ],
+)
+def test_leak_severity_is_the_fields_audience(
+    nova: Target, function: str, field: str, changes: dict[str, Any], severity: str
+) -> None:
+    c = _secret()
+    record = _record(function, **changes)
+    record[field] = f"text {c.token} text"
+    obs = _obs(nova, function, record)
+    if function == FAULT_SINK and "code" in changes:
+        fault = ValueError("x")
+        fault.kwargs = {"code": changes["code"]}  # type: ignore[attr-defined]
+        obs.arguments = dict(obs.arguments, fault=fault)
+    obs.canaries = (c,)
+    found = [v for v in judge(obs) if v.invariant == "leak.field"]
+    assert [(v.field, v.severity, v.label) for v in found] == [
+        (field, severity, f"leak.{severity}")
+    ]
 
 
 def test_correct_error_record_passes(nova: Target) -> None:
@@ -261,6 +320,10 @@ CASES: dict[str, Callable[[Target], Observation]] = {
         hostile=("exc_tb is bytes",),
     ),
     "crash.timeout": lambda t: _obs(t, "pack_action_finish", error=None, timed_out=0.5),
+    "crash.api": lambda t: _obs(
+        t, "pack_action_start", layer="api", render_error="ValueError: not a datetime"
+    ),
+    "integrity.code": lambda t: _obs(t, FAULT_SINK, _record(FAULT_SINK, code=400)),
 }
 
 
