@@ -43,15 +43,17 @@ the hashed ``hostId``). Nova is imported lazily: importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import inspect
 import json
+import logging
 import threading
 import types
 import uuid as _uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -190,10 +192,23 @@ def _nova() -> _Nova:
     if _NOVA is None:
         with _NOVA_LOCK:
             if _NOVA is None:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _quiet():
                     warnings.simplefilter("ignore")
                     _NOVA = _Nova()
     return _NOVA
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No logging while nova renders: its policy engine logs every check (credentials
+    included) at DEBUG, which is not the code under test's logging and would cost more
+    than the rendering itself."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 # --- stubbed data lookups ------------------------------------------------------------------
@@ -293,7 +308,7 @@ def render_action(
     ``instance_actions_events``), as a ``role`` of the server's project reads it at
     ``microversion``: nova's ``InstanceActionsController.show`` with stubbed lookups.
     Without ``events`` in the result, the caller is not shown events at all."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
         return _render_action(_nova(), action, events, role, microversion)
 
@@ -344,7 +359,7 @@ def render_fault(
     a ``role`` of the server's project at ``microversion`` (for a server in ``ERROR``
     or ``DELETED``, the only states whose fault nova shows). A missing ``code`` is
     nova's default 500."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
         return _render_fault(_nova(), fault, role, microversion)
 

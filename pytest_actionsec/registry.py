@@ -119,7 +119,7 @@ class Registry:
     def add(self, inv: Invariant) -> Invariant:
         """Register ``inv``; a duplicate id raises :class:`InvariantError` (or is deferred)."""
         old = self._by_id.get(inv.id)
-        if old is not None and old.origin == inv.origin and not old.builtin:
+        if old is not None and old.origin == inv.origin and old.builtin == inv.builtin:
             # the same function registering again: its module was imported anew
             # (pytester runs, importlib.reload); the new one replaces it
             self._by_id[inv.id] = inv

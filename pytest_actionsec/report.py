@@ -349,7 +349,7 @@ def _verdict(p: Mapping[str, Any]) -> str:
         return (
             f"FAILED ({p['new']} new"
             + (f", {p['accepted']} accepted" if p["accepted"] else "")
-            + (f"; widest leak.{p['severity']}" if p.get("severity") else "")
+            + (f"; leak.{p['severity']}" if p.get("severity") else "")
             + ")"
         )
     if p["status"] == "skipped":

@@ -14,6 +14,8 @@ SAFE_HELPERS: dict[str, Callable[..., Any]] = {
     "pack_action_event_finish": safe.InstanceActionEvent.pack_action_event_finish,
 }
 serialize_args = safe.serialize_args
+#: the safe fault sink: every robust target has it, so only its helpers misbehave
+add_instance_fault_from_exc = safe.add_instance_fault_from_exc
 
 
 def after(name: str, change: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:

@@ -17,9 +17,14 @@ import tempfile
 import freezegun
 from oslo_utils import timeutils
 
-from tests.robust_targets._wrap import SAFE_HELPERS, before, serialize_args
+from tests.robust_targets._wrap import (
+    SAFE_HELPERS,
+    add_instance_fault_from_exc,
+    before,
+    serialize_args,
+)
 
-__all__ = [*SAFE_HELPERS, "serialize_args"]
+__all__ = [*SAFE_HELPERS, "add_instance_fault_from_exc", "serialize_args"]
 
 PLANTED_ENV = "ACTIONSEC_ROBUST_PLANTED"
 PLANTED_PATH = "/nonexistent/actionsec-robust-planted"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.robust_targets._wrap import SAFE_HELPERS
+from tests.robust_targets._wrap import SAFE_HELPERS, add_instance_fault_from_exc
 
-__all__ = [*SAFE_HELPERS, "serialize_args"]
+__all__ = [*SAFE_HELPERS, "add_instance_fault_from_exc", "serialize_args"]
 
 pack_action_start = SAFE_HELPERS["pack_action_start"]
 pack_action_finish = SAFE_HELPERS["pack_action_finish"]

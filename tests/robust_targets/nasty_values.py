@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.robust_targets._wrap import SAFE_HELPERS, after, serialize_args
+from tests.robust_targets._wrap import (
+    SAFE_HELPERS,
+    add_instance_fault_from_exc,
+    after,
+    serialize_args,
+)
 
-__all__ = [*SAFE_HELPERS, "serialize_args"]
+__all__ = [*SAFE_HELPERS, "add_instance_fault_from_exc", "serialize_args"]
 
 
 class Hostile:
