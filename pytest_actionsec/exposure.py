@@ -136,6 +136,7 @@ class _Nova:
                 f"({sorted(policy._ENFORCER.file_rules)[:3]}...): exposure renders with "
                 "nova's in-code default policies only"
             )
+        self.enforcer = policy._ENFORCER
         self.wsgi = import_quietly("nova.api.openstack.wsgi")
         self.avr = import_quietly("nova.api.openstack.api_version_request")
         self.min_version = self.avr.min_api_version()
@@ -209,6 +210,24 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _rendering() -> Iterator[_Nova]:
+    """Nova, quiet and warning-free, with its policy enforcer not re-reading policy
+    files on every check (``use_conf``: oslo.policy searches the config directories
+    again per check, a third of a render; :class:`_Nova` made sure there are none).
+    The enforcer is nova's process-wide one: its setting is restored afterwards."""
+    nova = _nova()
+    enforcer = nova.enforcer
+    use_conf = enforcer.use_conf
+    with warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
+        enforcer.use_conf = False
+        try:
+            yield nova
+        finally:
+            enforcer.use_conf = use_conf
 
 
 # --- stubbed data lookups ------------------------------------------------------------------
@@ -308,9 +327,8 @@ def render_action(
     ``instance_actions_events``), as a ``role`` of the server's project reads it at
     ``microversion``: nova's ``InstanceActionsController.show`` with stubbed lookups.
     Without ``events`` in the result, the caller is not shown events at all."""
-    with warnings.catch_warnings(), _quiet():
-        warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
-        return _render_action(_nova(), action, events, role, microversion)
+    with _rendering() as nova:
+        return _render_action(nova, action, events, role, microversion)
 
 
 def _render_action(
@@ -359,9 +377,8 @@ def render_fault(
     a ``role`` of the server's project at ``microversion`` (for a server in ``ERROR``
     or ``DELETED``, the only states whose fault nova shows). A missing ``code`` is
     nova's default 500."""
-    with warnings.catch_warnings(), _quiet():
-        warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
-        return _render_fault(_nova(), fault, role, microversion)
+    with _rendering() as nova:
+        return _render_fault(nova, fault, role, microversion)
 
 
 def _render_fault(
@@ -517,20 +534,22 @@ def render_views(function: str, row: Mapping[str, Any]) -> dict[str, Any]:
     :data:`MICROVERSIONS` (an event inside an action built from its lookup keys)."""
     kind = _kind_of(function)
     out: dict[str, Any] = {}
-    for role in ROLES:
-        for mv in MICROVERSIONS:
-            if kind == "fault":
-                shown: Any = render_fault(row, role=role, microversion=mv)
-            elif kind == "action":
-                shown = render_action(row, [], role=role, microversion=mv)
-            else:
-                action = {
-                    **_NEUTRAL_ACTION,
-                    "request_id": row.get("request_id"),
-                    "instance_uuid": row.get("instance_uuid"),
-                }
-                shown = render_event(action, row, role=role, microversion=mv)
-            out[f"{role}@{mv}"] = shown
+    with _rendering() as nova:
+        for role in ROLES:
+            for mv in MICROVERSIONS:
+                if kind == "fault":
+                    shown: Any = _render_fault(nova, row, role, mv)
+                elif kind == "action":
+                    shown = _render_action(nova, row, [], role, mv)
+                else:
+                    action = {
+                        **_NEUTRAL_ACTION,
+                        "request_id": row.get("request_id"),
+                        "instance_uuid": row.get("instance_uuid"),
+                    }
+                    events = _render_action(nova, action, [row], role, mv).get("events")
+                    shown = events[0] if events else {}
+                out[f"{role}@{mv}"] = shown
     return out
 
 
