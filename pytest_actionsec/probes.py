@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.canaries import Canary, new_canary
 from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
-from pytest_actionsec.specs import Call, ContextSpec, ExcSpec
-from pytest_actionsec.targets import FACTS
+from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec
+from pytest_actionsec.targets import FACTS, FAULT_SINK
 
 if TYPE_CHECKING:
     from pytest_actionsec.targets import Target
@@ -51,11 +51,16 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
     (CVE-2019-14433), a trusted exception whose message format fails with a secret
     in its unused kwargs, a falsy exception, one whose ``kwargs`` is a list, and
     already-serialised text of 200 two-byte characters (details hold 255 bytes).
-    Other helpers have none (their inputs have no such rare shapes). Hypothesis's
+    For the fault sink (``add_instance_fault_from_exc``): the same exceptions but the
+    text, each passed with a live ``exc_info`` raised through a frame whose locals hold
+    a secret, and a trusted fault with ``kwargs['code']`` 400. Other helpers have none
+    (their inputs have no such rare shapes). Hypothesis's
     random search covers everything else; a finding on a probe is reported with
     the probe as its input.
     """
     facts = FACTS.get(function)
+    if function == FAULT_SINK:
+        return _fault_probes(target, layer)
     if facts is None or "exc_val" not in facts.keywords:
         return []
     out: list[Call] = []
@@ -70,36 +75,7 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
     for kind, behaviour in kinds:
         context, canaries = _probe_context()
         exc_canaries: list[Canary] = []
-        secrets = Secrets(exc_canaries, 0)
-        spec: Any
-        if kind == "long-text":
-            spec = behaviour
-        elif kind == "trusted":
-            spec = ExcSpec.from_class(
-                target.trusted[0],
-                name="InstanceFault",
-                kwargs=(("connection", secrets.text("trusted exception kwargs (unused)")),),
-                msg_fmt="Unexpected failure: %(missing)s",
-                trusted=True,
-            )
-        elif kind == "falsy":
-            spec = ExcSpec(
-                base="builtins.ValueError",
-                name="DBConnectionError",
-                args=(secrets.text("exception.args"),),
-                methods=(behaviour,),
-            )
-        elif kind == "kwargs":
-            c = new_canary("exception.kwargs")
-            exc_canaries.append(c)
-            spec = ExcSpec(
-                base="builtins.RuntimeError",
-                name="ProcessExecutionError",
-                args=(secrets.text("exception.args"),),
-                attrs=(("kwargs", [c.token]),),
-            )
-        else:
-            spec = ExcSpec(base="builtins.OSError", args=(secrets.text("exception.args"),))
+        spec = _probe_exception(target, kind, behaviour, exc_canaries)
         arguments: tuple[tuple[str, Any], ...] = (
             ("instance_uuid", _PROBE_UUID),
             ("event_name", "compute__do_build_and_run_instance"),
@@ -117,3 +93,83 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
             )
         )
     return out
+
+
+def _fault_probes(target: Target, layer: str) -> list[Call]:
+    """The fault sink's probes: the event finish's exception shapes (but long text),
+    each raised through a frame whose locals hold a secret and passed as ``exc_info``,
+    and a trusted fault with ``kwargs['code']`` 400 (nova shows its details to members)."""
+    kinds: list[tuple[str, Any]] = [
+        ("plain", None),
+        ("falsy", ("__bool__", "false")),
+        ("kwargs", "list"),
+    ]
+    if target.trusted:
+        kinds[1:1] = [("trusted", None), ("code-400", None)]
+    out: list[Call] = []
+    for kind, behaviour in kinds:
+        context, canaries = _probe_context()
+        exc_canaries: list[Canary] = []
+        spec = _probe_exception(target, kind, behaviour, exc_canaries)
+        local = new_canary("frame locals of the raising frame")
+        exc_canaries.append(local)
+        arguments: tuple[tuple[str, Any], ...] = (
+            ("instance", InstanceSpec(_PROBE_UUID)),
+            ("fault", spec),
+            ("exc_info", ExcInfoSpec(secrets=(("password", local.token),))),
+            ("fault_message", None),
+        )
+        out.append(
+            Call(
+                function=FAULT_SINK,
+                layer=layer,
+                context=context,
+                arguments=arguments,
+                server_time=_PROBE_TIME,
+                canaries=tuple(canaries + exc_canaries),
+            )
+        )
+    return out
+
+
+def _probe_exception(target: Target, kind: str, behaviour: Any, exc_canaries: list[Canary]) -> Any:
+    """The exception (or text) of one probe; its canaries are appended to ``exc_canaries``."""
+    secrets = Secrets(exc_canaries, 0)
+    spec: Any
+    if kind == "long-text":
+        spec = behaviour
+    elif kind == "code-400":
+        spec = ExcSpec.from_class(
+            target.trusted[0],
+            name="InstanceInvalidState",
+            kwargs=(("code", 400),),
+            msg_fmt="Instance is in an invalid state for this operation.",
+            trusted=True,
+        )
+    elif kind == "trusted":
+        spec = ExcSpec.from_class(
+            target.trusted[0],
+            name="InstanceFault",
+            kwargs=(("connection", secrets.text("trusted exception kwargs (unused)")),),
+            msg_fmt="Unexpected failure: %(missing)s",
+            trusted=True,
+        )
+    elif kind == "falsy":
+        spec = ExcSpec(
+            base="builtins.ValueError",
+            name="DBConnectionError",
+            args=(secrets.text("exception.args"),),
+            methods=(behaviour,),
+        )
+    elif kind == "kwargs":
+        c = new_canary("exception.kwargs")
+        exc_canaries.append(c)
+        spec = ExcSpec(
+            base="builtins.RuntimeError",
+            name="ProcessExecutionError",
+            args=(secrets.text("exception.args"),),
+            attrs=(("kwargs", [c.token]),),
+        )
+    else:
+        spec = ExcSpec(base="builtins.OSError", args=(secrets.text("exception.args"),))
+    return spec
