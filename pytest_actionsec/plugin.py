@@ -716,7 +716,9 @@ class ActionsecItem(pytest.Item):
         if result.status == "skipped":
             pytest.skip(result.reason)
         if new:
-            raise ActionsecFailure(new, accepted)
+            # the widest audience first: a tenant leak leads the report
+            ordered = sorted(new, key=lambda v: -severity_rank(v.severity))
+            raise ActionsecFailure(ordered, accepted)
 
     def _record(
         self,

@@ -359,6 +359,10 @@ def _verdict(p: Mapping[str, Any]) -> str:
     return str(p["status"])
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def summary_lines(
     properties: Sequence[Mapping[str, Any]],
     *,
@@ -381,7 +385,8 @@ def summary_lines(
     accepted = sum(p["accepted"] for p in rows)
     runs = {(p["function"], p["layer"]): p["examples"] for p in rows}
     lines.append(
-        f"actionsec: {len(rows)} properties in {len(runs)} runs, {sum(runs.values())} examples, "
+        f"actionsec: {_count(len(rows), 'property', 'properties')} in "
+        f"{_count(len(runs), 'run', 'runs')}, {sum(runs.values())} examples, "
         f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
     )
     if baseline_written is not None:

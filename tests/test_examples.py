@@ -83,7 +83,8 @@ def _options_in(text: str) -> set[str]:
 
 
 DEMO = "pytest --actionsec --actionsec-target=leaky_packer"
-REGRESSION_LINE = "message = str(exc_val)  # THE REGRESSION"
+REGRESSION_LINE = "message = str(fault)  # THE REGRESSION"
+FIXED_LINE = "message = fault.__class__.__name__  # as in nova 34"
 
 
 def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
@@ -92,19 +93,28 @@ def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
     result = _run(args, demo)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
-    assert "1. leak.field [leak] pack_action_event_finish (packer layer)" in out
-    assert "field:     details" in out
+    # the tenant's leak leads; nova's own admin-only details follow
+    assert "1. leak.field [leak] add_instance_fault_from_exc (packer layer)" in out
+    first = out.split("1. leak.field", 1)[1].split("2. leak.field", 1)[0]
+    assert "field:     message" in first and "audience:  leak.tenant" in first
+    assert "audience:  leak.admin" in out
     assert "canary from exception." in out
-    assert "1 failed, 3 passed" in out
+    assert "FAILED (2 new; leak.tenant)" in out
+    assert "1 failed, 39 deselected" in out
+    tenant_only = [*args, "--actionsec-min-severity=tenant"]
+    assert "FAILED (1 new; leak.tenant)" in _run(tenant_only, demo).stdout
 
-    # The one regressed line is the whole cause: without it the same run passes.
+    # The one regressed line is the whole cause of the tenant's leak: without it the
+    # run passes when it fails on what tenants read, and nova's admin-only details remain.
     packer = demo / "leaky_packer.py"
     source = packer.read_text(encoding="utf-8")
     assert source.count(REGRESSION_LINE) == 1
-    packer.write_text(source.replace(REGRESSION_LINE, "message = None  #"), encoding="utf-8")
-    fixed = _run([*args, "--actionsec-examples=30"], demo)
+    packer.write_text(source.replace(REGRESSION_LINE, FIXED_LINE), encoding="utf-8")
+    fixed = _run(tenant_only, demo)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "4 passed" in fixed.stdout
+    assert "passed (1 noted, not failing)" in fixed.stdout
+    admin = _run(args, demo)
+    assert admin.returncode == 1 and "FAILED (1 new; leak.admin)" in admin.stdout
 
 
 def test_readme_shows_the_demo_output_it_documents() -> None:
@@ -115,9 +125,11 @@ def test_readme_shows_the_demo_output_it_documents() -> None:
         in (EXAMPLES / "regression_demo" / "leaky_packer.py").read_text()
     )
     for line in (
-        "1. leak.field [leak] pack_action_event_finish (packer layer)",
-        "   field:     details",
-        "leak       pack_action_event_finish   packer",
+        "1. leak.field [leak] add_instance_fault_from_exc (packer layer)",
+        "   field:     message",
+        "   audience:  leak.tenant (a member of the server's project reads this field",
+        "leak       add_instance_fault_from_exc packer         105  FAILED (2 new; leak.tenant)",
+        "passed (1 noted, not failing)",
     ):
         assert line in text
 
