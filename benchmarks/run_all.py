@@ -38,6 +38,15 @@ def plan(quick: bool, stability: bool, findings: bool = False) -> list[list[str]
         ["bench_suite.py", "--pairs", "1"],
         ["bench_reshape.py", "--pairs", "1" if quick else "3"],
         ["bench_budget.py", "--budget", "10" if quick else "60", "--mutants", _BUDGET_MUTANTS],
+        [
+            "bench_exposure.py",
+            "--examples",
+            "100",
+            "--repeats",
+            "2" if quick else "3",
+            "--profile",
+            "15",
+        ],
     ]
     if stability:
         runs.append(["stability.py", "--runs", "3" if quick else "20"])

@@ -155,7 +155,7 @@ def test_custom_invariant_catches_the_forks_leak_like_a_builtin(tmp_path: Path) 
     assert "acme.hostname [acme] pack_action_event_finish" in out
     assert "FAILED actionsec[acme-pack_action_event_finish-packer]" in out
     assert "FAILED actionsec[acme-pack_action_event_finish-boundary]" in out
-    assert "3 passed" in out  # the other helpers store no details
+    assert "4 passed" in out  # the other helpers and nova's fault sink store no host name
     report = json.loads((fork / "r.json").read_text())
     found = {(v["invariant"], v["family"], v["layer"], v["field"]) for v in report["violations"]}
     assert found == {
@@ -181,7 +181,7 @@ def test_custom_invariant_passes_on_nova_itself(tmp_path: Path) -> None:
         ["--actionsec", "--actionsec-seed=2", "--actionsec-examples=30", "-k", "acme"], fork
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout
 
 
 def test_duplicate_invariant_id_is_a_one_line_usage_error(tmp_path: Path) -> None:
@@ -222,7 +222,8 @@ def test_custom_target_passes_the_suite(tmp_path: Path, mode: str) -> None:
     assert "layers=packer,boundary (ini actionsec_layers)" in out
     assert "boundary=my_packers.serialize_args" in out
     assert "trusted=my_packers.SafeError" in out
-    assert "40 passed" in out
+    assert "fault=my_packers.add_instance_fault_from_exc" in out
+    assert "48 passed" in out
 
 
 def test_custom_target_regression_is_caught(tmp_path: Path) -> None:

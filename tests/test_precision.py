@@ -2,7 +2,8 @@
 
 Every case keeps both verdicts: the paranoid correct packer (``tests.zoo.paranoid``)
 is clean, and a packer with the defect is still caught. Real nova, real sqlite,
-real Hypothesis runs.
+real Hypothesis runs. The paranoid packer has its own instance-fault sink
+(``add_instance_fault_from_exc``), judged with the helpers at every layer it applies to.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pytest_actionsec.engine import Group, GroupResult, builtin_groups, run_grou
 from pytest_actionsec.oracle import Observation, judge
 from pytest_actionsec.report import Baseline
 from pytest_actionsec.store import Store
-from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, ObjSpec, TbSpec
-from pytest_actionsec.targets import Target, resolve_target
+from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, InstanceSpec, ObjSpec, TbSpec
+from pytest_actionsec.targets import FAULT_SINK, Target, resolve_target
 
 pytest.importorskip("nova")
 
@@ -163,6 +164,50 @@ def test_bytes_repr_made_by_a_trusted_class_blames_the_class(paranoid: Target, l
     assert noted.field == "details"
     assert "format_message() itself returns" in noted.evidence
     assert result.for_family("type").status == "passed"
+
+
+def _bytes_fault_call() -> Call:
+    """The sink's twin of :func:`_bytes_message_call`: the trusted bytes message is the fault."""
+    from nova.exception import NovaException
+
+    fault = ExcSpec.from_class(
+        NovaException, kwargs=(("message", b"Instance failed"),), trusted=True
+    )
+    return Call(
+        function=FAULT_SINK,
+        layer="packer",
+        context=_context(),
+        arguments=(
+            ("instance", InstanceSpec(UUID)),
+            ("fault", fault),
+            ("exc_info", None),
+            ("fault_message", None),
+        ),
+        server_time=WHEN,
+        hostile=("trusted exception with non-text message",),
+    )
+
+
+def test_bytes_repr_made_by_a_trusted_fault_class_is_found_in_the_message(
+    paranoid: Target,
+) -> None:
+    """The paranoid sink stores the trusted message verbatim, as its packer does: "b'...'"."""
+    result = _run(
+        paranoid, Group(FAULT_SINK, "packer"), _bytes_fault_call(), mode="hostile", examples=1
+    )
+    [noted] = [v for v in result.violations if v.invariant == "type.bytes-repr"]
+    assert noted.field == "message"
+    assert "b'Instance failed'" in noted.evidence
+
+
+def test_bytes_repr_made_by_a_trusted_fault_class_blames_the_class(paranoid: Target) -> None:
+    """As for event finish: what the fault's own format_message() returns is the class's doing."""
+    result = _run(
+        paranoid, Group(FAULT_SINK, "packer"), _bytes_fault_call(), mode="hostile", examples=1
+    )
+    [noted] = [v for v in result.violations if v.invariant == "type.bytes-repr"]
+    assert noted.blame == "input class nova.exception.NovaException"
+    assert result.status == "passed"
 
 
 def test_a_packer_that_makes_the_bytes_repr_itself_is_blamed(nova: Target) -> None:

@@ -4,6 +4,11 @@ Each mutant (:data:`tests.zoo.MUTANTS`) must be caught in contract mode by the
 built-in properties of its planted family (layers packer and boundary), within
 the default budget of 100 examples, under each of :data:`SEEDS`. The safe
 packer must show no violation of any family in contract and hostile mode.
+
+The built-in properties include the instance-fault sink (``add_instance_fault_from_exc``):
+every zoo module defines its own (the safe one of :mod:`tests.zoo._base`, or a sink
+mutant's), so none falls back to nova's, which stores exception text in details by
+design and crashes on an odd ``kwargs``: a mutant is judged on its planted defect only.
 :data:`tests.zoo.KNOWN_GAPS` are realistic mutants caught too rarely; they xfail
 while missed. Runs never use the Hypothesis example database, so a failure found
 once cannot help a later run.
@@ -26,12 +31,13 @@ from pytest_actionsec.engine import (
     run_property,
 )
 from pytest_actionsec.oracle import FAMILIES, Violation
-from pytest_actionsec.targets import Target, import_quietly, resolve_target
-from tests.zoo import KNOWN_GAPS, MUTANTS, SAFE
+from pytest_actionsec.targets import FAULT_SINK, Target, import_quietly, resolve_target
+from tests.zoo import KNOWN_GAPS, MUTANTS, SAFE, SINK_MUTANTS, _base
 
 SEEDS = (12345, 2024, 31337)
 BUDGET = 100  # run_property's default max_examples
 LAYERS = ("packer", "boundary")
+PARANOID = "tests.zoo.paranoid"
 _NO_SHRINK = "actionsec-zoo-no-shrink"
 
 # Hypothesis warns when it prints a failing example holding a 64 KiB traceback text.
@@ -115,6 +121,24 @@ def test_mutant_docstring_names_its_family(path: str) -> None:
     assert doc.lower().startswith(family), doc.splitlines()[:1]
 
 
+@pytest.mark.parametrize("path", sorted({SAFE, PARANOID, *MUTANTS, *KNOWN_GAPS}))
+def test_every_zoo_module_has_its_own_fault_sink(path: str) -> None:
+    """No zoo module falls back to nova's sink; only a sink mutant (or the paranoid
+    packer) changes it, and a sink mutant changes nothing else."""
+    assert _target(path).fault_origin == f"{path}.{FAULT_SINK}"
+    module = import_quietly(path)
+    own = getattr(module, FAULT_SINK)
+    if path == PARANOID:
+        return
+    if path in SINK_MUTANTS:
+        assert own is not _base.add_instance_fault_from_exc
+        assert module.InstanceAction is _base.InstanceAction
+        assert module.InstanceActionEvent is _base.InstanceActionEvent
+        assert module.serialize_args is _base.serialize_args
+    else:
+        assert own is _base.add_instance_fault_from_exc
+
+
 # ---------------------------------------------------------------------------
 # Mutants: caught by their family in contract mode.
 
@@ -148,6 +172,40 @@ def test_mutant_is_caught(path: str, seed: int, clock: SkewedClock) -> None:
     )
 
 
+#: How each sink mutant's planted defect is reported: (invariant, field, severity).
+#: A fault's message is read by the project's members (tenant); its details by admins
+#: only at code 500 (nova's servers view).
+SINK_VERDICTS: dict[str, tuple[str, str | None, str]] = {
+    "tests.zoo.m_leak_fault_str_fallback": ("leak.field", "message", "tenant"),
+    "tests.zoo.m_leak_fault_details": ("leak.field", "details", "admin"),
+    "tests.zoo.m_integrity_fault_code": ("integrity.code", "code", ""),
+    "tests.zoo.m_crash_fault_kwargs": ("crash.contract", None, ""),
+}
+
+
+def test_every_sink_mutant_has_a_verdict() -> None:
+    assert set(SINK_VERDICTS) == set(SINK_MUTANTS)
+
+
+@pytest.mark.usefixtures("no_shrink")
+@pytest.mark.parametrize("path", sorted(SINK_VERDICTS))
+def test_sink_mutant_is_caught_at_the_sink_with_its_severity(path: str, clock: SkewedClock) -> None:
+    """The planted family's findings on the sink are exactly the expected one: a leak
+    in the message is the tenant's, a leak in details at code 500 the admin's."""
+    family = MUTANTS[path]
+    props = [
+        p for p in builtin_properties(layers=LAYERS, families=[family]) if p.function == FAULT_SINK
+    ]
+    results = _run(_target(path), props, mode="contract", seed=SEEDS[0], clock=clock)
+    found = {
+        (v.invariant, v.field, v.severity)
+        for r in results
+        for v in r.violations
+        if v.family == family
+    }
+    assert found == {SINK_VERDICTS[path]}, _describe([v for r in results for v in r.violations])
+
+
 @pytest.mark.usefixtures("no_shrink")
 @pytest.mark.parametrize("path", sorted(KNOWN_GAPS))
 def test_known_gap(path: str, clock: SkewedClock) -> None:
@@ -164,6 +222,7 @@ def test_known_gap(path: str, clock: SkewedClock) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("mode", ["contract", "hostile"])
 def test_safe_packer_is_clean(mode: str, seed: int, clock: SkewedClock) -> None:
+    """Every family on every group of LAYERS, the instance-fault sink included."""
     results = _run(
         _target(SAFE), builtin_properties(layers=LAYERS), mode=mode, seed=seed, clock=clock
     )
@@ -203,15 +262,25 @@ def test_leak_family_finds_no_fragment_on_correct_packers(
 ) -> None:
     """What ``-k leak`` runs, on the safe packer and on nova: no leak, whole or fragment.
 
-    Nova 34 stores no canary (its findings are in other families), so any hit here
-    would be a chance match of a slice of MIN_FRAGMENT characters.
+    Nova 34's four helpers store no canary (their findings are in other families), so
+    any hit there would be a chance match of a slice of MIN_FRAGMENT characters. Its
+    fault sink is left out: it stores the exception's text in details by design (see
+    :func:`test_novas_fault_sink_leaks_to_admins_only`).
     """
-    results = _run(
-        _target(path),
-        builtin_properties(layers=LAYERS, families=["leak"]),
-        mode=mode,
-        seed=SEEDS[0],
-        clock=clock,
-    )
+    props = builtin_properties(layers=LAYERS, families=["leak"])
+    if path == NOVA:
+        props = [p for p in props if p.function != FAULT_SINK]
+    results = _run(_target(path), props, mode=mode, seed=SEEDS[0], clock=clock)
     violations = [v for r in results for v in r.violations if v.family == "leak"]
     assert not violations, f"{len(violations)} leak(s) on {path}:\n" + _describe(violations)
+
+
+def test_novas_fault_sink_leaks_to_admins_only(clock: SkewedClock) -> None:
+    """Nova 34's sink stores ``format_exception`` text in details at code 500 (bug
+    1798690, by design): found, and only as a leak to admins, never to the tenant."""
+    props = [
+        p for p in builtin_properties(layers=LAYERS, families=["leak"]) if p.function == FAULT_SINK
+    ]
+    results = _run(_target(NOVA), props, mode="contract", seed=SEEDS[0], clock=clock)
+    found = {(v.invariant, v.field, v.severity) for r in results for v in r.violations}
+    assert found == {("leak.field", "details", "admin")}

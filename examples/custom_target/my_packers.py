@@ -1,9 +1,11 @@
-"""A stand-alone implementation of Nova's four instance-action packers.
+"""A stand-alone implementation of Nova's four instance-action packers and its fault sink.
 
-Written for this example (no nova import): module-level helpers with Nova's
-signatures, a trusted exception class whose ``format_message()`` text may be
-stored, and an RPC boundary ``serialize_args``. The plugin finds all of them
-by name when pointed at this module (``actionsec_target = my_packers``). It
+Written for this example: module-level helpers with Nova's signatures, a trusted
+exception class whose ``format_message()`` text may be stored, an RPC boundary
+``serialize_args``, and ``add_instance_fault_from_exc``, the instance-fault sink
+(without it, the plugin would fuzz ``nova.compute.utils``'s). The plugin finds all
+of them by name when pointed at this module (``actionsec_target = my_packers``).
+Only the sink imports nova, when called, for the ``InstanceFault`` it records. It
 validates its input, so it passes the built-in suite in hostile mode too:
 out-of-contract input is refused with TypeError or ValueError.
 """
@@ -168,3 +170,40 @@ def serialize_args(fn: Any) -> Any:
         return fn(obj, *args, **kwargs)
 
     return wrapper
+
+
+def add_instance_fault_from_exc(
+    context: Any, instance: Any, fault: Any, exc_info: Any = None, fault_message: Any = None
+) -> None:
+    """Record ``fault`` on ``instance`` as nova's sink does, with nothing a tenant must not
+    read: the message is the trusted text or the class name, and the details (shown to
+    tenants unless the code is 500) are the traceback's frames only, at code 500."""
+    if not isinstance(fault, BaseException):
+        raise TypeError(f"fault must be an exception, not {type(fault).__name__}")
+    try:
+        uuid = instance.uuid
+    except Exception:
+        raise TypeError(f"{type(instance).__name__} has no uuid") from None
+    kwargs = getattr(fault, "kwargs", None)
+    code = kwargs.get("code", 500) if isinstance(kwargs, dict) else 500
+    if type(code) is not int:
+        code = 500  # an odd code must not show the details to tenants
+    if fault_message is not None and not isinstance(fault_message, str):
+        raise TypeError(f"fault_message must be text, not {type(fault_message).__name__}")
+    message = _truncate(fault_message) if fault_message else _details(fault)
+    details = ""
+    if exc_info is not None:
+        if not isinstance(exc_info, tuple) or len(exc_info) != 3:
+            raise TypeError("exc_info must be a (type, value, traceback) tuple")
+        if code == 500 and exc_info[2] is not None:
+            details = "".join(traceback.format_tb(exc_info[2]))  # frames, never the text
+
+    from nova import conf, objects  # the record is nova's InstanceFault
+
+    row = objects.InstanceFault(context=context)
+    row.instance_uuid = _text("instance.uuid", uuid, _UUID_LIMIT)
+    row.code = code
+    row.message = message
+    row.details = details
+    row.host = conf.CONF.host
+    row.create()

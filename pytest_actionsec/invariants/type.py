@@ -14,6 +14,7 @@ from pytest_actionsec.measure import (
 )
 from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
+from pytest_actionsec.targets import SINKS
 
 
 @invariant(
@@ -89,8 +90,9 @@ def type_bytes_repr(obs: Observation) -> Iterator[Finding]:
 
 
 def _trusted_message(obs: Observation) -> tuple[type, str] | None:
-    """(class, text) of a trusted ``exc_val``'s own ``format_message()``, if it returns text."""
-    exc_val = obs.arguments.get("exc_val")
+    """(class, text) of a trusted exception's own ``format_message()``, if it returns text
+    (``exc_val`` of a helper, ``fault`` of a sink)."""
+    exc_val = obs.arguments.get("fault" if obs.function in SINKS else "exc_val")
     if not isinstance(exc_val, BaseException) or not is_trusted(exc_val, obs.trusted):
         return None
     try:

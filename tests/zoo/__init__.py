@@ -2,13 +2,14 @@
 
 :data:`MUTANTS` maps each mutant module to the invariant family its regression
 breaks; every mutant reuses the correct implementation in :mod:`tests.zoo._base`
-(packers and boundary) and changes one thing. :data:`SAFE` is that implementation
-unchanged.
+(packers, boundary and the instance-fault sink ``add_instance_fault_from_exc``, which
+every zoo module defines so that none falls back to nova's) and changes one thing.
+:data:`SAFE` is that implementation unchanged.
 """
 
 from __future__ import annotations
 
-__all__ = ["KNOWN_GAPS", "MUTANTS", "SAFE"]
+__all__ = ["KNOWN_GAPS", "MUTANTS", "SAFE", "SINK_MUTANTS"]
 
 SAFE = "tests.zoo.safe"
 
@@ -42,7 +43,15 @@ MUTANTS: dict[str, str] = {
     # Were known gaps until the strategies drew odd kwargs and notes more often.
     "tests.zoo.m_leak_notes": "leak",
     "tests.zoo.m_crash_kwargs": "crash",
+    # The instance-fault sink (add_instance_fault_from_exc).
+    "tests.zoo.m_leak_fault_str_fallback": "leak",  # message, read by the tenant
+    "tests.zoo.m_leak_fault_details": "leak",  # details at code 500, read by admins
+    "tests.zoo.m_integrity_fault_code": "integrity",
+    "tests.zoo.m_crash_fault_kwargs": "crash",
 }
+
+#: The mutants whose planted defect is in the instance-fault sink.
+SINK_MUTANTS: tuple[str, ...] = tuple(m for m in MUTANTS if "_fault_" in m)
 
 #: Realistic mutants the default strategies catch too rarely within 100 examples;
 #: tested as expected gaps (none today).

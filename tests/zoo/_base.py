@@ -11,6 +11,19 @@ request's timestamp as naive UTC; finish times and event start times come from
 text (else the class name) or a given str, cut to 255 UTF-8 bytes. Anything
 outside the contract is refused with TypeError or ValueError. Inputs are never
 changed and nothing is logged.
+
+:class:`InstanceFaultSink` (module-level :func:`add_instance_fault_from_exc`) is a
+corrected ``nova.compute.utils.add_instance_fault_from_exc``: the code is the
+fault's ``kwargs['code']`` when its ``kwargs`` is a dict holding an int code, else
+500 (an odd ``kwargs`` does not crash it); the message is a given non-empty
+``fault_message``, else the trusted ``format_message()`` text, else the class
+name, cut to a clean prefix of 255 UTF-8 bytes; details are the frames of
+``exc_info``'s traceback (``traceback.format_tb``: file, line and source line, no
+exception text, no locals), and only at code 500 (nova shows details to the
+tenant otherwise), else ''; host is ``CONF.host``; instance_uuid is
+``instance.uuid``. A fault that is not an exception, an instance without a text
+uuid, an ``exc_info`` that is not ``sys.exc_info()`` or a ``fault_message`` that
+is not text is refused with TypeError or ValueError.
 """
 
 from __future__ import annotations
@@ -22,17 +35,24 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import nova.conf
+from nova import objects
 from nova.exception import NovaException
 from oslo_utils import timeutils
 
 __all__ = [
     "DETAILS_BYTES",
+    "FAULT_DETAILS_BYTES",
+    "FAULT_MESSAGE_BYTES",
     "STRING_CHARS",
     "TEXT_BYTES",
     "UUID_CHARS",
     "InstanceAction",
     "InstanceActionEvent",
+    "InstanceFaultSink",
+    "add_instance_fault_from_exc",
     "exception_message",
+    "fault_code",
     "serialize_args",
     "text_or_none",
     "truncate_utf8",
@@ -42,6 +62,8 @@ STRING_CHARS = 255
 UUID_CHARS = 36
 DETAILS_BYTES = 255
 TEXT_BYTES = 65535
+FAULT_MESSAGE_BYTES = 255  # instance_faults.message is String(255)
+FAULT_DETAILS_BYTES = 16777215  # instance_faults.details is MediumText
 TRUSTED: tuple[type[BaseException], ...] = (NovaException,)
 
 
@@ -229,6 +251,96 @@ class InstanceActionEvent(_Packer):
     @staticmethod
     def _truncate(message: str) -> str:
         return truncate_utf8(message, DETAILS_BYTES)
+
+
+def fault_code(fault: BaseException) -> int:
+    """Nova's code rule without its crash: ``kwargs['code']`` of a dict ``kwargs``, else 500.
+
+    A code that is not an int (a bool is not) is taken as 500 too: details stay admin-only.
+    """
+    try:
+        kwargs = getattr(fault, "kwargs", None)
+    except Exception:
+        return 500
+    if not isinstance(kwargs, dict):
+        return 500
+    code = dict.get(kwargs, "code", 500)
+    return code if type(code) is int else 500
+
+
+class InstanceFaultSink:
+    """Writes ``instance_faults`` rows, as ``nova.compute.utils`` does, safely."""
+
+    @classmethod
+    def add_instance_fault_from_exc(
+        cls,
+        context: Any,
+        instance: Any,
+        fault: Any,
+        exc_info: Any = None,
+        fault_message: Any = None,
+    ) -> None:
+        """Record ``fault`` on ``instance``: every value is checked before the row is made."""
+        if not isinstance(fault, BaseException):
+            raise TypeError(f"fault must be an exception, not {type(fault).__name__}")
+        uuid = cls._instance_uuid(instance)
+        code = cls._code(fault)
+        message = cls._message(fault, fault_message)
+        details = cls._details(exc_info, code)
+        host = text_or_none(nova.conf.CONF.host, "CONF.host")
+        row = objects.InstanceFault(context=context)
+        row.instance_uuid = uuid
+        row.code = code
+        row.message = message
+        row.details = details
+        row.host = host
+        row.create()
+
+    @staticmethod
+    def _instance_uuid(instance: Any) -> str:
+        try:
+            uuid = instance.uuid
+        except Exception:
+            raise TypeError(f"{type(instance).__name__} has no uuid") from None
+        if uuid is None:
+            raise ValueError("instance.uuid is None: a fault belongs to an instance")
+        checked = text_or_none(uuid, "instance.uuid", UUID_CHARS)
+        assert checked is not None
+        return checked
+
+    @staticmethod
+    def _code(fault: BaseException) -> int:
+        return fault_code(fault)
+
+    @staticmethod
+    def _message(fault: BaseException, fault_message: Any) -> str:
+        """The given text (an empty one counts as none, as in nova), else the safe message."""
+        if fault_message is not None and not isinstance(fault_message, str):
+            raise TypeError(f"fault_message must be str or None, not {type(fault_message)}")
+        if fault_message:
+            fault_message.encode("utf-8")  # UnicodeEncodeError is a ValueError
+            text = fault_message
+        else:
+            text = exception_message(fault)
+        return truncate_utf8(text, FAULT_MESSAGE_BYTES)
+
+    @staticmethod
+    def _details(exc_info: Any, code: int) -> str:
+        """The traceback's frames (no exception text) at code 500; '' otherwise."""
+        if exc_info is None:
+            return ""
+        if not isinstance(exc_info, tuple) or len(exc_info) != 3:
+            raise TypeError("exc_info must be sys.exc_info(), a (type, value, traceback) tuple")
+        tb = exc_info[2]
+        if tb is not None and not isinstance(tb, TracebackType):
+            raise TypeError(f"exc_info[2] must be a traceback or None, not {type(tb).__name__}")
+        if tb is None or code != 500:
+            return ""
+        frames = "".join(_traceback.format_tb(tb))
+        return truncate_utf8(frames, FAULT_DETAILS_BYTES, keep_end=True)
+
+
+add_instance_fault_from_exc = InstanceFaultSink.add_instance_fault_from_exc
 
 
 def _to_wire(value: Any) -> Any:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.zoo import _base
-from tests.zoo._base import InstanceActionEvent, serialize_args
+from tests.zoo._base import InstanceActionEvent, add_instance_fault_from_exc, serialize_args
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
 
 
 class InstanceAction(_base.InstanceAction):

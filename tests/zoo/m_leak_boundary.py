@@ -13,9 +13,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from tests.zoo._base import InstanceAction, InstanceActionEvent
+from tests.zoo._base import InstanceAction, InstanceActionEvent, add_instance_fault_from_exc
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
 
 
 def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from tests.zoo import _base
-from tests.zoo._base import serialize_args
+from tests.zoo._base import add_instance_fault_from_exc, serialize_args
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
 
 LOG = logging.getLogger(__name__)
 

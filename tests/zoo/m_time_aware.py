@@ -7,9 +7,9 @@ from typing import Any
 from oslo_utils import timeutils
 
 from tests.zoo import _base
-from tests.zoo._base import InstanceAction, serialize_args
+from tests.zoo._base import InstanceAction, add_instance_fault_from_exc, serialize_args
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
 
 
 class InstanceActionEvent(_base.InstanceActionEvent):

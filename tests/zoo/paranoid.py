@@ -8,6 +8,16 @@ or the class name, or a given str, cut to a clean UTF-8 prefix of 255 bytes; tim
 are naive UTC; inputs are never changed; nothing is logged. Unlike the zoo's safe
 packer it stores a trusted message verbatim even when that message is the repr of
 bytes (``NovaException(message=b'x')`` formats as "b'x'"): the class's doing.
+
+Its instance-fault sink (``add_instance_fault_from_exc``) follows the same rules: the
+fault must be an exception, ``instance.uuid`` a str of at most 36 characters,
+``fault_message`` a str or None and ``exc_info`` None or a ``(type, value,
+traceback)`` tuple, or it raises TypeError (ValueError for text it cannot store);
+the code is ``fault.kwargs['code']`` when ``kwargs`` is a dict holding an int, else
+500 (never a crash); the message is a non-empty ``fault_message``, else the same
+message as details above, cut to a clean UTF-8 prefix of 255 bytes; details name
+only the traceback's frames (file, line, function: no source line, no exception
+text, no locals), and only at code 500, else ''; host is ``CONF.host``.
 """
 
 from __future__ import annotations
@@ -19,10 +29,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import nova.conf
+from nova import objects
 from nova.exception import NovaException
 from oslo_utils import timeutils
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
 
 _TRUSTED = (NovaException,)
 
@@ -175,3 +187,68 @@ def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(obj, *args, **kwargs)
 
     return wrapper
+
+
+def _fault_code(fault: BaseException) -> int:
+    try:
+        kwargs = fault.kwargs  # type: ignore[attr-defined]
+    except Exception:  # no kwargs at all, or a property that raises
+        return 500
+    if isinstance(kwargs, dict) and "code" in kwargs:
+        code = dict.__getitem__(kwargs, "code")
+        if type(code) is int:
+            return code
+    return 500
+
+
+def _frames(exc_info: Any, code: int) -> str:
+    if exc_info is None:
+        return ""
+    if type(exc_info) is not tuple or len(exc_info) != 3:
+        raise TypeError("exc_info must be None or a (type, value, traceback) tuple")
+    tb = exc_info[2]
+    if tb is None or code != 500:
+        if tb is not None and not isinstance(tb, TracebackType):
+            raise TypeError(f"exc_info[2] must be a traceback, not {type(tb).__name__}")
+        return ""
+    if not isinstance(tb, TracebackType):
+        raise TypeError(f"exc_info[2] must be a traceback, not {type(tb).__name__}")
+    lines = [
+        f'  File "{frame.f_code.co_filename}", line {lineno}, in {frame.f_code.co_name}\n'
+        for frame, lineno in _traceback.walk_tb(tb)
+    ]
+    return _clean_prefix("".join(lines), 16777215)
+
+
+def add_instance_fault_from_exc(
+    context: Any, instance: Any, fault: Any, exc_info: Any = None, fault_message: Any = None
+) -> None:
+    """Record an instance fault: its code, a message safe for the tenant, frames only."""
+    if not isinstance(fault, BaseException):
+        raise TypeError(f"fault must be an exception, not {type(fault).__name__}")
+    if not hasattr(instance, "uuid"):
+        raise TypeError("the instance has no uuid")
+    uuid = _text(instance.uuid, "instance.uuid", 36)
+    if uuid is None:
+        raise TypeError("instance.uuid must be str, not None")
+    if fault_message is not None and type(fault_message) is not str:
+        raise TypeError(f"fault_message must be str or None, not {type(fault_message).__name__}")
+    if fault_message:
+        fault_message.encode("utf-8")
+        message = fault_message
+    else:
+        message = _message(fault)
+    code = _fault_code(fault)
+    details = _frames(exc_info, code)
+    host = _text(nova.conf.CONF.host, "CONF.host")
+    values = {
+        "instance_uuid": uuid,
+        "code": code,
+        "message": _clean_prefix(message, 255),
+        "details": details,
+        "host": host,
+    }
+    fault_obj = objects.InstanceFault(context=context)
+    for name, value in values.items():
+        setattr(fault_obj, name, value)
+    fault_obj.create()

@@ -1,10 +1,17 @@
-"""The SAFE packer: the zoo's shared implementation unchanged, with its own boundary.
+"""The SAFE packer: the zoo's shared implementation unchanged, with its own boundary and sink.
 
-Clean in contract and hostile mode: see :mod:`tests.zoo._base` for the rules it follows.
+Clean in contract and hostile mode, the instance-fault sink
+(``add_instance_fault_from_exc``) included: see :mod:`tests.zoo._base` for the rules
+it follows.
 """
 
 from __future__ import annotations
 
-from tests.zoo._base import InstanceAction, InstanceActionEvent, serialize_args
+from tests.zoo._base import (
+    InstanceAction,
+    InstanceActionEvent,
+    add_instance_fault_from_exc,
+    serialize_args,
+)
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "serialize_args"]
+__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
