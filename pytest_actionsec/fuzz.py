@@ -9,7 +9,7 @@ and the same Hypothesis example database (``HYPOTHESIS_STORAGE_DIRECTORY``).
 Configured by environment variables, read when the module is imported:
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
-``store`` uses in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
+``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
 ``ACTIONSEC_TIMEOUT`` (seconds, default 10). The server clock is frozen once per
 process (at the first example, moved per example) and the store opened once.
 

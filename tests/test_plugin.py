@@ -152,6 +152,10 @@ def test_without_flag_no_suite(pytester: pytest.Pytester) -> None:
         (["--actionsec-layers=packer,db"], "*--actionsec-layers: must be a comma-separated*"),
         (["--actionsec-timeout=soon"], "*--actionsec-timeout: must be a number of seconds*"),
         (["--actionsec-target=a..b"], "*--actionsec-target: must be a dotted module path*"),
+        (
+            ["--actionsec-min-severity=loud"],
+            "*--actionsec-min-severity: must be one of stored, admin, tenant, got 'loud'*",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(

@@ -493,3 +493,66 @@ def test_database_round_trip_is_neither_the_helpers_time_nor_its_globals(
         os.environ.pop("ACTIONSEC_TEST_DB_SIDE_EFFECT", None)
     assert calls, "the round trip ran"
     assert result.status == "passed", [v.to_dict() for v in result.violations]
+
+
+# ---------------------------------------------------------------------------
+# The instance-fault sink: instance_faults, and the api layer's rendering.
+
+FAULT = {
+    "instance_uuid": UUID,
+    "code": 500,
+    "message": "ValueError",
+    "details": 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: db',
+    "host": "cmp-1",
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql", "postgresql"])
+def test_fault_is_written_and_read_back(slot: _Slot, backend: str) -> None:
+    """nova's db.instance_fault_create, read back from instance_faults, on each backend."""
+    from pytest_actionsec.targets import FAULT_SINK
+
+    url = {"sqlite": None, "mysql": MYSQL_URL, "postgresql": POSTGRESQL_URL}[backend]
+    store = slot.get() if url is None else _server_store(slot, url)
+    try:
+        row, verdict = store.roundtrip(FAULT_SINK, FAULT)
+        assert verdict is None
+        assert {k: row[k] for k in FAULT} == FAULT
+        with pytest.raises(Exception):  # noqa: B017 - the driver's own error class
+            store.roundtrip(FAULT_SINK, {**FAULT, "code": object()})
+    finally:
+        if url is not None:
+            store.close()
+
+
+def test_api_layer_renders_the_stored_fault_for_both_roles(
+    target: Target, sqlite_store: Store, clock: SkewedClock
+) -> None:
+    from pytest_actionsec.exposure import MICROVERSIONS
+    from pytest_actionsec.probes import probes
+    from pytest_actionsec.targets import FAULT_SINK
+
+    plain = next(c for c in probes(target, FAULT_SINK) if "OSError" in repr(c.arguments))
+    obs = store_executor(target, sqlite_store, clock=clock, render=True)(plain)
+    assert obs.layer == "api" and obs.render_error is None and obs.views is not None
+    assert set(obs.views) == {f"{r}@{mv}" for r in ("member", "admin") for mv in MICROVERSIONS}
+    member, admin = (
+        obs.views[f"member@{MICROVERSIONS[-1]}"],
+        obs.views[f"admin@{MICROVERSIONS[-1]}"],
+    )
+    # nova 34: the fault's message for everyone, its code-500 details for admins only
+    assert member["message"] == obs.record["message"] == "OSError"
+    assert "details" not in member and admin["details"] == obs.record["details"]
+    leaks = [v for v in judge(obs) if v.invariant == "leak.field"]
+    assert {(v.field, v.severity, v.layer) for v in leaks} == {("details", "admin", "api")}
+
+
+def test_api_layer_reports_a_row_nova_cannot_render(
+    target: Target, sqlite_store: Store, clock: SkewedClock
+) -> None:
+    """bytes stored by sqlite in a text column: nova's objects refuse them when rendering."""
+    call = _call(EVENT_START, hostile=("host is bytes",), host=b"cmp-1")
+    obs = store_executor(target, sqlite_store, clock=clock, render=True)(call)
+    assert obs.render_error is not None and "bytes" in obs.render_error
+    crash = [v for v in judge(obs) if v.invariant == "crash.api"]
+    assert len(crash) == 1 and "nova's API cannot render the stored row" in crash[0].evidence
