@@ -441,7 +441,8 @@ def draw_fault(
             value = replace(value, kwargs=(*value.kwargs, ("code", code)))
     else:
         label = "object" if isinstance(value, ObjSpec) else type(value).__name__
-        reasons = (*reasons, f"fault is {label}, not an exception")
+        # the reason names the sink's own parameter, not exc_val
+        reasons = (f"fault is {label}, not an exception",)
     return value, reasons, canaries
 
 

@@ -804,3 +804,23 @@ def test_non_negative_integer_fields_are_integers(nova: Target) -> None:
     )
     (v,) = judge(obs, {"type"})
     assert (v.field, v.kind) == ("attempts", "str")
+
+
+def test_bytes_repr_in_a_faults_traceback_blames_the_exceptions_class(nova: Target) -> None:
+    """nova's fault details quote str(fault); a class whose str() is a bytes repr made it."""
+    from nova.exception import NovaException
+
+    fault = NovaException(message=b"x")
+    details = "Traceback (most recent call last):\n  ...\nnova.exception.NovaException: b'x'\n"
+    obs = _obs(nova, FAULT_SINK, _record(FAULT_SINK, message="b'x'", details=details))
+    obs.arguments = dict(obs.arguments, fault=fault)
+    obs.bytes_inputs = (b"x",)
+    found = {v.field: v.blame for v in judge(obs) if v.invariant == "type.bytes-repr"}
+    assert found == {
+        "message": "input class nova.exception.NovaException",  # its format_message()
+        "details": "input class nova.exception.NovaException",  # its str() in the traceback
+    }
+    # the same text made by the code under test, not as a traceback's line, is its own
+    obs.record = _record(FAULT_SINK, message="ValueError", details="error: b'x'")
+    (v,) = [v for v in judge(obs) if v.invariant == "type.bytes-repr"]
+    assert v.field == "details" and v.blame == ""

@@ -75,6 +75,7 @@ def type_bytes_repr(obs: Observation) -> Iterator[Finding]:
             continue
         if any(r in text for r in reprs):
             evidence = f"stored the repr of bytes: {short(text)}"
+            shown = _own_str(obs)
             if own is not None and text and own[1].startswith(text):
                 # the trusted exception's own format_message() made the repr (nova's
                 # NovaException does str(message)); storing that text is the packer's job
@@ -85,8 +86,38 @@ def type_bytes_repr(obs: Observation) -> Iterator[Finding]:
                     "format_message() itself returns",
                     blame=f"input class {cls.__module__}.{cls.__qualname__}",
                 )
+            elif shown is not None and any(r in shown[1] for r in reprs) and _quoted(shown, text):
+                # a formatted traceback (a fault's details) ends with the exception's
+                # own str(), which made the repr: the exception class's doing
+                cls = shown[0]
+                yield Finding(
+                    name,
+                    f"{evidence}; it is the traceback's last line, where str() of "
+                    f"{cls.__module__}.{cls.__qualname__} itself makes the repr",
+                    blame=f"input class {cls.__module__}.{cls.__qualname__}",
+                )
             else:
                 yield Finding(name, evidence)
+
+
+def _quoted(shown: tuple[type, str], text: str) -> bool:
+    """True when ``text`` holds the exception's line of a formatted traceback
+    (``Name: str(exc)``, as ``traceback.format_exception_only`` writes it)."""
+    cls, own = shown
+    return f"{cls.__qualname__}: {own}" in text
+
+
+def _own_str(obs: Observation) -> tuple[type, str] | None:
+    """(class, text) of the exception's own ``str()`` (what a formatted traceback
+    quotes), when it is non-empty text; None otherwise."""
+    exc = obs.arguments.get("fault" if obs.function in SINKS else "exc_val")
+    if not isinstance(exc, BaseException):
+        return None
+    try:
+        text = str(exc)
+    except Exception:
+        return None
+    return (type(exc), plain(text)) if isinstance(text, str) and text else None
 
 
 def _trusted_message(obs: Observation) -> tuple[type, str] | None:
