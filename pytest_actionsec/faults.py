@@ -26,6 +26,7 @@ __all__ = [
     "FAULT_FIELDS",
     "NOVA_FAULT_MODULE",
     "capturing",
+    "fault_fields",
     "find_fault_sink",
 ]
 
@@ -52,6 +53,11 @@ def _fault_class() -> Any:
         if getattr(conf, "_namespace", None) is None:  # the sink reads CONF.host
             conf([], project="nova", default_config_files=[], default_config_dirs=[])
     return objects.InstanceFault
+
+
+def fault_fields() -> dict[str, Any]:
+    """``nova.objects.InstanceFault.fields``: the oslo.versionedobjects schema of a fault."""
+    return dict(_fault_class().fields)
 
 
 def capturing(sink: Callable[..., Any]) -> Callable[..., dict[str, Any] | None]:

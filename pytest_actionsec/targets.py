@@ -450,6 +450,10 @@ def resolve_target(
     sink, fault_origin, fault_note = find_fault_sink(module, path)
     if sink is not None:
         helpers[FAULT_SINK] = sink
+        # the record is nova's InstanceFault whoever builds it (capturing() needs it)
+        from pytest_actionsec.faults import fault_fields
+
+        schemas.setdefault("instance_faults", fault_fields())
     if fault_note:
         notes.append(fault_note)
 

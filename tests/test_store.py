@@ -220,6 +220,7 @@ def test_sqlite_schema_is_nova_migrated_and_shared(sqlite_store: Store) -> None:
     assert sqlite_store.row_counts() == {
         "instance_actions_events": 0,
         "instance_actions": 0,
+        "instance_faults": 0,
         "instances": 0,
     }
     assert migration.db_version(database="main") is not None

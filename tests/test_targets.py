@@ -42,7 +42,8 @@ def test_default_target_is_nova(nova_target: Target) -> None:
 
     assert DEFAULT_TARGET == "nova.objects.instance_action"
     assert nova_target.path == DEFAULT_TARGET
-    assert tuple(nova_target.helpers) == HELPERS
+    assert tuple(nova_target.helpers) == (*HELPERS, "add_instance_fault_from_exc")
+    assert nova_target.fault_origin == "nova.compute.utils.add_instance_fault_from_exc"
     assert nova_target.helpers["pack_action_start"] is ia.InstanceAction.pack_action_start
     assert nova_target.helpers["pack_action_finish"] is ia.InstanceAction.pack_action_finish
     assert (
@@ -59,8 +60,15 @@ def test_default_target_is_nova(nova_target: Target) -> None:
 def test_default_target_schemas(nova_target: Target) -> None:
     import nova.objects.instance_action as ia
 
-    assert set(nova_target.schemas) == {"instance_actions", "instance_actions_events"}
+    assert set(nova_target.schemas) == {
+        "instance_actions",
+        "instance_actions_events",
+        "instance_faults",
+    }
     assert set(nova_target.schemas) == set(TABLE_OF.values())
+    from nova.objects.instance_fault import InstanceFault
+
+    assert dict(nova_target.schemas["instance_faults"]) == dict(InstanceFault.fields)
     assert dict(nova_target.schemas["instance_actions"]) == dict(ia.InstanceAction.fields)
     assert dict(nova_target.schemas["instance_actions_events"]) == dict(
         ia.InstanceActionEvent.fields
@@ -154,7 +162,8 @@ def test_module_level_functions_layout() -> None:
     assert target.path == f"{FIXTURES}.module_level"
     for name in HELPERS:
         assert target.helpers[name] is getattr(module_level, name)
-    assert target.schemas == {}
+    # no schemas of its own: only the fault's, whose record is nova's InstanceFault
+    assert set(target.schemas) == {"instance_faults"}
     # no serialize_args of its own: nova's is used
     assert target.boundary is nova.objects.base.serialize_args
     ctx = target.make_context(request_id="r", timestamp=dt.datetime(2020, 1, 1))
