@@ -23,7 +23,7 @@ from pytest_actionsec.store import Store
 from pytest_actionsec.targets import resolve_target
 
 PARANOID = "tests.zoo.paranoid"
-LAYERS = ("packer", "boundary", "store")
+LAYERS = ("packer", "boundary", "store", "api")
 
 
 def main() -> int:
