@@ -824,3 +824,24 @@ def test_bytes_repr_in_a_faults_traceback_blames_the_exceptions_class(nova: Targ
     obs.record = _record(FAULT_SINK, message="ValueError", details="error: b'x'")
     (v,) = [v for v in judge(obs) if v.invariant == "type.bytes-repr"]
     assert v.field == "details" and v.blame == ""
+
+
+def test_api_layer_caps_a_leaks_severity_at_who_was_shown_it(nova: Target) -> None:
+    """At the api layer a leak is only as wide as the rendered rows that show the canary."""
+    c = _secret()
+    record = _record(FAULT_SINK, message=f"text {c.token}")
+
+    def judged(views: dict[str, Any]) -> set[tuple[str | None, str]]:
+        obs = _obs(nova, FAULT_SINK, dict(record), layer="api", views=views)
+        obs.canaries = (c,)
+        return {(v.field, v.severity) for v in judge(obs) if v.invariant == "leak.field"}
+
+    shown = {"message": record["message"], "code": 500}
+    assert judged({"member@2.1": shown, "admin@2.1": shown}) == {("message", "tenant")}
+    assert judged({"member@2.1": {"code": 500}, "admin@2.1": shown}) == {("message", "admin")}
+    hidden = {"member@2.1": {"code": 500}, "admin@2.1": {"code": 500}}
+    assert judged(hidden) == {("message", "stored")}
+    # the packer layer has no views: the field's audience alone decides
+    packed = _obs(nova, FAULT_SINK, dict(record))
+    packed.canaries = (c,)
+    assert {v.severity for v in judge(packed) if v.invariant == "leak.field"} == {"tenant"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from pytest_actionsec.canaries import find_canaries, render_text
+from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
@@ -22,7 +22,8 @@ _CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
 )
 def leak_field(obs: Observation) -> Iterator[Finding]:
     """Search every field's stored text for every canary of the input; a hit's severity
-    is who reads that field through Nova's API (:func:`audience`)."""
+    is who reads that field through Nova's API (:func:`audience`), and at the ``api``
+    layer no more than who was shown the canary in the rendered row."""
     if not obs.canaries:
         return
     for name, value in obs.record.items():
@@ -32,7 +33,23 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
             continue
         severity = audience(obs, where)
         for hit in hits:
-            yield Finding(where, hit.describe(), kind=severity, severity=severity)
+            seen = severity
+            if obs.views and severity in ("tenant", "admin"):
+                seen = _seen_by(obs.views, hit.canary, severity)
+            yield Finding(where, hit.describe(), kind=seen, severity=seen)
+
+
+def _seen_by(views: Mapping[str, object], canary: Canary, ceiling: str) -> str:
+    """At the ``api`` layer: the widest audience, at most ``ceiling`` (the field's), whose
+    rendering of the stored row (``views``, by ``role@microversion``) shows the canary;
+    ``stored`` when no rendering does (nova's API transformed or dropped it)."""
+    for role, label in (("member", "tenant"), ("admin", "admin")):
+        if label == "tenant" and ceiling != "tenant":
+            continue
+        texts = [render_text(view) for key, view in views.items() if key.startswith(role + "@")]
+        if any(find_canaries(text, [canary], where="api view") for text in texts):
+            return label
+    return "stored"
 
 
 def audience(obs: Observation, field: str) -> str:
