@@ -31,7 +31,7 @@ from pytest_actionsec.oracle import (
     judge,
     select,
 )
-from pytest_actionsec.targets import FACTS, HELPERS, Target
+from pytest_actionsec.targets import FACTS, FUNCTIONS, Target
 
 __all__ = ["Checker", "Outcome", "check_record", "format_hits", "format_violations"]
 
@@ -112,16 +112,25 @@ class Checker:
         planted = planted_canaries(context, *arguments.values())
         return tuple(dict.fromkeys([*self.canaries, *planted]))
 
+    def _known(self, function: str) -> None:
+        if function not in FUNCTIONS:
+            raise ValueError(f"unknown helper {function!r}; expected one of {', '.join(FUNCTIONS)}")
+        if function not in self.target.helpers:
+            raise ValueError(
+                f"target {self.target.path} has no {function} ({'; '.join(self.target.notes)})"
+            )
+
     def run(
         self, function: str, context: Any, *args: Any, layer: str = "packer", **kwargs: Any
     ) -> Outcome:
-        """Call ``function`` (one of the four helpers) and judge what it returns or raises.
+        """Call ``function`` (one of the four helpers, or the fault sink
+        ``add_instance_fault_from_exc``, whose record is the fault it creates) and judge
+        what it returns or raises.
 
         ``layer="boundary"`` calls ``pack_action_event_finish`` through the target's
         ``serialize_args``. Arguments are passed as Nova passes them.
         """
-        if function not in HELPERS:
-            raise ValueError(f"unknown helper {function!r}; expected one of {', '.join(HELPERS)}")
+        self._known(function)
         names = FACTS[function].parameters
         if len(args) > len(names):
             raise TypeError(f"{function} takes at most {len(names) + 1} positional arguments")
@@ -162,8 +171,7 @@ class Checker:
         **arguments: Any,
     ) -> list[Violation]:
         """Judge a record a test packed itself (no purity or crash checks)."""
-        if function not in HELPERS:
-            raise ValueError(f"unknown helper {function!r}; expected one of {', '.join(HELPERS)}")
+        self._known(function)
         window = None
         if server_time is not None:
             window = (server_time, server_time)

@@ -9,11 +9,13 @@ actionsec_store), its strategies and the ``actionsec`` marker. Run them with
 from __future__ import annotations
 
 import datetime
+import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_actionsec.specs import make_instance
 from pytest_actionsec.strategies import contexts, exceptions, hosts, tracebacks
 
 UUID = "e3e70682-c209-4cac-629f-6fbed82c07cd"
@@ -53,6 +55,29 @@ def test_rpc_boundary_sanitises_keyword_exceptions(actionsec_target, actionsec_c
         layer="boundary",
     )
     actionsec_check.assert_clean(outcome)
+
+
+# -- CVE-2019-14433's first sink: the instance fault the server's owner reads ---------
+
+
+@pytest.mark.actionsec(invariants=["leak", "integrity.code"])
+@settings(deadline=None)  # the first example loads nova's API code and policies (once)
+@given(exc=exceptions())
+def test_fault_shows_members_no_foreign_exception_text(actionsec_target, actionsec_check, exc):
+    """add_instance_fault_from_exc (nova.compute.utils, or the target's own): nothing a
+    member reads through server show holds the text of a non-Nova exception. Nova puts
+    that text in a code-500 fault's details for admins on purpose (bug 1798690): those
+    findings have severity "admin" and are left to the operator."""
+    ctx = actionsec_target.make_context(user_id="u", project_id="p", request_id="req-1")
+    try:
+        raise exc
+    except BaseException:
+        exc_info = sys.exc_info()
+    outcome = actionsec_check.run(
+        "add_instance_fault_from_exc", ctx, make_instance(UUID), exc, exc_info=exc_info
+    )
+    tenant = [v for v in outcome.violations if v.severity == "tenant" or not v.severity]
+    assert not tenant, [f"{v.invariant} {v.field}: {v.evidence}" for v in tenant]
 
 
 # -- secrets of the request context ---------------------------------------------
