@@ -116,11 +116,9 @@ class _Nova:
     """Nova's modules and the stub-looked-up controller classes, built once."""
 
     def __init__(self) -> None:
-        from pytest_actionsec.targets import import_quietly
+        from pytest_actionsec.targets import import_quietly, nova_conf
 
-        conf = import_quietly("nova.conf").CONF
-        if getattr(conf, "_namespace", None) is None:  # not parsed yet by anyone
-            conf([], project="nova", default_config_files=[], default_config_dirs=[])
+        nova_conf()
         self.objects = import_quietly("nova.objects")
         self.objects.register_all()
         self.fields = import_quietly("nova.objects.fields")

@@ -41,7 +41,7 @@ _PARAMS = ("context", "instance", "fault")
 
 
 def _fault_class() -> Any:
-    from pytest_actionsec.targets import import_quietly
+    from pytest_actionsec.targets import import_quietly, nova_conf
 
     with warnings.catch_warnings():
         # webob and oslo warn (DeprecationWarning) while nova registers its objects:
@@ -49,9 +49,7 @@ def _fault_class() -> Any:
         warnings.simplefilter("ignore")
         objects = import_quietly("nova.objects")
         objects.register_all()
-        conf = import_quietly("nova.conf").CONF
-        if getattr(conf, "_namespace", None) is None:  # the sink reads CONF.host
-            conf([], project="nova", default_config_files=[], default_config_dirs=[])
+        nova_conf()  # the sink reads CONF.host
     return objects.InstanceFault
 
 

@@ -82,16 +82,7 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
             ("exc_val", spec),
             ("exc_tb", FORMAT_TB_TEXT),
         )
-        out.append(
-            Call(
-                function=function,
-                layer=layer,
-                context=context,
-                arguments=arguments,
-                server_time=_PROBE_TIME,
-                canaries=tuple(canaries + exc_canaries),
-            )
-        )
+        out.append(_probe_call(function, layer, context, arguments, canaries + exc_canaries))
     return out
 
 
@@ -119,17 +110,26 @@ def _fault_probes(target: Target, layer: str) -> list[Call]:
             ("exc_info", ExcInfoSpec(secrets=(("password", local.token),))),
             ("fault_message", None),
         )
-        out.append(
-            Call(
-                function=FAULT_SINK,
-                layer=layer,
-                context=context,
-                arguments=arguments,
-                server_time=_PROBE_TIME,
-                canaries=tuple(canaries + exc_canaries),
-            )
-        )
+        out.append(_probe_call(FAULT_SINK, layer, context, arguments, canaries + exc_canaries))
     return out
+
+
+def _probe_call(
+    function: str,
+    layer: str,
+    context: ContextSpec,
+    arguments: tuple[tuple[str, Any], ...],
+    canaries: list[Canary],
+) -> Call:
+    """A probe: the call at the probes' fixed server time, carrying its canaries."""
+    return Call(
+        function=function,
+        layer=layer,
+        context=context,
+        arguments=arguments,
+        server_time=_PROBE_TIME,
+        canaries=tuple(canaries),
+    )
 
 
 def _probe_exception(target: Target, kind: str, behaviour: Any, exc_canaries: list[Canary]) -> Any:

@@ -37,7 +37,14 @@ from typing import Any
 from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
 from pytest_actionsec.oracle import COLUMNS, Observation
 from pytest_actionsec.strategies import Call
-from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, TABLE_OF, Target, import_quietly
+from pytest_actionsec.targets import (
+    FAULT_SINK,
+    FUNCTIONS,
+    TABLE_OF,
+    Target,
+    import_quietly,
+    nova_conf,
+)
 
 __all__ = [
     "ISOLATIONS",
@@ -365,9 +372,7 @@ class Store:
 
     def _configure(self, connection: str) -> None:
         nova = self._nova
-        conf = nova.conf
-        if getattr(conf, "_namespace", None) is None:  # not parsed yet by anyone
-            conf([], project="nova", default_config_files=[], default_config_dirs=[])
+        conf = nova_conf()
         overrides = {
             "connection": connection,
             # oslo.db turns 'sqlite://' (SingletonThreadPool) into a StaticPool:

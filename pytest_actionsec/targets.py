@@ -32,6 +32,7 @@ __all__ = [
     "Target",
     "TargetError",
     "import_quietly",
+    "nova_conf",
     "resolve_target",
 ]
 
@@ -301,6 +302,15 @@ def import_quietly(name: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return importlib.import_module(name)
+
+
+def nova_conf() -> Any:
+    """``nova.conf.CONF``, parsed with no config files or directories when no one has
+    parsed it yet (nova's code reads options such as ``host`` when called)."""
+    conf = import_quietly("nova.conf").CONF
+    if getattr(conf, "_namespace", None) is None:  # not parsed yet by anyone
+        conf([], project="nova", default_config_files=[], default_config_dirs=[])
+    return conf
 
 
 def _try_import(name: str) -> Any | None:

@@ -57,7 +57,6 @@ COMMAND = [
     "leak and add_instance_fault",
 ]
 HAVE_MIN_SEVERITY = "--actionsec-min-severity" in {o[0] for o in plugin._OPTIONS}
-_NO_SHRINK = "actionsec-fault-demo-no-shrink"
 _SCRIPT = shutil.which("pytest", path=str(Path(sys.executable).parent))
 PYTEST = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "pytest"]
 
@@ -102,19 +101,6 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Target
         finally:
             for name in names.values():
                 sys.modules.pop(name, None)
-
-
-@pytest.fixture
-def no_shrink() -> Iterator[None]:
-    previous = settings.get_current_profile_name()
-    settings.register_profile(
-        _NO_SHRINK, settings.default, phases=[Phase.explicit, Phase.reuse, Phase.generate]
-    )
-    settings.load_profile(_NO_SHRINK)
-    try:
-        yield
-    finally:
-        settings.load_profile(previous)
 
 
 def _tenant_leaks(violations: list[Violation]) -> list[Violation]:

@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 
 import pytest
-from hypothesis import Phase, settings
 
 from pytest_actionsec.clock import SkewedClock
 from pytest_actionsec.engine import (
@@ -38,7 +37,6 @@ SEEDS = (12345, 2024, 31337)
 BUDGET = 100  # run_property's default max_examples
 LAYERS = ("packer", "boundary")
 PARANOID = "tests.zoo.paranoid"
-_NO_SHRINK = "actionsec-zoo-no-shrink"
 
 # Hypothesis warns when it prints a failing example holding a 64 KiB traceback text.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -54,24 +52,6 @@ def clock() -> Iterator[SkewedClock]:
     """One frozen server clock for the whole module, moved per example by the engine."""
     with SkewedClock() as frozen:
         yield frozen
-
-
-@pytest.fixture
-def no_shrink() -> Iterator[None]:
-    """Skip Hypothesis's shrink phase: a mutant only has to be caught, not minimised.
-
-    Detection happens in the generate phase, so verdicts and example counts are
-    unchanged; the previous settings profile is restored afterwards.
-    """
-    previous = settings.get_current_profile_name()
-    settings.register_profile(
-        _NO_SHRINK, settings.default, phases=[Phase.explicit, Phase.reuse, Phase.generate]
-    )
-    settings.load_profile(_NO_SHRINK)
-    try:
-        yield
-    finally:
-        settings.load_profile(previous)
 
 
 def _run(
