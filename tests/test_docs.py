@@ -170,6 +170,14 @@ def test_changelog_newest_version_is_the_package_version() -> None:
     assert released and released[0] == pytest_actionsec.__version__
 
 
+def test_pyproject_version_is_the_package_version() -> None:
+    """The version pip installs is the one the package and the CHANGELOG say."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'^version = "(?P<version>[^"]+)"$', text, flags=re.M)
+    assert found is not None, "pyproject.toml has no version line"
+    assert found["version"] == pytest_actionsec.__version__
+
+
 def test_changelog_follows_keep_a_changelog() -> None:
     text = CHANGELOG.read_text(encoding="utf-8")
     assert text.startswith("# Changelog\n")
