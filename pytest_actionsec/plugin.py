@@ -746,7 +746,12 @@ class ActionsecItem(pytest.Item):
         leaks = [v.severity for v in new if v.severity]
         if leaks:  # the widest audience among the new leaks (the summary shows it)
             entry["severity"] = max(leaks, key=severity_rank)
-        self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
+        payload: dict[str, Any] = {"property": entry, "violations": violations}
+        if result.status != "skipped":  # where the function under test is defined (SARIF)
+            where = _state(self.config).target().definition(result.property.function)
+            if where is not None:
+                payload["source"] = where.to_dict()
+        self.user_properties.append(("actionsec", payload))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ActionsecFailure):
@@ -928,6 +933,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     violations = [v for p in state.payloads for v in p["violations"]]
     if s["actionsec_report"]:
+        from pytest_actionsec.locations import source_root
+
         report = build_report(
             target=s["actionsec_target"],
             mode=s["actionsec_mode"],
@@ -936,6 +943,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             layers=s["actionsec_layers"],
             properties=[p["property"] for p in state.payloads],
             violations=violations,
+            # paths relative to the checkout: the git work tree holding the rootdir
+            root=source_root(config.rootpath),
+            functions={
+                p["property"]["function"]: p["source"] for p in state.payloads if p.get("source")
+            },
         )
         write_report(state._path(s["actionsec_report"]), report, tool_version=__version__)
     if s["actionsec_update_baseline"]:

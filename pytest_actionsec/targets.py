@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec.locations import SourceLocation, definition
+
 __all__ = [
     "COLUMNS",
     "CONTEXT_SOURCES",
@@ -272,6 +274,12 @@ class Target:
     notes: tuple[str, ...] = field(default=())
     #: where the instance-fault sink comes from (``none``: the target has none)
     fault_origin: str = "none"
+
+    def definition(self, function: str) -> SourceLocation | None:
+        """Where the function called as ``function`` is defined (nova's own sink, not the
+        capture wrapper; decorators unwrapped): dotted name, file and ``def`` line."""
+        func = self.helpers.get(function)
+        return definition(func) if func is not None else None
 
     def make_context(self, **attrs: Any) -> Any:
         """Build a request context with exactly the given attribute values."""
