@@ -2,11 +2,22 @@
 
 The JSON report::
 
-    {"target", "mode", "seed", "examples_per_property", "layers",
+    {"target", "mode", "seed", "examples_per_property", "layers", "root"?,
+     "functions"?: {function: {"path", "line", "name"}},
      "properties": [{"id", "function", "layer", "examples", "status", ...}],
      "violations": [{"invariant", "family", "function", "layer", "field",
                      "input", "evidence", "property", "accepted",
-                     "severity"?, "blame"?, "noted"?}]}
+                     "severity"?, "blame"?, "noted"?, "location"?}]}
+
+``functions`` says where each function fuzzed is defined (the function the target
+calls: nova's sink in ``nova/compute/utils.py``, decorators unwrapped; the ``def``
+line); a crash's ``location`` is where its exception was raised (the innermost frame
+outside the plugin). Paths are relative to ``root`` (the git work tree holding pytest's
+rootdir, else the rootdir) for the checkout's own source, absolute otherwise (installed
+code, under ``site-packages``, is never the checkout's). In SARIF the function's
+definition is each result's location (a relative path under ``uriBaseId``
+``%SRCROOT%``, which ``originalUriBaseIds`` maps to ``root``), with ``region.startLine``;
+a crash's raise site is its ``relatedLocations`` entry.
 
 ``severity`` is who reads a leaked secret through Nova's API (``tenant``,
 ``admin``, ``stored``); ``noted`` marks a finding that never fails the run (its

@@ -37,7 +37,7 @@ SINK_RUN = [
 ]
 
 # A target of its own in the pytester folder: pack_action_start crashes on a known line.
-OWN_TARGET = '''\
+OWN_TARGET = """\
 from nova.objects.base import serialize_args  # noqa: F401
 from nova.objects.instance_action import InstanceAction as _Nova
 from nova.objects.instance_action import InstanceActionEvent  # noqa: F401
@@ -50,7 +50,7 @@ class InstanceAction:
         return values["request_id"]  # the raise site
 
     pack_action_finish = staticmethod(_Nova.pack_action_finish)
-'''
+"""
 
 
 def _line_of(path: Path, text: str) -> int:
