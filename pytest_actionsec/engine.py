@@ -599,7 +599,7 @@ def observe(
     if error is not None:
         # where it was raised, taken now: the traceback (its frames hold every local of
         # the call) is dropped so that a kept observation does not keep them alive
-        site = raise_site(error)
+        site = raise_site(error, target.packages(function))
         _drop_tracebacks(error, keep={id(v) for v in arguments.values()})
     full_args = dict(arguments)
     for name in FACTS[function].keywords:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "definition",
     "in_checkout",
     "raise_site",
+    "real_function",
     "relative_path",
     "source_root",
 ]
@@ -44,16 +46,22 @@ class SourceLocation:
         return f"{self.path}:{self.line}"
 
 
+def real_function(func: Any) -> Any:
+    """The function ``func`` calls in the end: a static or bound method's function, with
+    decorators and wrappers (``__wrapped__``) unwrapped."""
+    func = getattr(func, "__func__", func)
+    try:
+        return inspect.unwrap(func)
+    except ValueError:  # a __wrapped__ cycle
+        return func
+
+
 def definition(func: Any) -> SourceLocation | None:
     """Where ``func`` is defined: the function it wraps (``inspect.unwrap``, so nova's own
     sink rather than the plugin's capture wrapper), its module and qualified name (a
     static method's includes its class), its file and the line of its ``def``.
     None when there is no Python source (builtins, C functions)."""
-    func = getattr(func, "__func__", func)  # a staticmethod or bound method object
-    try:
-        func = inspect.unwrap(func)
-    except ValueError:  # a __wrapped__ cycle
-        pass
+    func = real_function(func)
     try:
         path = inspect.getsourcefile(func)
         lines, first = inspect.getsourcelines(func)
@@ -76,23 +84,30 @@ def _is_plugin_file(path: str) -> bool:
     return os.path.abspath(path).startswith(_PLUGIN_DIR + os.sep)
 
 
-def raise_site(error: BaseException) -> SourceLocation | None:
-    """Where ``error`` was raised: the innermost frame of its traceback that is not the
-    plugin's own code (its wrappers and drawn input objects, whose methods the code under
-    test called: that call is the line to blame), or the innermost frame when all are.
-    None without a traceback."""
+def raise_site(error: BaseException, packages: Collection[str] = ()) -> SourceLocation | None:
+    """Where ``error`` was raised: the innermost frame of its traceback in the code under
+    test (a module of one of the top-level ``packages``, e.g. ``nova``: the line of nova
+    that called into a library or the standard library that raised), else the innermost
+    frame outside the plugin's own code (its wrappers and drawn input objects, whose
+    methods the code under test called), else the innermost frame. None without a
+    traceback."""
     tb = error.__traceback__
     innermost: SourceLocation | None = None
     outside: SourceLocation | None = None
+    tested: SourceLocation | None = None
     while tb is not None:
-        code = tb.tb_frame.f_code
+        frame = tb.tb_frame
+        code = frame.f_code
         name = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
         here = SourceLocation(os.path.abspath(code.co_filename), tb.tb_lineno, name)
         innermost = here
         if not _is_plugin_file(code.co_filename):
             outside = here
+            module = str(frame.f_globals.get("__name__") or "")
+            if module.partition(".")[0] in packages:
+                tested = here
         tb = tb.tb_next
-    return outside or innermost
+    return tested or outside or innermost
 
 
 def source_root(start: str | os.PathLike[str]) -> Path:

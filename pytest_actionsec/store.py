@@ -885,7 +885,7 @@ def store_executor(
             except Exception as exc:
                 obs.views = {}
                 obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
-                obs.raise_site = raise_site(exc)
+                obs.raise_site = raise_site(exc, {"nova", *target.packages(call.function)})
         return obs
 
     return run

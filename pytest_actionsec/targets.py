@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_actionsec.locations import SourceLocation, definition
+from pytest_actionsec.locations import SourceLocation, definition, real_function
 
 __all__ = [
     "COLUMNS",
@@ -280,6 +280,12 @@ class Target:
         capture wrapper; decorators unwrapped): dotted name, file and ``def`` line."""
         func = self.helpers.get(function)
         return definition(func) if func is not None else None
+
+    def packages(self, function: str) -> frozenset[str]:
+        """Top-level packages of the code under test for ``function``: the target module's
+        and that of the module really defining it (``nova`` for nova's sink)."""
+        module = getattr(real_function(self.helpers.get(function)), "__module__", None)
+        return frozenset({self.path.partition(".")[0], str(module or "").partition(".")[0]})
 
     def make_context(self, **attrs: Any) -> Any:
         """Build a request context with exactly the given attribute values."""

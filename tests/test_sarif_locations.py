@@ -276,3 +276,23 @@ def test_a_bad_fuzz_setting_is_one_line(
     shown = [line for line in out.splitlines() if message in line]
     assert shown and shown[0].startswith(f"pytest_actionsec.fuzz: {message}"), out[-2000:]
     assert "fuzz.py" not in out and "Traceback" not in out  # no frames: the one line
+
+
+def _parse_broken_json() -> None:
+    json.loads("{")  # the line blamed: json's own frames are not the code under test
+
+
+def test_the_raise_site_is_the_innermost_line_of_the_code_under_test() -> None:
+    from pytest_actionsec.locations import raise_site
+
+    with pytest.raises(ValueError) as info:
+        _parse_broken_json()
+    ours = raise_site(info.value, {__name__.partition(".")[0]})
+    assert ours is not None
+    assert (ours.path, ours.line, ours.name) == (
+        str(Path(__file__).resolve()),
+        _line_of(Path(__file__), 'json.loads("{")  # the line blamed'),
+        "_parse_broken_json",
+    )
+    innermost = raise_site(info.value)  # no package named: the innermost frame (json's)
+    assert innermost is not None and Path(innermost.path).parent.name == "json"
