@@ -10,8 +10,10 @@ Configured by environment variables, read when the module is imported:
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
-``ACTIONSEC_TIMEOUT`` (seconds, default 10). The server clock is frozen once per
-process (at the first example, moved per example) and the store opened once.
+``ACTIONSEC_TIMEOUT`` (seconds, default 10; 0: no limit). A bad value (or a target,
+trusted class or store that cannot be used) is a collection error of one line naming
+the variable. The server clock is frozen once per process (at the first example,
+moved per example) and the store opened once.
 
 Run it with pytest (``pytest --pyargs pytest_actionsec.fuzz``, plain Hypothesis,
 saved under run_group's own key) or point HypoFuzz at it
