@@ -70,6 +70,8 @@ def format_violations(violations: Sequence[Violation], *, with_input: bool = Tru
         if v.severity:
             lines.append(f"   audience:  {v.label} ({_AUDIENCE.get(v.severity, v.severity)})")
         lines.append(f"   evidence:  {v.evidence}")
+        if v.location is not None:
+            lines.append(f"   at:        {v.location}")
         if with_input:
             lines.append("   input:")
             lines.extend("      " + line for line in v.input.rstrip().splitlines())

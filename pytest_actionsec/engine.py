@@ -29,6 +29,7 @@ from typing import Any, Protocol
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
+from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
     FAMILIES,
@@ -594,6 +595,12 @@ def observe(
     impurities: list[str] = []
     for (label, obj), (_, snap) in zip(watched, before, strict=True):
         impurities.extend(_diff(label, snap, _snapshot(obj)))
+    site = None
+    if error is not None:
+        # where it was raised, taken now: the traceback (its frames hold every local of
+        # the call) is dropped so that a kept observation does not keep them alive
+        site = raise_site(error, target.packages(function))
+        _drop_tracebacks(error, keep={id(v) for v in arguments.values()})
     full_args = dict(arguments)
     for name in FACTS[function].keywords:
         full_args.setdefault(name, None)
@@ -611,7 +618,22 @@ def observe(
         schemas=target.schemas,
         trusted=target.trusted,
         timed_out=timed_out,
+        raise_site=site,
     )
+
+
+def _drop_tracebacks(error: BaseException, keep: set[int]) -> None:
+    """Clear the tracebacks of ``error`` and of the exceptions chained to it, except
+    those of the caller's own inputs (ids in ``keep``)."""
+    seen = set(keep)
+    todo: list[BaseException | None] = [error]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        todo += [exc.__cause__, exc.__context__]
 
 
 def _builds_trusted(value: Any) -> bool:

@@ -10,8 +10,10 @@ Configured by environment variables, read when the module is imported:
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
-``ACTIONSEC_TIMEOUT`` (seconds, default 10). The server clock is frozen once per
-process (at the first example, moved per example) and the store opened once.
+``ACTIONSEC_TIMEOUT`` (seconds, default 10; 0: no limit). A bad value (or a target,
+trusted class or store that cannot be used) is a collection error of one line naming
+the variable. The server clock is frozen once per process (at the first example,
+moved per example) and the store opened once.
 
 Run it with pytest (``pytest --pyargs pytest_actionsec.fuzz``, plain Hypothesis,
 saved under run_group's own key) or point HypoFuzz at it
@@ -26,7 +28,7 @@ import atexit
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_actionsec.engine import DEFAULT_TIMEOUT, builtin_groups, fuzz_test_name, group_test
 
@@ -37,19 +39,33 @@ _LAYERS = ("packer", "boundary", "store", "api")
 _IGNORE = ("hypofuzz", "trio", "hypercorn", "starlette", "coverage", "_pytest", "pytest")
 
 
+class SettingError(ValueError):
+    """A bad ``ACTIONSEC_*`` setting; the message is one line naming it."""
+
+
 def _setting(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
+
+
+def _stop(message: str) -> NoReturn:
+    """Under pytest (or HypoFuzz, which runs pytest's collection): a collection error whose
+    report is the one line ``message``; otherwise :class:`SettingError`."""
+    if "_pytest" in sys.modules:
+        import pytest  # only under pytest: the module is imported by its collection
+
+        raise pytest.Collector.CollectError(f"pytest_actionsec.fuzz: {message}") from None
+    raise SettingError(message)
 
 
 def _config() -> tuple[str, str, tuple[str, ...], tuple[str, ...] | None, float | None]:
     target = _setting("ACTIONSEC_TARGET", "nova.objects.instance_action")
     mode = _setting("ACTIONSEC_MODE", "contract")
     if mode not in _MODES:
-        raise ValueError(f"ACTIONSEC_MODE must be one of {', '.join(_MODES)}, got {mode!r}")
+        raise SettingError(f"ACTIONSEC_MODE must be one of {', '.join(_MODES)}, got {mode!r}")
     raw_layers = _setting("ACTIONSEC_LAYERS", "packer,boundary")
     layers = tuple(p.strip() for p in raw_layers.split(",") if p.strip())
     if not layers or any(layer not in _LAYERS for layer in layers):
-        raise ValueError(
+        raise SettingError(
             f"ACTIONSEC_LAYERS must be a comma-separated list of {', '.join(_LAYERS)}, "
             f"got {raw_layers!r}"
         )
@@ -59,8 +75,10 @@ def _config() -> tuple[str, str, tuple[str, ...], tuple[str, ...] | None, float 
     try:
         timeout = float(raw_timeout)
     except ValueError:
-        bad = f"ACTIONSEC_TIMEOUT must be a number of seconds, got {raw_timeout!r}"
-        raise ValueError(bad) from None
+        timeout = float("nan")
+    if not 0 <= timeout < float("inf"):
+        bad = f"ACTIONSEC_TIMEOUT must be a number of seconds (0: no limit), got {raw_timeout!r}"
+        raise SettingError(bad)
     return target, mode, layers, trusted, (timeout or None)
 
 
@@ -97,12 +115,16 @@ def _tests() -> dict[str, Callable[[], None]]:
     try:
         target = resolve_target(target_path, trusted=trusted)
     except TargetError as exc:
-        raise ValueError(str(exc)) from None
+        name = "ACTIONSEC_TRUSTED" if str(exc).startswith("trusted") else "ACTIONSEC_TARGET"
+        raise SettingError(f"{name}: {exc}") from None
     store = None
     if "store" in layers or "api" in layers:
-        from pytest_actionsec.store import Store
+        from pytest_actionsec.store import Store, StoreError
 
-        store = Store.open(os.environ.get("ACTIONSEC_STORE") or None)
+        try:
+            store = Store.open(os.environ.get("ACTIONSEC_STORE") or None)
+        except StoreError as exc:
+            raise SettingError(f"ACTIONSEC_STORE: {exc}") from None
         atexit.register(store.close)
     clock = _ProcessClock()
     keyed = not _in_hypofuzz()
@@ -121,6 +143,10 @@ def _tests() -> dict[str, Callable[[], None]]:
     return tests
 
 
-for _name, _test in _tests().items():
+try:
+    _found = _tests()
+except SettingError as _bad:
+    _stop(str(_bad))
+for _name, _test in _found.items():
     globals()[_name] = _test
     __all__.append(_name)

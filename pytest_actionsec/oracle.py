@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_actionsec.canaries import Canary
+from pytest_actionsec.locations import SourceLocation
 from pytest_actionsec.measure import field_name, plain, short
 from pytest_actionsec.registry import (
     SEVERITIES,
@@ -77,6 +78,9 @@ class Violation:
     #: who can read a leaked secret (``tenant``, ``admin``, ``stored``; see
     #: :data:`SEVERITIES`); empty for findings that are not leaks of a stored field
     severity: str = dataclasses.field(default="", compare=False)
+    #: for a crash: the file and line where the exception was raised (see
+    #: :func:`pytest_actionsec.locations.raise_site`); None otherwise
+    location: SourceLocation | None = dataclasses.field(default=None, compare=False)
 
     @property
     def statement(self) -> str:
@@ -100,6 +104,7 @@ class Violation:
             "evidence": self.evidence,
             **({"blame": self.blame} if self.blame else {}),
             **({"severity": self.severity} if self.severity else {}),
+            **({"location": self.location.to_dict()} if self.location else {}),
         }
 
     @property
@@ -159,6 +164,9 @@ class Observation:
     views: Mapping[str, Any] | None = None
     #: at the api layer: why Nova's API code could not render the stored row (one line)
     render_error: str | None = None
+    #: where the call's exception (or, at the api layer, the render's) was raised; the
+    #: exception's traceback itself is not kept
+    raise_site: SourceLocation | None = None
 
     @property
     def outcome(self) -> str:
@@ -295,6 +303,7 @@ def _judge(
                     kind=found.kind,
                     blame=found.blame,
                     severity=found.severity,
+                    location=obs.raise_site if inv.family == "crash" else None,
                 )
             )
     return out

@@ -11,7 +11,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,7 +187,7 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_target",
         _parse_target,
         DEFAULT_TARGET,
-        "dotted module holding the four pack helpers (default: nova.objects.instance_action)",
+        "dotted module holding the four pack helpers",
     ),
     (
         OPT_MODE,
@@ -201,14 +201,14 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_examples",
         _parse_examples,
         100,
-        "Hypothesis examples per built-in property (default 100)",
+        "Hypothesis examples per built-in property",
     ),
     (
         OPT_SEED,
         "actionsec_seed",
         _parse_seed,
         None,
-        "seed for the built-in suite (default: random, printed in the header)",
+        "seed for the built-in suite",
     ),
     (
         OPT_REPORT,
@@ -229,14 +229,14 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_layers",
         _parse_layers,
         ("packer", "boundary", "store", "api"),
-        f"layers of the built-in suite (default {DEFAULT_LAYERS})",
+        "comma-separated layers of the built-in suite",
     ),
     (
         OPT_STORE,
         "actionsec_store",
         str,
         None,
-        "SQLAlchemy URL of a server database for the store layer (default: in-process sqlite)",
+        "SQLAlchemy URL of a server database for the store and api layers",
     ),
     (
         OPT_TIMEOUT,
@@ -268,10 +268,33 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_trusted",
         _parse_trusted,
         None,
-        "comma-separated exception classes whose format_message() text may be stored "
-        "(default: nova.exception.NovaException)",
+        "comma-separated exception classes whose format_message() text may be stored",
     ),
 )
+
+
+#: What ``--help`` says of a default that is not a plain value (others: the value).
+_DEFAULT_HELP: Mapping[str, str] = {
+    OPT_SEED: "random, printed in the header",
+    OPT_REPORT: "none",
+    OPT_BASELINE: "none",
+    OPT_STORE: "in-process sqlite",
+    OPT_BUDGET: "none: --actionsec-examples per run",
+    OPT_TRUSTED: "nova.exception.NovaException",
+}
+
+
+def _help(option: str, text: str, default: Any) -> str:
+    """``text`` with the option's default, as ``pytest --help`` shows it."""
+    shown = _DEFAULT_HELP.get(option)
+    if shown is None:
+        if isinstance(default, (tuple, list)):
+            shown = ",".join(map(str, default))
+        elif isinstance(default, float):
+            shown = f"{default:g}"
+        else:
+            shown = "none" if default is None else str(default)
+    return f"{text} (default: {shown})"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -283,12 +306,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         const=True,
         default=None,
         dest="actionsec",
-        help="collect the built-in property suite (one item per property, helper and layer)",
+        help="collect the built-in property suite (one item per property, helper and layer) "
+        "(default: off)",
     )
     parser.addini(
         "actionsec", "run the built-in suite (like --actionsec)", type="bool", default=False
     )
-    for option, ini, parse, _default, help_text in _OPTIONS:
+    for option, ini, parse, default, text in _OPTIONS:
+        help_text = _help(option, text, default)
         group.addoption(
             option,
             dest=ini,
@@ -304,7 +329,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         const=True,
         default=None,
         dest="actionsec_update_baseline",
-        help="write every finding of this run into the baseline file (and do not fail on them)",
+        help="write every finding of this run into the baseline file (and do not fail on them) "
+        "(default: off)",
     )
     parser.addini(
         "actionsec_update_baseline", "like --actionsec-update-baseline", type="bool", default=False
@@ -746,7 +772,12 @@ class ActionsecItem(pytest.Item):
         leaks = [v.severity for v in new if v.severity]
         if leaks:  # the widest audience among the new leaks (the summary shows it)
             entry["severity"] = max(leaks, key=severity_rank)
-        self.user_properties.append(("actionsec", {"property": entry, "violations": violations}))
+        payload: dict[str, Any] = {"property": entry, "violations": violations}
+        if result.status != "skipped":  # where the function under test is defined (SARIF)
+            where = _state(self.config).target().definition(result.property.function)
+            if where is not None:
+                payload["source"] = where.to_dict()
+        self.user_properties.append(("actionsec", payload))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ActionsecFailure):
@@ -928,6 +959,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     violations = [v for p in state.payloads for v in p["violations"]]
     if s["actionsec_report"]:
+        from pytest_actionsec.locations import source_root
+
         report = build_report(
             target=s["actionsec_target"],
             mode=s["actionsec_mode"],
@@ -936,6 +969,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             layers=s["actionsec_layers"],
             properties=[p["property"] for p in state.payloads],
             violations=violations,
+            # paths relative to the checkout: the git work tree holding the rootdir
+            root=source_root(config.rootpath),
+            functions={
+                p["property"]["function"]: p["source"] for p in state.payloads if p.get("source")
+            },
         )
         write_report(state._path(s["actionsec_report"]), report, tool_version=__version__)
     if s["actionsec_update_baseline"]:

@@ -2,11 +2,22 @@
 
 The JSON report::
 
-    {"target", "mode", "seed", "examples_per_property", "layers",
+    {"target", "mode", "seed", "examples_per_property", "layers", "root"?,
+     "functions"?: {function: {"path", "line", "name"}},
      "properties": [{"id", "function", "layer", "examples", "status", ...}],
      "violations": [{"invariant", "family", "function", "layer", "field",
                      "input", "evidence", "property", "accepted",
-                     "severity"?, "blame"?, "noted"?}]}
+                     "severity"?, "blame"?, "noted"?, "location"?}]}
+
+``functions`` says where each function fuzzed is defined (the function the target
+calls: nova's sink in ``nova/compute/utils.py``, decorators unwrapped; the ``def``
+line); a crash's ``location`` is where its exception was raised (the innermost frame
+outside the plugin). Paths are relative to ``root`` (the git work tree holding pytest's
+rootdir, else the rootdir) for the checkout's own source, absolute otherwise (installed
+code, under ``site-packages``, is never the checkout's). In SARIF the function's
+definition is each result's location (a relative path under ``uriBaseId``
+``%SRCROOT%``, which ``originalUriBaseIds`` maps to ``root``), with ``region.startLine``;
+a crash's raise site is its ``relatedLocations`` entry.
 
 ``severity`` is who reads a leaked secret through Nova's API (``tenant``,
 ``admin``, ``stored``); ``noted`` marks a finding that never fails the run (its
@@ -34,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_actionsec.locations import relative_path
 from pytest_actionsec.oracle import INVARIANTS, SEVERITIES, Violation, severity_rank
 
 __all__ = [
@@ -194,34 +206,80 @@ def build_report(
     layers: Sequence[str],
     properties: Iterable[Mapping[str, Any]],
     violations: Iterable[Mapping[str, Any]],
+    root: str | os.PathLike[str] | None = None,
+    functions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the JSON report (properties and violations sorted for stable output)."""
+    """Assemble the JSON report (properties and violations sorted for stable output).
+
+    ``functions`` maps each function fuzzed to where it is defined (``name``, ``path``,
+    ``line``); with ``root`` (the checkout, see :func:`~pytest_actionsec.locations.source_root`)
+    its paths and the crash sites of ``violations`` are written relative to it when the
+    file is the checkout's own source, absolute otherwise.
+    """
+
+    def placed(where: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(where)
+        if root is not None and os.path.isabs(str(out.get("path", ""))):
+            out["path"] = relative_path(out["path"], root) or out["path"]
+        return out
+
+    def violation(v: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(v)
+        if isinstance(out.get("location"), Mapping):
+            out["location"] = placed(out["location"])
+        return out
+
     return {
         "target": target,
         "mode": mode,
         "seed": seed,
         "examples_per_property": examples,
         "layers": list(layers),
+        **({"root": str(Path(root).resolve())} if root is not None else {}),
+        **(
+            {"functions": {name: placed(functions[name]) for name in sorted(functions)}}
+            if functions
+            else {}
+        ),
         "properties": sorted((dict(p) for p in properties), key=lambda p: str(p["id"])),
         "violations": sorted(
-            (dict(v) for v in violations),
+            (violation(v) for v in violations),
             key=lambda v: (_key(v), str(v.get("evidence", "")), str(v.get("property") or "")),
         ),
     }
 
 
+#: The SARIF ``uriBaseId`` of paths relative to the checkout (``originalUriBaseIds``
+#: gives its absolute URI).
+SRCROOT = "%SRCROOT%"
+
+
 def _module_uri(module: str) -> str | None:
-    """The target module's file (relative to the working directory when inside it)."""
+    """The target module's file (reports without ``functions``: its absolute URI)."""
     import sys
 
     path = getattr(sys.modules.get(module), "__file__", None)
     if not path:
         return None
-    file = Path(path).resolve()
-    try:
-        return file.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return file.as_uri()
+    return Path(path).resolve().as_uri()
+
+
+def _physical(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A SARIF physicalLocation for ``{"path", "line"}``: a relative path under
+    :data:`SRCROOT`, an absolute one as a ``file://`` URI."""
+    if not where or not where.get("path"):
+        return None
+    path = str(where["path"])
+    artifact: dict[str, Any]
+    if os.path.isabs(path):
+        artifact = {"uri": Path(path).as_uri()}
+    else:
+        artifact = {"uri": path, "uriBaseId": SRCROOT}
+    out: dict[str, Any] = {"artifactLocation": artifact}
+    line = where.get("line")
+    if isinstance(line, int) and line >= 1:
+        out["region"] = {"startLine": line}
+    return out
 
 
 #: SARIF ``security-severity`` (a CVSS-like 0-10 score, as GitHub code scanning reads
@@ -259,10 +317,32 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
         for inv in INVARIANTS.values()
     ]
     index = {r["id"]: i for i, r in enumerate(rules)}
-    artifact = _module_uri(str(report["target"]))
+    functions: Mapping[str, Mapping[str, Any]] = report.get("functions") or {}
+    fallback = _module_uri(str(report["target"])) if not functions else None
     results = []
+    relative = False
     for v in report["violations"]:
-        logical = f"{report['target']}.{v['function']}"
+        where = functions.get(v["function"])
+        logical = str(where.get("name") or "") if where else ""
+        logical = logical or f"{report['target']}.{v['function']}"
+        physical = _physical(where)
+        if physical is None and fallback:
+            physical = {"artifactLocation": {"uri": fallback}}
+        # a crash's raise site: related, the function under test stays primary (see docs)
+        raised = _physical(v.get("location"))
+        related = []
+        if raised is not None:
+            name = v["location"].get("name")
+            related.append(
+                {
+                    "id": 1,
+                    "physicalLocation": raised,
+                    "message": {"text": "raised here" + (f" (in {name})" if name else "")},
+                }
+            )
+        for loc in (physical, raised):
+            relative = relative or bool(loc and "uriBaseId" in loc["artifactLocation"])
+        at = v.get("location")
         results.append(
             {
                 "ruleId": v["invariant"],
@@ -273,17 +353,15 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                     "text": f"[{v['layer']}] {v['function']}"
                     + (f" field {v['field']}" if v.get("field") else "")
                     + f": {v['evidence']}"
+                    + (f" (raised at {at['path']}:{at['line']})" if raised is not None else "")
                 },
                 "locations": [
                     {
                         "logicalLocations": [{"fullyQualifiedName": logical, "kind": "function"}],
-                        **(
-                            {"physicalLocation": {"artifactLocation": {"uri": artifact}}}
-                            if artifact
-                            else {}
-                        ),
+                        **({"physicalLocation": physical} if physical else {}),
                     }
                 ],
+                **({"relatedLocations": related} if related else {}),
                 "partialFingerprints": {"actionsecKey/v1": "|".join(_key(v))},
                 "properties": {
                     "family": v["family"],
@@ -316,6 +394,11 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                     }
                 },
                 "results": results,
+                **(
+                    {"originalUriBaseIds": {SRCROOT: {"uri": Path(report["root"]).as_uri() + "/"}}}
+                    if relative and report.get("root")
+                    else {}
+                ),
                 "properties": {
                     "target": report["target"],
                     "mode": report["mode"],

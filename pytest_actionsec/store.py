@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
+from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import COLUMNS, Observation
 from pytest_actionsec.strategies import Call
 from pytest_actionsec.targets import (
@@ -884,6 +885,7 @@ def store_executor(
             except Exception as exc:
                 obs.views = {}
                 obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
+                obs.raise_site = raise_site(exc, {"nova", *target.packages(call.function)})
         return obs
 
     return run

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec.locations import SourceLocation, definition, real_function
+
 __all__ = [
     "COLUMNS",
     "CONTEXT_SOURCES",
@@ -272,6 +274,18 @@ class Target:
     notes: tuple[str, ...] = field(default=())
     #: where the instance-fault sink comes from (``none``: the target has none)
     fault_origin: str = "none"
+
+    def definition(self, function: str) -> SourceLocation | None:
+        """Where the function called as ``function`` is defined (nova's own sink, not the
+        capture wrapper; decorators unwrapped): dotted name, file and ``def`` line."""
+        func = self.helpers.get(function)
+        return definition(func) if func is not None else None
+
+    def packages(self, function: str) -> frozenset[str]:
+        """Top-level packages of the code under test for ``function``: the target module's
+        and that of the module really defining it (``nova`` for nova's sink)."""
+        module = getattr(real_function(self.helpers.get(function)), "__module__", None)
+        return frozenset({self.path.partition(".")[0], str(module or "").partition(".")[0]})
 
     def make_context(self, **attrs: Any) -> Any:
         """Build a request context with exactly the given attribute values."""
