@@ -627,10 +627,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
                 remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
         state.target()  # a bad target is a usage error before collection
+        if workerinput is None:
+            _check_outputs(state)
         if settings["actionsec_baseline"]:
             state.baseline()
         if workerinput is None:  # the controller checks once; workers open the store
-            _check_outputs(state)
             if state.uses_store():
                 state.check_store()
 
@@ -735,14 +736,14 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 # The built-in suite.
 
 
-def _replay_line(state: _State, group_id: str) -> str:
+def _replay_line(state: _State, selection: str) -> str:
     """``replay: pytest --actionsec ...`` for one group (target first), and its note."""
     import shlex
 
     flags = state.replay_flags()
     target = [f for f in flags if f.startswith(OPT_TARGET + "=")]
     rest = [f for f in flags if f not in target]
-    line = " ".join(["replay: pytest --actionsec", *target, *rest, "-k", shlex.quote(group_id)])
+    line = " ".join(["replay: pytest --actionsec", *target, *rest, "-k", shlex.quote(selection)])
     note = state.replay_note()
     return line + (f"\n        ({note}: the plugin reads it when the URL has none)" if note else "")
 
@@ -899,12 +900,22 @@ class ActionsecItem(pytest.Item):
                 ),
                 format_violations(failure.new),
                 "",
-                _replay_line(state, self.prop.group.id),
+                _replay_line(state, self._replay_selection()),
             ]
             from pytest_actionsec.store import mask_url
 
             return mask_url("\n".join(lines))
         return super().repr_failure(excinfo)
+
+    def _replay_selection(self) -> str:
+        """The ``-k`` that selects the families this session ran on this item's group."""
+        from pytest_actionsec.oracle import FAMILIES
+
+        group = self.prop.group
+        families = self._families()
+        if set(families) >= set(FAMILIES):
+            return group.id  # every family: the group's id selects them all
+        return " or ".join(f"{family}-{group.id}" for family in families)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"actionsec {self.prop.id}"
