@@ -615,17 +615,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
+    if settings["actionsec_store"]:  # for the suite and the actionsec_store fixture
+        import os
+
+        from pytest_actionsec.store import remember_secret, with_env_password
+
+        state.store_url = with_env_password(settings["actionsec_store"], os.environ)
+        with contextlib.suppress(Exception):
+            import sqlalchemy as sa
+
+            remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
     if state.active:
-        if settings["actionsec_store"]:
-            import os
-
-            from pytest_actionsec.store import remember_secret, with_env_password
-
-            state.store_url = with_env_password(settings["actionsec_store"], os.environ)
-            with contextlib.suppress(Exception):
-                import sqlalchemy as sa
-
-                remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
         state.target()  # a bad target is a usage error before collection
         if workerinput is None:
             _check_outputs(state)
