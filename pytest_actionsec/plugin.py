@@ -11,7 +11,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -401,6 +401,13 @@ class _State:
         self.payloads: list[dict[str, Any]] = []
         self.store: Any = None
         self.store_error: str | None = None
+        #: the store URL to open: --actionsec-store, with the password of
+        #: ACTIONSEC_STORE_PASSWORD when it names a user and no password
+        self.store_url: str | None = settings["actionsec_store"]
+        #: the masked URL the start-up probe checked (its driver resolved)
+        self.store_shown: str | None = None
+        #: output files that could not be written at the end (one line each)
+        self.write_errors: list[str] = []
         self.groups: dict[str, GroupResult] = {}
         #: a directory every xdist worker of this session sees: one worker runs each
         #: group and leaves its result there for the others (see :func:`_shared_result`)
@@ -482,19 +489,68 @@ class _State:
         digest = hashlib.sha256(f"{self.seed}:{group.id}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
 
+    def uses_store(self) -> bool:
+        """True when the built-in suite runs a layer that needs the store."""
+        return self.active and bool({"store", "api"} & set(self.settings["actionsec_layers"]))
+
+    def check_store(self) -> None:
+        """Probe the store the suite will open (no nova): a failure is a one-line usage error."""
+        from pytest_actionsec.store import StoreError, mask_url, probe
+
+        try:
+            self.store_shown = probe(self.store_url)
+        except StoreError as exc:
+            raise pytest.UsageError(
+                f"actionsec: the store layer cannot run: {mask_url(str(exc))}"
+            ) from None
+
     def open_store(self) -> Any:
-        """The session's store (built once), or None with ``store_error`` set."""
+        """The session's store (built once), or None with ``store_error`` set (one line)."""
         if self.store is None and self.store_error is None:
+            from pytest_actionsec.store import Store, mask_url
+
             try:
-                from pytest_actionsec.store import Store
-            except ImportError as exc:  # pragma: no cover - store module missing
-                self.store_error = f"store layer unavailable: {exc}"
-                return None
-            try:
-                self.store = Store.open(self.settings["actionsec_store"])
+                self.store = Store.open(self.store_url)
             except Exception as exc:
-                self.store_error = f"store layer unavailable: {type(exc).__name__}: {exc}"
+                self.store_error = mask_url(
+                    f"actionsec: the store cannot be opened: {type(exc).__name__}: {exc}"
+                )
         return self.store
+
+    def replay_flags(self) -> list[str]:
+        """The options (shell-quoted) that replay this run, seed first; defaults left out.
+
+        The store URL is printed without its password: the plugin reads it from
+        :data:`~pytest_actionsec.store.PASSWORD_ENV` (see :meth:`replay_note`).
+        """
+        import shlex
+
+        s = self.settings
+        flags = [f"{OPT_SEED}={self.seed}"]
+        for option, ini, _parse, default, _ in _OPTIONS:
+            value = s[ini]
+            if ini in ("actionsec_seed", "actionsec_report") or value in (None, default):
+                continue
+            if ini == "actionsec_store":
+                if not self.uses_store():
+                    continue  # an unused store does not change the run
+                value = _without_password(str(value))
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            elif ini == "actionsec_budget":
+                value = f"{value:g}s"
+            elif isinstance(value, float):
+                value = f"{value:g}"
+            flags.append(shlex.quote(f"{option}={value}"))
+        return flags
+
+    def replay_note(self) -> str:
+        """What the replay needs besides its flags (the store password's variable), or ''."""
+        from pytest_actionsec.store import PASSWORD_ENV
+
+        if self.uses_store() and self.store_url and _has_password(self.store_url):
+            return f"with {PASSWORD_ENV} set to the store's password"
+        return ""
 
     def close(self) -> None:
         if self._own_shared and self.shared_dir is not None:
@@ -508,6 +564,40 @@ class _State:
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
+
+
+def _has_password(url: str) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url.strip()).password is not None
+    except Exception:
+        return False
+
+
+def _without_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    from pytest_actionsec.store import mask_url
+
+    try:
+        parsed = sa.engine.make_url(url.strip())
+    except Exception:
+        return mask_url(url)
+    return str(parsed._replace(password=None).render_as_string(hide_password=False))
+
+
+def _masked(value: Any) -> Any:
+    """``value`` (JSON-like) with every string passed through ``store.mask_url``."""
+    from pytest_actionsec.store import mask_url
+
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value
 
 
 _STATE = pytest.StashKey[_State]()
@@ -551,10 +641,40 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
+    if settings["actionsec_store"]:  # for the suite and the actionsec_store fixture
+        import os
+
+        from pytest_actionsec.store import remember_secret, with_env_password
+
+        state.store_url = with_env_password(settings["actionsec_store"], os.environ)
+        with contextlib.suppress(Exception):
+            import sqlalchemy as sa
+
+            remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
     if state.active:
         state.target()  # a bad target is a usage error before collection
+        if workerinput is None:
+            _check_outputs(state)
         if settings["actionsec_baseline"]:
             state.baseline()
+        if workerinput is None:  # the controller checks once; workers open the store
+            if state.uses_store():
+                state.check_store()
+
+
+def _check_outputs(state: _State) -> None:
+    """A report or baseline path that cannot be written is a usage error before the run."""
+    from pytest_actionsec.report import check_writable
+
+    s = state.settings
+    outputs = [(OPT_REPORT, s["actionsec_report"])]
+    if s["actionsec_update_baseline"]:
+        outputs.append((OPT_BASELINE, s["actionsec_baseline"]))
+    for option, path in outputs:
+        if path:
+            problem = check_writable(state._path(path))
+            if problem is not None:
+                raise pytest.UsageError(f"{option}={path}: cannot be written: {problem}")
 
 
 class _XdistHooks:
@@ -579,6 +699,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
+
+
+def _replay_text(state: _State) -> str:
+    note = state.replay_note()
+    return " ".join(state.replay_flags()) + (f" ({note})" if note else "")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -609,6 +734,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             value = {"actionsec_store": "sqlite (in-process)", "actionsec_trusted": "default"}.get(
                 name, "-"
             )
+        elif name == "actionsec_store":
+            from pytest_actionsec.store import mask_url
+
+            value = state.store_shown or mask_url(str(value))
         elif name == "actionsec_budget":
             per = (
                 " per worker"
@@ -624,13 +753,25 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"context={target.context_origin}, "
         f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
         f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
-        f"replay with {OPT_SEED}={state.seed}",
+        f"replay with {_replay_text(state)}",
         *(f"actionsec: note: {note}" for note in target.notes),
     ]
 
 
 # ---------------------------------------------------------------------------
 # The built-in suite.
+
+
+def _replay_line(state: _State, selection: str) -> str:
+    """``replay: pytest --actionsec ...`` for one group (target first), and its note."""
+    import shlex
+
+    flags = state.replay_flags()
+    target = [f for f in flags if f.startswith(OPT_TARGET + "=")]
+    rest = [f for f in flags if f not in target]
+    line = " ".join(["replay: pytest --actionsec", *target, *rest, "-k", shlex.quote(selection)])
+    note = state.replay_note()
+    return line + (f"\n        ({note}: the plugin reads it when the URL has none)" if note else "")
 
 
 class ActionsecFailure(Exception):
@@ -669,7 +810,7 @@ class ActionsecItem(pytest.Item):
 
     def _group_result(self) -> GroupResult:
         from pytest_actionsec.clock import SkewedClock
-        from pytest_actionsec.engine import GroupResult, run_group
+        from pytest_actionsec.engine import run_group
 
         state = _state(self.config)
         group = self.prop.group
@@ -685,12 +826,8 @@ class ActionsecItem(pytest.Item):
         store = None
         if group.layer in ("store", "api"):
             store = state.open_store()
-            if store is None:
-                result = GroupResult(
-                    group, families, "skipped", reason=state.store_error or "", seed=seed
-                )
-                state.groups[group.id] = result
-                return result
+            if store is None:  # the start-up probe passed, the open did not: never a skip
+                pytest.fail(state.store_error or "actionsec: the store cannot be opened", False)
         share = None
         if s["actionsec_budget"] is not None:
             share = state.budget_share(self.session)
@@ -794,13 +931,22 @@ class ActionsecItem(pytest.Item):
                 ),
                 format_violations(failure.new),
                 "",
-                "replay: pytest --actionsec "
-                f"{OPT_TARGET}={state.settings['actionsec_target']} "
-                f"{OPT_MODE}={state.settings['actionsec_mode']} "
-                f"{OPT_SEED}={state.seed} -k '{self.prop.group.id}'",
+                _replay_line(state, self._replay_selection()),
             ]
-            return "\n".join(lines)
+            from pytest_actionsec.store import mask_url
+
+            return mask_url("\n".join(lines))
         return super().repr_failure(excinfo)
+
+    def _replay_selection(self) -> str:
+        """The ``-k`` that selects the families this session ran on this item's group."""
+        from pytest_actionsec.oracle import FAMILIES
+
+        group = self.prop.group
+        families = self._families()
+        if set(families) >= set(FAMILIES):
+            return group.id  # every family: the group's id selects them all
+        return " or ".join(f"{family}-{group.id}" for family in families)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"actionsec {self.prop.id}"
@@ -943,6 +1089,34 @@ def pytest_collection_modifyitems(
     items.extend(node for node in suite if isinstance(node, pytest.Item))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    """Mask credentials in every test report: failure text, skip reason, captured output."""
+    outcome: Any = yield
+    import sys
+
+    if "pytest_actionsec.store" not in sys.modules:  # nothing was opened or remembered
+        return
+    report = outcome.get_result()
+    _mask_report(report)
+
+
+def _mask_report(report: Any) -> None:
+    from pytest_actionsec.store import mask_url
+
+    report.sections = [(title, mask_url(text)) for title, text in report.sections]
+    longrepr = report.longrepr
+    if longrepr is None:
+        return
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        report.longrepr = (longrepr[0], longrepr[1], mask_url(str(longrepr[2])))
+        return
+    text = str(longrepr)
+    masked = mask_url(text)
+    if masked != text:
+        report.longrepr = masked
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -975,30 +1149,56 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 p["property"]["function"]: p["source"] for p in state.payloads if p.get("source")
             },
         )
-        write_report(state._path(s["actionsec_report"]), report, tool_version=__version__)
+        try:
+            write_report(
+                state._path(s["actionsec_report"]), _masked(report), tool_version=__version__
+            )
+        except Exception as exc:
+            state.write_errors.append(f"{OPT_REPORT}={s['actionsec_report']}: {_why(exc)}")
+        else:
+            state.settings.values["_report_written"] = True
     if s["actionsec_update_baseline"]:
-        count = write_baseline(state._path(s["actionsec_baseline"]), violations)
-        state.settings.values["_baseline_written"] = count
+        try:
+            count = write_baseline(state._path(s["actionsec_baseline"]), _masked(violations))
+        except Exception as exc:
+            state.write_errors.append(f"{OPT_BASELINE}={s['actionsec_baseline']}: {_why(exc)}")
+        else:
+            state.settings.values["_baseline_written"] = count
+    if state.write_errors and session.exitstatus in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # lost output is not a green run
+
+
+def _why(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    where = getattr(exc, "filename", None)
+    return f"not written ({type(exc).__name__}: {text}" + (f": {where})" if where else ")")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A table: property, helper, layer, examples run, verdict."""
     state = _state(config)
-    if not state.active or _is_worker(config) or not state.payloads:
+    if not state.active or _is_worker(config):
         return
     from pytest_actionsec.report import summary_lines
+    from pytest_actionsec.store import mask_url
 
     s = state.settings
-    terminalreporter.write_sep("=", "actionsec summary")
-    for line in summary_lines(
-        [p["property"] for p in state.payloads],
-        seed=state.seed,
-        replay=f"{OPT_SEED}={state.seed}",
-        baseline=s["actionsec_baseline"],
-        baseline_written=s.values.get("_baseline_written"),
-        report=s["actionsec_report"],
-    ):
-        terminalreporter.write_line(line)
+    if state.payloads:
+        terminalreporter.write_sep("=", "actionsec summary")
+        for line in summary_lines(
+            [p["property"] for p in state.payloads],
+            seed=state.seed,
+            replay=_replay_text(state),
+            baseline=s["actionsec_baseline"],
+            baseline_written=s.values.get("_baseline_written"),
+            report=s["actionsec_report"] if s.values.get("_report_written") else None,
+        ):
+            terminalreporter.write_line(mask_url(line))
+    for error in state.write_errors:
+        terminalreporter.write_line(f"actionsec: ERROR: {mask_url(error)}", red=True, bold=True)
 
 
 # ---------------------------------------------------------------------------
@@ -1092,5 +1292,5 @@ def actionsec_store(request: pytest.FixtureRequest) -> Any:
     state = _state(request.config)
     store = state.open_store()
     if store is None:
-        pytest.skip(state.store_error or "store unavailable")
+        pytest.fail(state.store_error or "actionsec: the store cannot be opened", pytrace=False)
     return store

@@ -38,8 +38,10 @@ named the property still match.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +56,10 @@ __all__ = [
     "Baseline",
     "BaselineError",
     "build_report",
+    "check_writable",
     "summary_lines",
     "to_sarif",
+    "write_atomic",
     "write_baseline",
     "write_report",
 ]
@@ -190,10 +194,7 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
         "comment": "Accepted pytest-actionsec findings; CI fails only on findings not listed here.",
         "accepted": [entries[k] for k in sorted(entries)],
     }
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return len(entries)
 
 
@@ -418,11 +419,56 @@ def write_report(
     data: Mapping[str, Any] = report
     if p.suffix.lower() == ".sarif":
         data = to_sarif(report, tool_version=tool_version)
-    if p.parent and not p.parent.exists():
+    write_atomic(p, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def check_writable(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be written by :func:`write_atomic` (one line), or None.
+
+    Creates missing parent directories and a temporary file beside ``path``
+    (removed again): what the write at the end of the run will need.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return f"{p} is a directory"
+    if p.exists() and not p.is_file():
+        return f"{p} is not a regular file"
+    try:
         p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, p)
+    except OSError as exc:
+        return f"cannot create the directory {p.parent}: {exc.strerror or exc}"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as exc:
+        return f"cannot create a file in {p.parent}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` at once: a temporary file beside it, then
+    :func:`os.replace`. Missing parent directories are created; on any failure the
+    temporary file is removed and ``path`` is left as it was (the error is raised).
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = p.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _verdict(p: Mapping[str, Any]) -> str:

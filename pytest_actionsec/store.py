@@ -25,7 +25,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
+import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -49,12 +51,17 @@ from pytest_actionsec.targets import (
 
 __all__ = [
     "ISOLATIONS",
+    "PASSWORD_ENV",
     "STORE_TABLES",
     "Store",
     "StoreError",
     "StoreRefused",
     "classify_store_error",
+    "mask_url",
+    "probe",
+    "remember_secret",
     "store_executor",
+    "with_env_password",
 ]
 
 #: How examples are kept apart: one transaction rolled back per example, or
@@ -201,7 +208,98 @@ class _NovaModules:
     enginefacade: Any
 
 
+#: The environment variable whose value is the store's password when the URL has
+#: none (:func:`with_env_password`); replay lines name it instead of the password.
+PASSWORD_ENV = "ACTIONSEC_STORE_PASSWORD"
+
+_DB_EXTRA = "pip install 'pytest-actionsec[db]'"
+#: What installs each synchronous DB-API driver SQLAlchemy names for our backends.
+_DRIVER_INSTALL = {
+    "pymysql": f"{_DB_EXTRA} (or pip install PyMySQL)",
+    "psycopg2": f"{_DB_EXTRA} (or pip install psycopg2-binary)",
+    "mysqldb": "pip install mysqlclient",
+    "psycopg": "pip install 'psycopg[binary]'",
+    "pg8000": "pip install pg8000",
+    "mysqlconnector": "pip install mysql-connector-python",
+    "mariadbconnector": "pip install mariadb",
+}
+#: A URL without ``+driver`` uses SQLAlchemy's default driver when it is installed,
+#: else the driver of the ``db`` extra (SQLAlchemy 2.1 defaults ``postgresql://``
+#: to psycopg 3 and ``mysql://`` to MySQLdb, which the extra does not install).
+_EXTRA_DRIVER = {"postgresql": "psycopg2", "mysql": "pymysql"}
+_ASYNC_DRIVERS = ("asyncpg", "aiomysql", "asyncmy", "aiosqlite", "psycopg_async")
+
+_URL_CREDENTIAL = re.compile(
+    r"(?P<head>^\s*[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s'\"]*:)(?P<password>[^@\s'\"]*)@"
+)
+_SECRETS: set[str] = set()
+_SECRET_MIN = 4  # shorter passwords are masked in their URL form only
+
+
+def remember_secret(secret: str | None) -> None:
+    """Have :func:`mask_url` replace ``secret`` (the store's password) in any text.
+
+    In ``user:secret@`` form at any length; alone when it has at least 4 characters
+    (in the spellings a URL, a form or a JSON string give it).
+    """
+    if secret:
+        _SECRETS.add(secret)
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the store's password, and a URL's own password, as ``***``.
+
+    The one masking function: the plugin passes the header, store errors, skip and
+    failure reasons, captured output and logs, replay lines, the JSON and SARIF
+    reports and baselines through it. ``text`` that is a URL has its password
+    masked whatever it is; in other text only the passwords of the stores this
+    process used (:func:`remember_secret`) are, so that the fuzzer's own canary
+    URLs (planted secrets a finding shows) stay as they are.
+    """
+    if not text:
+        return text
+    masked = str(text)
+    stripped = masked.strip()
+    if stripped and not any(c.isspace() for c in stripped):
+        masked = _URL_CREDENTIAL.sub(
+            lambda m: m["head"] + ("***" if m["password"] else "") + "@", masked, count=1
+        )
+    if not _SECRETS:
+        return masked
+    from urllib.parse import quote, quote_plus
+
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        spellings = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+        for spelling in sorted(spellings, key=len, reverse=True):
+            masked = masked.replace(f":{spelling}@", ":***@")
+            if len(secret) >= _SECRET_MIN:
+                masked = masked.replace(spelling, "***")
+    return masked
+
+
+def with_env_password(url: str | None, environ: Mapping[str, str]) -> str | None:
+    """``url`` with the password of :data:`PASSWORD_ENV` when it names a user but no password."""
+    password = environ.get(PASSWORD_ENV)
+    if not url or not password:
+        return url
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url.strip())
+    except Exception:
+        return url  # _parse_url reports it
+    if parsed.username is None or parsed.password is not None:
+        return url
+    remember_secret(password)
+    return str(parsed.set(password=password).render_as_string(hide_password=False))
+
+
+def _import_driver(parsed: Any) -> None:
+    parsed.get_dialect().import_dbapi()
+
+
 def _parse_url(url: str) -> Any:
+    """The SQLAlchemy URL of ``url`` with a driver that imports; :class:`StoreError` if none."""
     import sqlalchemy as sa
 
     if not isinstance(url, str) or not url.strip():
@@ -209,22 +307,104 @@ def _parse_url(url: str) -> Any:
     try:
         parsed = sa.engine.make_url(url.strip())
     except Exception as exc:
-        raise StoreError(f"bad database URL {url!r}: {_one_line(str(exc))}") from None
+        raise StoreError(
+            f"bad database URL {mask_url(url)!r}: {mask_url(_one_line(str(exc)))}"
+        ) from None
+    remember_secret(parsed.password)
+    shown = parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     if backend not in _BACKENDS:
         raise StoreError(
-            f"bad database URL {parsed.render_as_string(hide_password=True)!r}: backend "
-            f"{backend!r} is not one of {', '.join(_BACKENDS)}"
+            f"bad database URL {shown!r}: unknown backend {backend!r}, not one of "
+            f"{', '.join(_BACKENDS)}"
+        )
+    explicit = "+" in parsed.drivername
+    try:
+        driver = parsed.get_driver_name()
+    except Exception:  # pragma: no cover - SQLAlchemy always names one
+        driver = ""
+    if driver in _ASYNC_DRIVERS:
+        raise StoreError(
+            f"database URL {shown!r}: driver {driver!r} is not usable: asyncio drivers "
+            f"cannot serve nova's DB API; use e.g. {backend}+{_EXTRA_DRIVER.get(backend, '')}"
         )
     try:
-        parsed.get_dialect().import_dbapi()
-    except Exception as exc:
+        _import_driver(parsed)
+    except ImportError as exc:
+        fallback = _EXTRA_DRIVER.get(backend)
+        if not explicit and fallback is not None and fallback != driver:
+            candidate = parsed.set(drivername=f"{backend}+{fallback}")
+            try:
+                _import_driver(candidate)
+            except ImportError:
+                pass
+            else:
+                return candidate
+        install = _DRIVER_INSTALL.get(driver, _DB_EXTRA)
+        if not explicit and fallback is not None:
+            install = _DB_EXTRA
         raise StoreError(
-            f"database URL {parsed.render_as_string(hide_password=True)!r}: driver "
-            f"{parsed.get_driver_name()!r} is not usable ({type(exc).__name__}: "
-            f"{_one_line(str(exc))})"
+            f"database URL {shown!r}: driver {driver!r} is not usable: missing driver "
+            f"({type(exc).__name__}: {_one_line(str(exc))}); install it: {install}"
+        ) from None
+    except Exception as exc:  # NoSuchModuleError: a driver SQLAlchemy does not know
+        raise StoreError(
+            f"database URL {shown!r}: driver {driver!r} is not usable: SQLAlchemy has no "
+            f"{backend} driver of that name ({type(exc).__name__})"
         ) from None
     return parsed
+
+
+def connect_cause(error: BaseException, url: Any) -> str:
+    """What kind of failure connecting to ``url`` raised: one short phrase, then the message."""
+    message = mask_url(_db_message(error))
+    lowered = message.lower()
+    port = url.port or (3306 if url.get_backend_name() == "mysql" else 5432)
+    where = f"{url.host or 'localhost'}:{port}"
+    if lowered.startswith(("1044 ", "1142 ")) or "permission denied" in lowered:
+        cause = "permission denied"  # MySQL: access denied to a database; PostgreSQL
+    elif (
+        lowered.startswith("1045 ")
+        or "authentication failed" in lowered
+        or "no password supplied" in lowered
+        or ("role" in lowered and "does not exist" in lowered)
+        or "no pg_hba.conf entry" in lowered
+    ):
+        cause = "authentication failed"
+    elif (
+        lowered.startswith("1049 ")
+        or "unknown database" in lowered
+        or ("database" in lowered and "does not exist" in lowered)
+    ):
+        cause = f"unknown database {url.database!r}"
+    elif (
+        "name or service not known" in lowered
+        or "could not translate host name" in lowered
+        or "nodename nor servname" in lowered
+        or "getaddrinfo" in lowered
+        or "unknown mysql server host" in lowered
+    ):
+        cause = f"unknown host {url.host!r}"
+    elif "refused" in lowered or "can't connect" in lowered or "could not connect" in lowered:
+        cause = f"connection refused: no server at {where}"
+    elif "timed out" in lowered or "timeout" in lowered:
+        cause = f"connection timed out: no answer from {where}"
+    else:
+        cause = "cannot connect"
+    return f"{cause} ({message})"
+
+
+def probe(url: str | None) -> str:
+    """Check that a store can be opened on ``url``, without nova; returns the masked URL used.
+
+    Parses the URL (picking the driver as :meth:`Store.open` does), and on a
+    server connects and creates and drops a database as :meth:`Store.open` will.
+    Raises :class:`StoreError` (one line, password masked) naming the cause.
+    """
+    parsed = _parse_url("sqlite://" if url is None else url)
+    if parsed.get_backend_name() != "sqlite":
+        _ServerDatabase(parsed).drop()
+    return str(parsed.render_as_string(hide_password=True))
 
 
 class _ServerDatabase:
@@ -237,7 +417,7 @@ class _ServerDatabase:
         self.name = f"actionsec_{secrets.token_hex(6)}"
         shown = url.render_as_string(hide_password=True)
         if self.backend == "mysql":
-            admin_url = url.set(database=None)
+            admin_url = url._replace(database=None)  # URL.set() ignores None
             connect_args: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT}
             # Nova's migrations create every table with mysql_charset='utf8'
             # (3 bytes a character); the database default matches them.
@@ -264,14 +444,14 @@ class _ServerDatabase:
             conn = self._admin.connect()
         except Exception as exc:
             self._admin.dispose()
-            raise StoreError(f"cannot connect to {shown}: {_db_message(exc)}") from None
+            raise StoreError(f"cannot connect to {shown}: {connect_cause(exc, url)}") from None
         try:
             with conn:
                 conn.exec_driver_sql(self._create)
         except Exception as exc:
             self._admin.dispose()
             raise StoreError(
-                f"cannot create database {self.name} on {shown}: {_db_message(exc)}"
+                f"cannot create database {self.name} on {shown}: {connect_cause(exc, url)}"
             ) from None
 
     def exists(self) -> bool:
@@ -295,7 +475,7 @@ class _ServerDatabase:
                 except Exception as exc:
                     last = exc
             if last is not None:
-                raise StoreError(f"cannot drop database {self.name}: {_db_message(last)}")
+                raise StoreError(f"cannot drop database {self.name}: {mask_url(_db_message(last))}")
         finally:
             self._admin.dispose()
 
@@ -409,7 +589,9 @@ class Store:
             try:
                 nova.migration.db_sync(database="main")
             except Exception as exc:
-                raise StoreError(f"cannot migrate {self.url}: {_db_message(exc)}") from None
+                raise StoreError(
+                    f"cannot migrate {self.url}: {mask_url(_db_message(exc))}"
+                ) from None
             engine = self._engine()
             meta = sa.MetaData()
             meta.reflect(engine, only=list(STORE_TABLES))

@@ -186,7 +186,10 @@ def _store_evidence(result: PropertyResult, invariant: str) -> str:
     ("url", "expected"),
     [
         ("not a url", "bad database URL 'not a url'"),
-        ("mongodb://127.0.0.1/x", "backend 'mongodb' is not one of sqlite, mysql, postgresql"),
+        (
+            "mongodb://127.0.0.1/x",
+            "unknown backend 'mongodb', not one of sqlite, mysql, postgresql",
+        ),
         ("mysql+nosuchdriver://root@127.0.0.1/", "driver 'nosuchdriver' is not usable"),
         ("", "bad database URL ''"),
     ],
