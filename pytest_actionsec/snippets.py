@@ -317,9 +317,9 @@ def call_source(
         imports.add("from pytest_actionsec.specs import raise_through_frame")
     if _uses_uuid(text):
         imports.add("from uuid import UUID")
-    plain = sorted(i for i in imports if i.startswith("import "))
+    bare = sorted(i for i in imports if i.startswith("import "))
     froms = sorted(i for i in imports if i.startswith("from "))
-    return "\n".join([*plain, *froms, "", text]) + "\n"
+    return "\n".join([*bare, *froms, "", text]) + "\n"
 
 
 def _bytes_inputs(call: Call) -> list[bytes]:
