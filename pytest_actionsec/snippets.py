@@ -303,9 +303,12 @@ def call_source(
         out.append(
             f"# found on the store {found}; set {STORE_ENV} to a database URL to replay there"
         )
-        out.append(f"store = Store.open(os.environ.get({STORE_ENV!r}))")
     call_args = ", ".join([helper, *positional, *keywords])
-    out.append(f"with freezegun.freeze_time({literal(call.server_time)}):")
+    frozen = f"freezegun.freeze_time({literal(call.server_time)})"
+    if stored:
+        out.append(f"with Store.open(os.environ.get({STORE_ENV!r})) as store, {frozen}:")
+    else:
+        out.append(f"with {frozen}:")
     out.append(f"    replay.call({call_args})")
     if stored:
         out.append("    replay.write(store)")
