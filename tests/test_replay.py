@@ -233,7 +233,7 @@ def test_fault_sink_printed_input_calls_novas_own_function(target: Target) -> No
     drawn = _draw(target, "add_instance_fault_from_exc", "packer", "contract", 3)
     for layer in ("packer", "store", "api"):
         for call in drawn:
-            source = call_source(call, target, layer=layer)
+            source = call.source(target) if layer == "packer" else call.source(target, layer=layer)
             assert "from nova.compute.utils import add_instance_fault_from_exc" in source
             assert "replay.call(add_instance_fault_from_exc, context," in source
             assert "target.helpers" not in source and "resolve_target" not in source
@@ -273,10 +273,10 @@ def test_printed_inputs_import_only_what_they_use(target: Target) -> None:
             drawn_layer = "boundary" if layer == "boundary" else "packer"
             for mode in ("contract", "hostile"):
                 for call in _draw(target, function, drawn_layer, mode, 12):
-                    options: dict[str, Any] = {"layer": layer}
+                    options: dict[str, Any] = {}
                     if layer in ("store", "api"):
-                        options["store_url"] = "sqlite://"
-                    source = call_source(call, target, **options)
+                        options = {"layer": layer, "store_url": "sqlite://"}
+                    source = call_source(call, target.path, **options)
                     compile(source, "<snippet>", "exec")
                     assert _unused_imports(source) == [], source
                     checked += 1
