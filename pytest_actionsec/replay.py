@@ -93,6 +93,7 @@ class Replay:
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         #: what :meth:`call` observed (then :meth:`write` and :meth:`render`)
         self.observation: Observation | None = None
+        self._when = _dt.datetime(2026, 11, 22, 12, 0, 0)  # the server time of the call
 
     def call(self, fn: Callable[..., Any], context: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(context, *args, **kwargs)`` as the engine does; return its record.

@@ -321,7 +321,12 @@ def call_source(
     if _uses_uuid(text):
         imports.add("from uuid import UUID")
     bare = sorted(i for i in imports if i.startswith("import "))
-    froms = sorted(i for i in imports if i.startswith("from "))
+    names: dict[str, set[str]] = {}
+    for item in imports:
+        if item.startswith("from "):
+            module, _, name = item[len("from ") :].partition(" import ")
+            names.setdefault(module, set()).add(name)
+    froms = [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
     return "\n".join([*bare, *froms, "", text]) + "\n"
 
 
