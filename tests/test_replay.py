@@ -44,12 +44,19 @@ def target() -> Target:
     return resolve_target()
 
 
-def _findings(target: Target, mode: str, examples: int, run_seed: int) -> list[Violation]:
-    """Every distinct finding of a run at every layer (sqlite store), one per
-    (invariant, function, layer, field)."""
+def _findings(
+    target: Target,
+    mode: str,
+    examples: int,
+    run_seed: int,
+    functions: Iterable[str] = FUNCTIONS,
+) -> list[Violation]:
+    """Every distinct finding of a run of ``functions`` at every layer (sqlite store),
+    one per (invariant, function, layer, field)."""
     out: dict[tuple[str, str, str, str], Violation] = {}
+    wanted = set(functions)
     with Store.open() as store:
-        for group in builtin_groups(LAYERS):
+        for group in [g for g in builtin_groups(LAYERS) if g.function in wanted]:
             with SkewedClock() as clock:
                 result = run_group(
                     group,
@@ -163,7 +170,9 @@ def test_every_finding_of_a_contract_run_reproduces_from_its_printed_input(
 
 
 def test_hostile_findings_reproduce_from_their_printed_input(target: Target) -> None:
-    found = _findings(target, "hostile", 6, 5)
+    found = _findings(
+        target, "hostile", 4, 5, ("pack_action_event_finish", "add_instance_fault_from_exc")
+    )
     # a few of each layer: one per invariant and layer, at most 4 a layer
     chosen: dict[tuple[str, str], Violation] = {}
     for v in sorted(found, key=lambda v: v.key()):
