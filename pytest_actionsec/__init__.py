@@ -40,6 +40,7 @@ _LAZY = {
     "run_property": "engine",
     "SkewedClock": "clock",
     "check_record": "checks",
+    "Replay": "replay",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

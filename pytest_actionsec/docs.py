@@ -239,6 +239,26 @@ def _methods(cls: type) -> Iterable[tuple[str, Any]]:
         yield name, member
 
 
+def _section_replay(lines: list[str]) -> None:
+    from pytest_actionsec.replay import Replay
+
+    lines += [
+        "## Replaying a finding",
+        "",
+        "A finding's `input` is a script built on `Replay`: `python snippet.py` calls the "
+        "target's own function the way of its layer (store and api: on the database of "
+        "`ACTIONSEC_STORE`, sqlite when unset) and prints the violations it shows.",
+        "",
+        f"### `{Replay.__module__}.{Replay.__qualname__}`",
+        "",
+        _doc(Replay),
+        "",
+    ]
+    for name, member in _methods(Replay):
+        lines.append(f"- `{name}{signature(member)}`: {_cell(_doc(member))}")
+    lines.append("")
+
+
 def _section_helpers(lines: list[str]) -> None:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker, Outcome
@@ -347,6 +367,7 @@ def render() -> str:
         _section_marker,
         _section_fixtures,
         _section_helpers,
+        _section_replay,
         _section_strategies,
         _section_invariants,
         _section_report,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import datetime as _dt
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ from pytest_actionsec.oracle import (
     family_rank,
     judge,
 )
+from pytest_actionsec.snippets import call_source, with_families
 from pytest_actionsec.strategies import Call, ExcSpec, calls, probes
 from pytest_actionsec.targets import FACTS, FUNCTIONS, POSITIONAL_PARAMS, Target
 
@@ -695,7 +697,9 @@ def execute(
     obs.hostile = call.hostile
     bytes_inputs = [b for _, v in call.arguments for b in _bytes_in_spec(v)]
     obs.bytes_inputs = tuple(bytes_inputs)
-    obs.describe_input = lambda: call.source(target.path)
+    obs.describe_input = functools.partial(
+        call_source, call, target, layer=call.layer, timeout=timeout
+    )
     if invoke is not None:
         obs.layer = "store"
     return obs
@@ -887,6 +891,8 @@ def _make_check(search: _Search, group: Group) -> Callable[[Call], None]:
 
     def check(call: Call) -> None:
         obs = search.run_one(call)
+        # the printed input judges the families this run judges
+        obs.describe_input = with_families(obs.describe_input, search.judged)
         search.collector.examples += 1
         search.round_calls += 1
         if obs.timed_out is not None:  # reported whatever is judged, never shrunk

@@ -1,20 +1,36 @@
-"""Print a :class:`~pytest_actionsec.specs.Call` as a runnable Python snippet.
+"""Print a :class:`~pytest_actionsec.specs.Call` as a runnable Python script.
 
 A second interpreter of the specs: :meth:`Call.build
 <pytest_actionsec.specs.Call.build>` builds the objects, :func:`call_source`
-writes the Python that builds the same objects and calls the helper under the
-same frozen server clock, so a failure can be replayed outside pytest.
+writes the Python that builds the same objects and calls the target's own
+function the way of its layer (the helper; the RPC boundary ``serialize_args``;
+then nova's DB write and read-back on a :class:`~pytest_actionsec.store.Store`;
+then nova's API rendering) under the same frozen server clock, and ends by
+printing the violations it shows (:class:`pytest_actionsec.replay.Replay`), so a
+finding is replayed outside pytest with ``python snippet.py``. Every value is
+printed literally (canaries included) and only names the script uses are
+imported.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.specs import Call, ExcInfoSpec, ExcSpec, InstanceSpec, ObjSpec, TbSpec, alias
-from pytest_actionsec.targets import POSITIONAL_PARAMS
+from pytest_actionsec.targets import FACTS, FAULT_SINK, POSITIONAL_PARAMS
 
-__all__ = ["call_source", "literal"]
+if TYPE_CHECKING:
+    from pytest_actionsec.targets import Target
+
+__all__ = ["STORE_ENV", "call_source", "literal", "mask_url", "with_families"]
+
+#: The environment variable a printed store/api input reads its database URL from
+#: (the one ``pytest_actionsec.fuzz`` reads); unset: in-process sqlite.
+STORE_ENV = "ACTIONSEC_STORE"
 
 
 def literal(value: Any) -> str:
@@ -72,17 +88,114 @@ def _bases(spec: ExcSpec) -> set[str]:
     return out
 
 
-def call_source(call: Call, target_path: str) -> str:
-    """A runnable Python snippet that reproduces ``call`` on the target at ``target_path``."""
+def mask_url(url: str) -> str:
+    """``url`` with its password hidden (``***``): :func:`pytest_actionsec.store.mask_url`."""
+    from pytest_actionsec.store import mask_url as _mask
+
+    return _mask(url)
+
+
+def with_families(describe: Callable[[], str] | None, families: Iterable[str]) -> Any:
+    """``describe`` judging only ``families`` when it prints a snippet (else unchanged)."""
+    from pytest_actionsec.oracle import FAMILIES
+
+    chosen = tuple(f for f in FAMILIES if f in set(families))
+    if chosen == tuple(FAMILIES):
+        return describe
+    if isinstance(describe, functools.partial) and describe.func is call_source:
+        return functools.partial(describe, families=chosen)
+    return describe
+
+
+def _dotted(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _uses_uuid(text: str) -> bool:
+    return "UUID(" in text
+
+
+def _helper_ref(target: Target, function: str, imports: set[str]) -> str:
+    """How the script names the target's own ``function`` (importing it)."""
+    import importlib
+
+    if function == FAULT_SINK:
+        module = target.fault_origin.rpartition(".")[0] or "nova.compute.utils"
+        imports.add(f"from {module} import {FAULT_SINK}")
+        return FAULT_SINK
+    owner = FACTS[function].owner
+    try:
+        loaded = importlib.import_module(target.path)
+    except Exception:
+        loaded = None
+    holder = getattr(loaded, owner, None) if loaded is not None else None
+    if holder is not None and getattr(holder, function, None) is not None:
+        imports.add(f"from {target.path} import {owner}")
+        return f"{owner}.{function}"
+    imports.add(f"from {target.path} import {function}")
+    return function
+
+
+def _context_lines(call: Call, target: Target, imports: set[str]) -> list[str]:
+    attrs = dict(call.context.attrs)
+    if call.context.missing or target.context_origin != "nova.context.RequestContext":
+        imports.add("from pytest_actionsec.targets import PlainContext")
+        args = ", ".join(f"{k}={literal(v)}" for k, v in attrs.items())
+        lines = [f"context = PlainContext({args})"]
+        lines.extend(f"del context.{m}" for m in call.context.missing)
+        return lines
+    imports.add("from nova.context import RequestContext")
+    args = ", ".join([*(f"{k}={literal(v)}" for k, v in attrs.items()), "is_admin=False"])
+    lines = [f"context = RequestContext({args})"]
+    # the constructor normalises some values (generated request ids, filtered
+    # catalogs): set what the run's context held
+    try:
+        from nova.context import RequestContext
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            built = RequestContext(**attrs, is_admin=False)
+        fix = [
+            k
+            for k, v in attrs.items()
+            if type(getattr(built, k, None)) is not type(v) or getattr(built, k, None) != v
+        ]
+    except Exception:
+        fix = list(attrs)
+    lines.extend(f"context.{k} = {literal(attrs[k])}" for k in fix)
+    return lines
+
+
+def call_source(
+    call: Call,
+    target: Target | str,
+    *,
+    layer: str | None = None,
+    families: Iterable[str] | None = None,
+    store_url: str | None = None,
+    timeout: float | None = None,
+    event_finish_via: str = "boundary",
+) -> str:
+    """A runnable Python script that reproduces ``call`` on ``target`` at ``layer``.
+
+    ``layer`` (default ``call.layer``) decides the way: ``packer`` calls the
+    helper, ``boundary`` calls it through the target's ``serialize_args``,
+    ``store`` packs as the store layer does (event finish through the boundary
+    unless ``event_finish_via="packer"``) then writes and reads back the record
+    on the store of ``$ACTIONSEC_STORE`` (``store_url``, masked, is named in a
+    comment), ``api`` then renders it through nova's API code. The script ends by
+    printing the violations of ``families`` (default: all) it shows.
+    """
+    from pytest_actionsec.engine import DEFAULT_TIMEOUT
+
+    if isinstance(target, str):
+        from pytest_actionsec.targets import resolve_target
+
+        target = resolve_target(target)
+    layer = call.layer if layer is None else layer
     lines: list[str] = []
     classes: dict[str, str] = {}
-    imports = {
-        "import datetime",
-        "import freezegun",
-        "from uuid import UUID",
-        "from pytest_actionsec.strategies import raise_through_frame",
-        "from pytest_actionsec.targets import PlainContext, resolve_target",
-    }
+    imports = {"import datetime", "import freezegun", "from pytest_actionsec.replay import Replay"}
     values: dict[str, str] = {}
     exc_var = None
     exc_raised = False
@@ -120,17 +233,27 @@ def call_source(call: Call, target_path: str) -> str:
                 values[name] = f"raise_through_frame(RuntimeError('boom'){kw}).__traceback__"
         else:
             values[name] = literal(value)
-    ctx_attrs = ", ".join(f"{k}={literal(v)}" for k, v in call.context.attrs)
-    out = sorted(imports)
-    out.append("")
+    out: list[str] = []
     out.extend(classes.values())
-    out.append(f"target = resolve_target({target_path!r})")
-    if call.context.missing:
-        out.append(f"context = PlainContext({ctx_attrs})")
-        out.extend(f"del context.{m}" for m in call.context.missing)
-    else:
-        out.append(f"context = target.make_context({ctx_attrs})")
+    out.extend(_context_lines(call, target, imports))
     out.extend(lines)
+    helper = _helper_ref(target, call.function, imports)
+    through_boundary = call.function == "pack_action_event_finish" and (
+        layer == "boundary"
+        or (layer in ("store", "api") and event_finish_via == "boundary" and target.boundary)
+    )
+    if through_boundary:
+        module = target.boundary_origin.rpartition(".")[0] or "nova.objects.base"
+        imports.add(f"from {module} import serialize_args")
+        out.append("")
+        out.append("")
+        out.append("def pack_through_rpc(*args, **kwargs):")
+        out.append(f'    """{call.function} behind the RPC boundary (serialize_args)."""')
+        out.append(f"    remote = serialize_args(lambda cls, *a, **k: {helper}(*a, **k))")
+        out.append("    return remote(None, *args, **kwargs)")
+        out.append("")
+        out.append("")
+        helper = "pack_through_rpc"
     positional = ["context"]
     keywords = []
     for name, _ in call.arguments:
@@ -138,11 +261,66 @@ def call_source(call: Call, target_path: str) -> str:
             positional.append(values[name])
         else:
             keywords.append(f"{name}={values[name]}")
-    call_args = ", ".join(positional + keywords)
-    if call.layer == "boundary":
-        out.append("helper = target.boundary_call()")
+    options = [repr(call.function), repr(layer)]
+    if target.path != "nova.objects.instance_action":
+        options.append(f"target={target.path!r}")
+    options.append(f"trusted={[_dotted(c) for c in target.trusted]!r}")
+    if families is not None:
+        options.append(f"families={list(families)!r}")
+    if timeout is not None and timeout != DEFAULT_TIMEOUT:
+        options.append(f"timeout={timeout!r}")
+    if call.hostile:
+        options.append(f"hostile={list(call.hostile)!r}")
+    bytes_inputs = _bytes_inputs(call)
+    if bytes_inputs:
+        options.append(f"bytes_inputs={bytes_inputs!r}")
+    if call.canaries:
+        rows = "".join(
+            f"        ({c.token!r}, {c.origin!r}, {sorted(c.allowed_fields)!r}),\n"
+            for c in call.canaries
+        )
+        options.append("canaries=[\n" + rows + "    ]")
+    out.append("replay = Replay(" + ", ".join(o for o in options if "\n" not in o))
+    if any("\n" in o for o in options):
+        out[-1] += ", " + ", ".join(o for o in options if "\n" in o)
+    out[-1] += ")"
+    stored = layer in ("store", "api")
+    if stored:
+        imports.add("import os")
+        imports.add("from pytest_actionsec.store import Store")
+        found = mask_url(store_url) if store_url else "sqlite://"
+        out.append(
+            f"# found on the store {found}; set {STORE_ENV} to a database URL to replay there"
+        )
+    call_args = ", ".join([helper, *positional, *keywords])
+    frozen = f"freezegun.freeze_time({literal(call.server_time)})"
+    if stored:
+        out.append(f"with Store.open(os.environ.get({STORE_ENV!r})) as store, {frozen}:")
     else:
-        out.append(f"helper = target.helpers[{call.function!r}]")
-    out.append(f"with freezegun.freeze_time({literal(call.server_time)}):")
-    out.append(f"    print(helper({call_args}))")
-    return "\n".join(out) + "\n"
+        out.append(f"with {frozen}:")
+    out.append(f"    replay.call({call_args})")
+    if stored:
+        out.append("    replay.write(store)")
+    if layer == "api":
+        out.append("    replay.render()")
+    out.append("replay.show()")
+    text = "\n".join(out)
+    if "raise_through_frame(" in text:
+        imports.add("from pytest_actionsec.specs import raise_through_frame")
+    if _uses_uuid(text):
+        imports.add("from uuid import UUID")
+    bare = sorted(i for i in imports if i.startswith("import "))
+    names: dict[str, set[str]] = {}
+    for item in imports:
+        if item.startswith("from "):
+            module, _, name = item[len("from ") :].partition(" import ")
+            names.setdefault(module, set()).add(name)
+    froms = [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
+    return "\n".join([*bare, *froms, "", text]) + "\n"
+
+
+def _bytes_inputs(call: Call) -> list[bytes]:
+    """The bytes the call's arguments carry (as the engine counts them)."""
+    from pytest_actionsec.engine import _bytes_in_spec
+
+    return [b for _, v in call.arguments for b in _bytes_in_spec(v)]

@@ -295,8 +295,9 @@ class Call:
         """A rough size used to keep the smallest example of each violation."""
         return len(repr(self.arguments)) + len(repr(self.context))
 
-    def source(self, target_path: str) -> str:
-        """A runnable Python snippet that reproduces this call."""
+    def source(self, target: Target | str, **options: Any) -> str:
+        """A runnable Python script that reproduces this call and prints the violations
+        it shows (``options``: see :func:`pytest_actionsec.snippets.call_source`)."""
         from pytest_actionsec.snippets import call_source
 
-        return call_source(self, target_path)
+        return call_source(self, target, **options)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
+import functools
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ from typing import Any
 from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import COLUMNS, Observation
+from pytest_actionsec.snippets import call_source
 from pytest_actionsec.strategies import Call
 from pytest_actionsec.targets import (
     FAULT_SINK,
@@ -60,8 +62,10 @@ __all__ = [
     "mask_url",
     "probe",
     "remember_secret",
+    "render_observation",
     "store_executor",
     "with_env_password",
+    "write_observation",
 ]
 
 #: How examples are kept apart: one transaction rolled back per example, or
@@ -1044,30 +1048,57 @@ def store_executor(
             obs = once(call, logs)
         if render:
             obs.layer = "api"
-        if obs.outcome != "record":
-            return obs
-        try:
-            row, obs.store_error = store.roundtrip(call.function, obs.record, when=call.server_time)
-        except StoreRefused as refused:
-            obs.store_error = refused.verdict
-            obs.store_fields = tuple(store.blame(call.function, obs.record, when=call.server_time))
-            return obs
-        if obs.store_error is not None:
-            obs.store_fields = tuple(coerced_fields(call.function, obs.record, row))
-        obs.packed = obs.record
-        obs.record = row
-        if store.backend == "mysql":
-            # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
-            obs.time_resolution = _dt.timedelta(seconds=1)
+        write_observation(store, call.function, obs, when=call.server_time)
         if render:
-            from pytest_actionsec.exposure import render_views
-
-            try:
-                obs.views = render_views(call.function, row)
-            except Exception as exc:
-                obs.views = {}
-                obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
-                obs.raise_site = raise_site(exc, {"nova", *target.packages(call.function)})
+            render_observation(obs, packages={"nova", *target.packages(call.function)})
+        obs.describe_input = functools.partial(
+            call_source,
+            call,
+            target,
+            layer=obs.layer,
+            store_url=store.url,
+            timeout=timeout,
+            event_finish_via="boundary" if boundary is not None else "packer",
+        )
         return obs
 
     return run
+
+
+def write_observation(store: Store, function: str, obs: Observation, *, when: _dt.datetime) -> None:
+    """The store layer's step after packing: write ``obs.record`` through Nova's DB API
+    and read it back, updating ``obs`` (``record`` becomes the row, ``packed`` the packed
+    record; a refusal sets ``store_error`` and ``store_fields``). Nothing is written when
+    the call did not return a record. ``when`` is the parent rows' start time."""
+    if obs.outcome != "record":
+        return
+    try:
+        row, obs.store_error = store.roundtrip(function, obs.record, when=when)
+    except StoreRefused as refused:
+        obs.store_error = refused.verdict
+        obs.store_fields = tuple(store.blame(function, obs.record, when=when))
+        return
+    if obs.store_error is not None:
+        obs.store_fields = tuple(coerced_fields(function, obs.record, row))
+    obs.packed = obs.record
+    obs.record = row
+    if store.backend == "mysql":
+        # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
+        obs.time_resolution = _dt.timedelta(seconds=1)
+
+
+def render_observation(obs: Observation, *, packages: set[str] | None = None) -> None:
+    """The api layer's step after :func:`write_observation`: render the stored row through
+    Nova's API code (``obs.views``; ``obs.render_error`` when Nova cannot render it, and
+    ``obs.raise_site`` where it raised, in a module of ``packages``, default nova's).
+    Nothing is rendered when no row was stored."""
+    if obs.packed is None:
+        return
+    from pytest_actionsec.exposure import render_views
+
+    try:
+        obs.views = render_views(obs.function, obs.record)
+    except Exception as exc:
+        obs.views = {}
+        obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
+        obs.raise_site = raise_site(exc, packages or {"nova"})

@@ -263,10 +263,15 @@ def test_leaky_target_fails_with_invariant_evidence_and_snippet(
         capture_output=True,
         text=True,
         cwd=pytester.path,
-        env={**os.environ, "PYTHONPATH": str(pytester.path)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(pytester.path), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     assert run.returncode == 0, run.stderr
     assert "cnry" in run.stdout and "'details'" in run.stdout
+    # it ends by printing the violations it shows
+    assert "\nleak.field details: " in run.stdout
 
 
 def _snippet(out: str) -> str:

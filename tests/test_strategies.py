@@ -803,9 +803,15 @@ for src in json.load(open(sys.argv[1])):
     try:
         with contextlib.redirect_stdout(buf):
             exec(compile(src, "<snippet>", "exec"), {"__name__": "__snippet__"})
-        out.append(["dict", buf.getvalue().strip()])
     except Exception as exc:
-        out.append(["error", type(exc).__name__])
+        out.append(["raised", type(exc).__name__])
+        continue
+    # the first line the snippet prints is what the call gave
+    first = buf.getvalue().splitlines()[0]
+    if first.startswith("record: "):
+        out.append(["dict", first[len("record: "):]])
+    else:
+        out.append(["error", first.split(":")[1].strip()])
 print(json.dumps(out))
 """
 
@@ -893,7 +899,7 @@ def test_call_source_reproduces_the_call(nova_target: Target, tmp_path: Any) -> 
     sources = [c.source(nova_target.path) for c in drawn]
     for src in sources:
         compile(src, "<snippet>", "exec")
-        assert "print(helper(" in src
+        assert "replay.call(" in src and src.rstrip().endswith("replay.show()")
     got = _run_snippets(sources, tmp_path)
     expected = _expected(nova_target, drawn)
     assert any(kind == "error" for kind, _ in expected)  # crashes are reproduced too
@@ -919,7 +925,9 @@ def test_call_source_traceback_of_unraised_exception(nova_target: Target, tmp_pa
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(call.source(nova_target.path), "<snippet>", "exec"), {})
-    assert [("dict", _mask(buf.getvalue().strip()))] == _expected(nova_target, [call])
+    first = buf.getvalue().splitlines()[0]
+    assert first.startswith("record: ")
+    assert [("dict", _mask(first[len("record: ") :]))] == _expected(nova_target, [call])
 
 
 # ---------------------------------------------------------------------------
