@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import unittest
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
+from pytest_actionsec.canaries import seeded_canaries
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
     FAMILIES,
@@ -883,10 +885,21 @@ def _make_check(search: _Search, group: Group) -> Callable[[Call], None]:
     return check
 
 
-def _round_settings(parent: Any, max_examples: int, database: Any) -> Any:
-    """The settings of every round of a group's run (and of :func:`group_test`)."""
+def _round_settings(
+    parent: Any, max_examples: int, database: Any, *, reuse: bool = True, generate: bool = True
+) -> Any:
+    """The settings of every round of a group's run (and of :func:`group_test`).
+
+    ``reuse`` False: saved examples are not replayed (failures are still saved);
+    ``generate`` False: only saved examples run.
+    """
     from hypothesis import HealthCheck, Phase, settings
 
+    dropped = {Phase.explain}
+    if not reuse:
+        dropped.add(Phase.reuse)
+    if not generate:
+        dropped.update((Phase.explicit, Phase.generate, Phase.target))
     return settings(
         parent,
         max_examples=max_examples,
@@ -897,7 +910,7 @@ def _round_settings(parent: Any, max_examples: int, database: Any) -> Any:
         derandomize=False,
         # The explain phase re-runs a failing example many times to annotate its
         # printout, which run_group discards: it made failing runs 30-47x slower.
-        phases=[p for p in settings().phases if p is not Phase.explain],
+        phases=[p for p in settings().phases if p not in dropped],
         database=database,
     )
 
@@ -1036,6 +1049,62 @@ def group_test(
     return test
 
 
+@dataclass
+class _Replayed:
+    examples: int = 0
+    violations: dict[tuple[Any, ...], Violation] = field(default_factory=dict)
+
+
+def _replay_saved(
+    run_one: Callable[[Call], Observation],
+    judged: frozenset[str],
+    group: Group,
+    target: Target,
+    mode: str,
+    seed: int | None,
+    drawn: Any,
+    parent: Any,
+    inner: Any,
+    adopted: Sequence[bytes],
+    probed: Mapping[tuple[Any, ...], Violation],
+) -> _Replayed:
+    """Replay the failures the example database holds for this group (and ``adopted``).
+
+    Apart from the seeded rounds: its own collector, its own canary tokens, and what
+    it finds is not known to them, so a run in a folder with a database finds and
+    prints what a run in a fresh folder does, plus what only a saved example shows.
+    """
+    out = _Replayed()
+    if inner is None:
+        return out
+    search = _Search(run_one, judged, _Collector(), known=set(probed))
+    final: list[Violation] = []
+    tokens = (
+        contextlib.nullcontext()
+        if seed is None
+        else seeded_canaries(seed, group.id, target.path, mode, "saved examples")
+    )
+    try:
+        with tokens, contextlib.suppress(unittest.SkipTest):  # raised when none was saved
+            _search_round(
+                _make_check(search, group),
+                drawn,
+                _round_settings(
+                    parent,
+                    1,
+                    group_database(inner, group, target.path, mode, adopt=adopted),
+                    generate=False,
+                ),
+                seed,
+                final,
+            )
+    finally:
+        out.examples = search.collector.examples
+        out.violations = {k: v for k, (_, v) in search.collector.best.items()}
+        out.violations.update((v.key(), v) for v in final)
+    return out
+
+
 def run_property(
     prop: Property,
     target: Target,
@@ -1123,7 +1192,13 @@ def run_group(
     judged = frozenset(chosen)
     watch = "purity" in judged
 
-    with capture_logs() as lines, time_limit(timeout) as arm:
+    # A seeded run plants the same canary tokens again (the probes' and the drawn ones).
+    tokens = (
+        contextlib.nullcontext()
+        if seed is None
+        else seeded_canaries(seed, group.id, target.path, mode)
+    )
+    with tokens, capture_logs() as lines, time_limit(timeout) as arm:
         run_one: Callable[[Call], Observation]
         if executor is not None:
             run_one = executor
@@ -1169,6 +1244,7 @@ def run_group(
         note = ""
         fixed = probes(target, group.function, layer=layer) if strategy is None else []
         probed: dict[tuple[Any, ...], Violation] = {}
+        replayed = _Replayed()
         try:
             # The probes first: the minimal shapes of known defects, met whatever the
             # seed. What they find is reported with the probe as its input (already
@@ -1181,6 +1257,11 @@ def run_group(
                     pass
             probed.update((k, v) for k, (_, v) in collector.best.items())
             known.update(probed)
+            # The saved examples next, apart: what the database holds neither changes
+            # the seeded rounds below (they never read it) nor their tokens.
+            replayed = _replay_saved(
+                run_one, judged, group, target, mode, seed, drawn, parent, inner, adopted, probed
+            )
             searched = 0  # examples generated before each round's first new finding
             deadline = None if seconds is None else started + seconds
             round_no = 0
@@ -1201,14 +1282,8 @@ def run_group(
                     _round_settings(
                         parent,
                         budget,
-                        group_database(
-                            inner,
-                            group,
-                            target.path,
-                            mode,
-                            round_no,
-                            adopt=adopted if round_no == 0 else (),
-                        ),
+                        group_database(inner, group, target.path, mode),
+                        reuse=False,
                     ),
                     None if seed is None else seed + round_no,
                     final,
@@ -1231,6 +1306,8 @@ def run_group(
     for v in final:  # Hypothesis's shrunk example wins for its own violations
         best[v.key()] = v
     best.update(probed)  # a probe is the minimal shape of its defect
+    for key, v in replayed.violations.items():  # what only a saved example showed
+        best.setdefault(key, v)
     # A crash seen on contract input explains the same crash on hostile input.
     contract_crashes = {
         (v.function, v.layer, v.kind) for v in best.values() if v.invariant == "crash.contract"
@@ -1249,7 +1326,7 @@ def run_group(
         group,
         chosen,
         "failed" if [v for v in violations if not v.blame] else "passed",
-        examples=collector.examples,
+        examples=collector.examples + replayed.examples,
         violations=violations,
         reason=note,
         seed=seed,
