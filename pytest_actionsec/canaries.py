@@ -139,6 +139,11 @@ class _Stream:
 _STREAM: ContextVar[_Stream | None] = ContextVar("actionsec_canary_stream", default=None)
 
 
+def _stream(parts: tuple[object, ...]) -> _Stream:
+    material = "\x00".join(["pytest-actionsec canaries", *map(repr, parts)])
+    return _Stream(hashlib.sha256(material.encode("utf-8")).digest())
+
+
 @contextlib.contextmanager
 def seeded_canaries(*parts: object) -> Iterator[None]:
     """Inside the block, :func:`new_canary` makes its tokens from ``parts`` (a run's seed
@@ -149,8 +154,7 @@ def seeded_canaries(*parts: object) -> Iterator[None]:
     tokens, every token of the block is distinct, and code that never sees the seed
     cannot guess one. Blocks nest (the innermost wins) and are per thread/task.
     """
-    material = "\x00".join(["pytest-actionsec canaries", *map(repr, parts)])
-    reset = _STREAM.set(_Stream(hashlib.sha256(material.encode("utf-8")).digest()))
+    reset = _STREAM.set(_stream(parts))
     try:
         yield
     finally:
@@ -575,13 +579,21 @@ def planted_canaries(*objs: Any) -> tuple[Canary, ...]:
 
 
 class CanaryBox:
-    """Plant canaries, then check that none leaked (the ``actionsec_canaries`` fixture)."""
+    """Plant canaries, then check that none leaked (the ``actionsec_canaries`` fixture).
 
-    def __init__(self) -> None:
+    With ``seed`` (the fixture passes the run's seed and the test's node id) the
+    tokens are made from it, as in :func:`seeded_canaries`.
+    """
+
+    def __init__(self, *, seed: tuple[object, ...] | None = None) -> None:
         self.canaries: list[Canary] = []
+        self._stream = None if seed is None else _stream(("box", *seed))
 
     def plant(self, origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> str:
         """Make a canary for ``origin`` (e.g. ``"context.auth_token"``) and return its token."""
+        if token is None and self._stream is not None:
+            digits = self._stream.next_hex()
+            token = f"{digits[:12]}{_MARKER}{digits[12:16]}"
         canary = new_canary(origin, allowed=allowed, token=token)
         self.canaries.append(canary)
         return canary.token
