@@ -926,8 +926,8 @@ def group_database(
 ) -> Any:
     """The example database one round of a group's run sees: ``inner`` through its key.
 
-    Round 0 of :func:`run_group` and :func:`group_test` use the same one, so what
-    either saves the other replays first. None when ``inner`` is None.
+    :func:`run_group` (every round, ``round_no`` 0) and :func:`group_test` use the
+    same one, so what either saves the other replays. None when ``inner`` is None.
     """
     if inner is None:
         return None
@@ -1157,9 +1157,11 @@ def run_group(
     Never raises for findings. Each example is judged on every family; an example
     with several violations is shrunk for the first (family order, then key), and
     every other violation keeps the smallest example that showed it. ``seed``
-    makes the run reproducible; ``database`` is a Hypothesis example database
-    (``"default"``: the active profile's), seen through a key per group, target
-    and mode. At the ``store`` layer pass ``store`` (a
+    makes the run reproducible (canary tokens included); ``database`` is a
+    Hypothesis example database (``"default"``: the active profile's), seen through
+    a key per group, target and mode: its saved failures are replayed first, apart
+    (they add examples and findings), and the seeded rounds never read it, so a
+    seed finds and prints the same whatever it holds. At the ``store`` layer pass ``store`` (a
     :class:`~pytest_actionsec.store.Store`): each call is packed under the time
     limit and global-state check, then written and read back outside them.
     ``executor`` replaces the execution altogether. With ``seconds`` (a time

@@ -25,6 +25,61 @@ LAYERS = "--actionsec-layers=packer,boundary,store,api"
 EXAMPLES = "--actionsec-examples=8"
 
 
+def test_seeded_tokens_repeat_per_seed_and_never_repeat_within_a_run() -> None:
+    from pytest_actionsec.canaries import MIN_FRAGMENT, new_canary, seeded_canaries
+
+    def tokens(*parts: object) -> list[str]:
+        with seeded_canaries(*parts):
+            return [new_canary("context.user_id").token for _ in range(200)]
+
+    first = tokens(5, "pack_action_start-packer")
+    assert first == tokens(5, "pack_action_start-packer")
+    assert len(set(first)) == len(first)
+    assert not set(first) & set(tokens(6, "pack_action_start-packer"))
+    assert not set(first) & set(tokens(5, "pack_action_start-store"))
+    assert all(re.fullmatch(r"[0-9a-f]{12}cnry[0-9a-f]{4}", t) for t in first)
+    assert len(first[0]) > MIN_FRAGMENT
+    outside = {new_canary("x").token for _ in range(3)}  # no seed: fresh randomness
+    assert len(outside) == 3 and not outside & set(first)
+
+
+def _group_run(database: Any, seed: int = 5) -> Any:
+    from pytest_actionsec.clock import SkewedClock
+    from pytest_actionsec.engine import Group, run_group
+    from pytest_actionsec.targets import resolve_target
+
+    target = resolve_target("nova.objects.instance_action")
+    with SkewedClock() as clock:
+        return run_group(
+            Group("pack_action_event_finish", "packer"),
+            target,
+            mode="hostile",
+            max_examples=30,
+            seed=seed,
+            clock=clock,
+            database=database,
+        )
+
+
+def test_run_group_replays_a_seed_whatever_the_database_holds() -> None:
+    """In-process: one seed, the same findings and inputs, with an empty database or
+    one holding another seed's failures (replayed apart: they may only add)."""
+    from hypothesis.database import InMemoryExampleDatabase
+
+    fresh = _group_run(InMemoryExampleDatabase())
+    assert fresh.violations and all("cnry" in v.input for v in fresh.violations)
+    again = _group_run(None)
+    assert [v.to_dict() for v in again.violations] == [v.to_dict() for v in fresh.violations]
+    assert again.examples == fresh.examples
+    used = InMemoryExampleDatabase()
+    _group_run(used, seed=4)
+    assert used.data  # seed 4 saved failures
+    warm = _group_run(used)
+    shown = [v.to_dict() for v in warm.violations]
+    assert [v for v in (v.to_dict() for v in fresh.violations) if v not in shown] == []
+    assert warm.examples > fresh.examples  # the saved examples were replayed too
+
+
 def _normal(value: Any, folder: str) -> Any:
     """The report without what may differ between runs: durations and the folder."""
     if isinstance(value, dict):
