@@ -1161,8 +1161,8 @@ def run_group(
     Hypothesis example database (``"default"``: the active profile's), seen through
     a key per group, target and mode: its saved failures are replayed first, apart
     (they add examples and findings), and the seeded rounds never read it, so a
-    seed finds and prints the same whatever it holds. At the ``store`` layer pass ``store`` (a
-    :class:`~pytest_actionsec.store.Store`): each call is packed under the time
+    seed finds and prints the same whatever it holds. At the ``store`` layer pass
+    ``store`` (a :class:`~pytest_actionsec.store.Store`): each call is packed under the time
     limit and global-state check, then written and read back outside them.
     ``executor`` replaces the execution altogether. With ``seconds`` (a time
     budget) the run keeps drawing rounds of ``max_examples`` examples, each with

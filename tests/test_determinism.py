@@ -183,3 +183,23 @@ def test_a_seed_replays_the_same_run_after_other_runs(
     for a, b in zip(fresh["properties"], used["properties"], strict=True):
         assert a["id"] == b["id"]
         assert a["examples"] <= b["examples"], (a, b)
+
+
+def test_canaries_fixture_tokens_come_from_the_seed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_plant(actionsec_canaries):
+            print("TOKEN", actionsec_canaries.plant("context.auth_token"))
+            print("TOKEN", actionsec_canaries.plant("context.user_id", allowed=["user_id"]))
+        """
+    )
+
+    def tokens(seed: int) -> list[str]:
+        result = pytester.runpytest("-s", "-p", "no:cacheprovider", f"--actionsec-seed={seed}")
+        result.assert_outcomes(passed=1)
+        return re.findall(r"TOKEN (\S+)", result.stdout.str())
+
+    five = tokens(5)
+    assert len(set(five)) == 2
+    assert tokens(5) == five
+    assert not set(tokens(6)) & set(five)
