@@ -1049,6 +1049,37 @@ def group_test(
     return test
 
 
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Keep Hypothesis from drawing constants found in "local" source files.
+
+    Hypothesis (6.131 on) draws, now and then, a literal from the source of every
+    imported module outside the standard library and site-packages: this plugin when
+    installed editable or on ``PYTHONPATH``, a nova checkout, conftests. Which modules
+    are imported when a run starts depends on the install, on what ran before in the
+    process and on the xdist worker, so one seed drew other values. Its private hook
+    is replaced for the run (nothing happens on a Hypothesis without it).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - another Hypothesis layout
+        yield
+        return
+    real = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if real is None or cache is None or not hasattr(providers, "Constants"):
+        yield  # pragma: no cover - a Hypothesis before local constants
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache.clear()  # pools of allowed constants computed with the local ones
+    try:
+        yield
+    finally:
+        providers._get_local_constants = real
+        cache.clear()
+
+
 @dataclass
 class _Replayed:
     examples: int = 0
@@ -1200,7 +1231,7 @@ def run_group(
         if seed is None
         else seeded_canaries(seed, group.id, target.path, mode)
     )
-    with tokens, capture_logs() as lines, time_limit(timeout) as arm:
+    with tokens, _without_local_constants(), capture_logs() as lines, time_limit(timeout) as arm:
         run_one: Callable[[Call], Observation]
         if executor is not None:
             run_one = executor

@@ -9,8 +9,10 @@ inputs (canary tokens included) and evidence.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +80,23 @@ def test_run_group_replays_a_seed_whatever_the_database_holds() -> None:
     shown = [v.to_dict() for v in warm.violations]
     assert [v for v in (v.to_dict() for v in fresh.violations) if v not in shown] == []
     assert warm.examples > fresh.examples  # the saved examples were replayed too
+
+
+def test_run_group_draws_the_same_whatever_local_code_is_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypothesis draws literals from the source of imported "local" modules (neither
+    stdlib nor site-packages): importing one between two runs of one seed (another
+    install, another xdist worker, another group first) must not change the draws."""
+    first = _group_run(None)
+    module = tmp_path / "actionsec_local_literals.py"
+    literals = [f"'{chr(0x41 + k % 26) * (k % 40 + 1)}-{k}'" for k in range(300)]
+    module.write_text(f"WORDS = [{', '.join(literals)}]\nNUMBERS = {list(range(-50, 250))}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("actionsec_local_literals")
+    second = _group_run(None)
+    assert [v.to_dict() for v in second.violations] == [v.to_dict() for v in first.violations]
+    assert second.examples == first.examples
 
 
 def _normal(value: Any, folder: str) -> Any:
