@@ -1,10 +1,12 @@
 """A seed replays the same run: two runs of one seed report the same findings and inputs.
 
-Each run is a pytest subprocess in a fresh folder with its own ``PYTHONHASHSEED``
-(string hashing, so set iteration order, differs between processes), against real
-nova on the in-process sqlite store. The JSON reports must be identical apart from
-durations (``seconds``) and the folder's path: the same examples, verdicts, printed
-inputs (canary tokens included) and evidence.
+In-process: seeded canary tokens; run_group whatever the example database holds and
+whatever local code is imported. Whole runs: each a pytest subprocess in a fresh
+folder with its own ``PYTHONHASHSEED`` (string hashing, so set iteration order,
+differs between processes), against real nova on the in-process sqlite store, every
+layer; the JSON reports must be identical apart from durations (``seconds``) and the
+folder's path: the same examples, verdicts, printed inputs (canary tokens included)
+and evidence. These take minutes on a loaded machine (ten runs of the whole suite).
 """
 
 from __future__ import annotations
