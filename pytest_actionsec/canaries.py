@@ -43,12 +43,16 @@ encoding or broken by line wrapping, forms stacked on each other (hex of base64)
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import secrets
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -64,6 +68,7 @@ __all__ = [
     "planted_canaries",
     "register_planted",
     "render_text",
+    "seeded_canaries",
 ]
 
 #: Shortest slice of a token reported as a fragment (see the module docstring).
@@ -118,14 +123,59 @@ class CanaryHit:
         )
 
 
+class _Stream:
+    """The token material of one seeded run: HMAC-SHA256 of a counter under a key."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.count = 0
+
+    def next_hex(self) -> str:
+        digest = hmac.new(self.key, self.count.to_bytes(8, "big"), hashlib.sha256).hexdigest()
+        self.count += 1
+        return digest
+
+
+_STREAM: ContextVar[_Stream | None] = ContextVar("actionsec_canary_stream", default=None)
+
+
+def _stream(parts: tuple[object, ...]) -> _Stream:
+    material = "\x00".join(["pytest-actionsec canaries", *map(repr, parts)])
+    return _Stream(hashlib.sha256(material.encode("utf-8")).digest())
+
+
+@contextlib.contextmanager
+def seeded_canaries(*parts: object) -> Iterator[None]:
+    """Inside the block, :func:`new_canary` makes its tokens from ``parts`` (a run's seed
+    and what names the run), not from the operating system's randomness.
+
+    The n-th token made in the block is HMAC-SHA256(key, n) with the key derived
+    from ``parts``: the same run (same seed, same sequence of draws) plants the same
+    tokens, every token of the block is distinct, and code that never sees the seed
+    cannot guess one. Blocks nest (the innermost wins) and are per thread/task.
+    """
+    reset = _STREAM.set(_stream(parts))
+    try:
+        yield
+    finally:
+        _STREAM.reset(reset)
+
+
 def new_canary(origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> Canary:
     """Make a fresh, unique canary unless ``token`` is given.
 
     Tokens are 12 random hex digits, ``cnry`` and 4 random hex digits: every
     slice of :data:`MIN_FRAGMENT` characters carries at least 32 random bits.
+    Inside :func:`seeded_canaries` the digits come from the run's seed (a seeded
+    run plants the same tokens again), elsewhere from :mod:`secrets`.
     """
     if token is None:
-        token = f"{secrets.token_hex(6)}{_MARKER}{secrets.token_hex(2)}"
+        stream = _STREAM.get()
+        if stream is None:
+            token = f"{secrets.token_hex(6)}{_MARKER}{secrets.token_hex(2)}"
+        else:
+            digits = stream.next_hex()
+            token = f"{digits[:12]}{_MARKER}{digits[12:16]}"
     return Canary(token=token, origin=origin, allowed_fields=frozenset(allowed))
 
 
@@ -529,13 +579,21 @@ def planted_canaries(*objs: Any) -> tuple[Canary, ...]:
 
 
 class CanaryBox:
-    """Plant canaries, then check that none leaked (the ``actionsec_canaries`` fixture)."""
+    """Plant canaries, then check that none leaked (the ``actionsec_canaries`` fixture).
 
-    def __init__(self) -> None:
+    With ``seed`` (the fixture passes the run's seed and the test's node id) the
+    tokens are made from it, as in :func:`seeded_canaries`.
+    """
+
+    def __init__(self, *, seed: tuple[object, ...] | None = None) -> None:
         self.canaries: list[Canary] = []
+        self._stream = None if seed is None else _stream(("box", *seed))
 
     def plant(self, origin: str, *, allowed: Iterable[str] = (), token: str | None = None) -> str:
         """Make a canary for ``origin`` (e.g. ``"context.auth_token"``) and return its token."""
+        if token is None and self._stream is not None:
+            digits = self._stream.next_hex()
+            token = f"{digits[:12]}{_MARKER}{digits[12:16]}"
         canary = new_canary(origin, allowed=allowed, token=token)
         self.canaries.append(canary)
         return canary.token

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import unittest
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
+from pytest_actionsec.canaries import seeded_canaries
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
@@ -911,10 +913,21 @@ def _make_check(search: _Search, group: Group) -> Callable[[Call], None]:
     return check
 
 
-def _round_settings(parent: Any, max_examples: int, database: Any) -> Any:
-    """The settings of every round of a group's run (and of :func:`group_test`)."""
+def _round_settings(
+    parent: Any, max_examples: int, database: Any, *, reuse: bool = True, generate: bool = True
+) -> Any:
+    """The settings of every round of a group's run (and of :func:`group_test`).
+
+    ``reuse`` False: saved examples are not replayed (failures are still saved);
+    ``generate`` False: only saved examples run.
+    """
     from hypothesis import HealthCheck, Phase, settings
 
+    dropped = {Phase.explain}
+    if not reuse:
+        dropped.add(Phase.reuse)
+    if not generate:
+        dropped.update((Phase.explicit, Phase.generate, Phase.target))
     return settings(
         parent,
         max_examples=max_examples,
@@ -925,7 +938,7 @@ def _round_settings(parent: Any, max_examples: int, database: Any) -> Any:
         derandomize=False,
         # The explain phase re-runs a failing example many times to annotate its
         # printout, which run_group discards: it made failing runs 30-47x slower.
-        phases=[p for p in settings().phases if p is not Phase.explain],
+        phases=[p for p in settings().phases if p not in dropped],
         database=database,
     )
 
@@ -941,8 +954,8 @@ def group_database(
 ) -> Any:
     """The example database one round of a group's run sees: ``inner`` through its key.
 
-    Round 0 of :func:`run_group` and :func:`group_test` use the same one, so what
-    either saves the other replays first. None when ``inner`` is None.
+    :func:`run_group` (every round, ``round_no`` 0) and :func:`group_test` use the
+    same one, so what either saves the other replays. None when ``inner`` is None.
     """
     if inner is None:
         return None
@@ -1064,6 +1077,93 @@ def group_test(
     return test
 
 
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Keep Hypothesis from drawing constants found in "local" source files.
+
+    Hypothesis (6.131 on) draws, now and then, a literal from the source of every
+    imported module outside the standard library and site-packages: this plugin when
+    installed editable or on ``PYTHONPATH``, a nova checkout, conftests. Which modules
+    are imported when a run starts depends on the install, on what ran before in the
+    process and on the xdist worker, so one seed drew other values. Its private hook
+    is replaced for the run (nothing happens on a Hypothesis without it).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - another Hypothesis layout
+        yield
+        return
+    real = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if real is None or cache is None or not hasattr(providers, "Constants"):
+        yield  # pragma: no cover - a Hypothesis before local constants
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache.clear()  # pools of allowed constants computed with the local ones
+    try:
+        yield
+    finally:
+        providers._get_local_constants = real
+        cache.clear()
+
+
+@dataclass
+class _Replayed:
+    examples: int = 0
+    violations: dict[tuple[Any, ...], Violation] = field(default_factory=dict)
+
+
+def _replay_saved(
+    run_one: Callable[[Call], Observation],
+    judged: frozenset[str],
+    group: Group,
+    target: Target,
+    mode: str,
+    seed: int | None,
+    drawn: Any,
+    parent: Any,
+    inner: Any,
+    adopted: Sequence[bytes],
+    probed: Mapping[tuple[Any, ...], Violation],
+) -> _Replayed:
+    """Replay the failures the example database holds for this group (and ``adopted``).
+
+    Apart from the seeded rounds: its own collector, its own canary tokens, and what
+    it finds is not known to them, so a run in a folder with a database finds and
+    prints what a run in a fresh folder does, plus what only a saved example shows.
+    """
+    out = _Replayed()
+    if inner is None:
+        return out
+    search = _Search(run_one, judged, _Collector(), known=set(probed))
+    final: list[Violation] = []
+    tokens = (
+        contextlib.nullcontext()
+        if seed is None
+        else seeded_canaries(seed, group.id, target.path, mode, "saved examples")
+    )
+    try:
+        with tokens, contextlib.suppress(unittest.SkipTest):  # raised when none was saved
+            _search_round(
+                _make_check(search, group),
+                drawn,
+                _round_settings(
+                    parent,
+                    1,
+                    group_database(inner, group, target.path, mode, adopt=adopted),
+                    generate=False,
+                ),
+                seed,
+                final,
+            )
+    finally:
+        out.examples = search.collector.examples
+        out.violations = {k: v for k, (_, v) in search.collector.best.items()}
+        out.violations.update((v.key(), v) for v in final)
+    return out
+
+
 def run_property(
     prop: Property,
     target: Target,
@@ -1116,10 +1216,12 @@ def run_group(
     Never raises for findings. Each example is judged on every family; an example
     with several violations is shrunk for the first (family order, then key), and
     every other violation keeps the smallest example that showed it. ``seed``
-    makes the run reproducible; ``database`` is a Hypothesis example database
-    (``"default"``: the active profile's), seen through a key per group, target
-    and mode. At the ``store`` layer pass ``store`` (a
-    :class:`~pytest_actionsec.store.Store`): each call is packed under the time
+    makes the run reproducible (canary tokens included); ``database`` is a
+    Hypothesis example database (``"default"``: the active profile's), seen through
+    a key per group, target and mode: its saved failures are replayed first, apart
+    (they add examples and findings), and the seeded rounds never read it, so a
+    seed finds and prints the same whatever it holds. At the ``store`` layer pass
+    ``store`` (a :class:`~pytest_actionsec.store.Store`): each call is packed under the time
     limit and global-state check, then written and read back outside them.
     ``executor`` replaces the execution altogether. With ``seconds`` (a time
     budget) the run keeps drawing rounds of ``max_examples`` examples, each with
@@ -1151,7 +1253,13 @@ def run_group(
     judged = frozenset(chosen)
     watch = "purity" in judged
 
-    with capture_logs() as lines, time_limit(timeout) as arm:
+    # A seeded run plants the same canary tokens again (the probes' and the drawn ones).
+    tokens = (
+        contextlib.nullcontext()
+        if seed is None
+        else seeded_canaries(seed, group.id, target.path, mode)
+    )
+    with tokens, _without_local_constants(), capture_logs() as lines, time_limit(timeout) as arm:
         run_one: Callable[[Call], Observation]
         if executor is not None:
             run_one = executor
@@ -1197,6 +1305,7 @@ def run_group(
         note = ""
         fixed = probes(target, group.function, layer=layer) if strategy is None else []
         probed: dict[tuple[Any, ...], Violation] = {}
+        replayed = _Replayed()
         try:
             # The probes first: the minimal shapes of known defects, met whatever the
             # seed. What they find is reported with the probe as its input (already
@@ -1209,6 +1318,11 @@ def run_group(
                     pass
             probed.update((k, v) for k, (_, v) in collector.best.items())
             known.update(probed)
+            # The saved examples next, apart: what the database holds neither changes
+            # the seeded rounds below (they never read it) nor their tokens.
+            replayed = _replay_saved(
+                run_one, judged, group, target, mode, seed, drawn, parent, inner, adopted, probed
+            )
             searched = 0  # examples generated before each round's first new finding
             deadline = None if seconds is None else started + seconds
             round_no = 0
@@ -1229,14 +1343,8 @@ def run_group(
                     _round_settings(
                         parent,
                         budget,
-                        group_database(
-                            inner,
-                            group,
-                            target.path,
-                            mode,
-                            round_no,
-                            adopt=adopted if round_no == 0 else (),
-                        ),
+                        group_database(inner, group, target.path, mode),
+                        reuse=False,
                     ),
                     None if seed is None else seed + round_no,
                     final,
@@ -1259,6 +1367,8 @@ def run_group(
     for v in final:  # Hypothesis's shrunk example wins for its own violations
         best[v.key()] = v
     best.update(probed)  # a probe is the minimal shape of its defect
+    for key, v in replayed.violations.items():  # what only a saved example showed
+        best.setdefault(key, v)
     # A crash seen on contract input explains the same crash on hostile input.
     contract_crashes = {
         (v.function, v.layer, v.kind) for v in best.values() if v.invariant == "crash.contract"
@@ -1277,7 +1387,7 @@ def run_group(
         group,
         chosen,
         "failed" if [v for v in violations if not v.blame] else "passed",
-        examples=collector.examples,
+        examples=collector.examples + replayed.examples,
         violations=violations,
         reason=note,
         seed=seed,

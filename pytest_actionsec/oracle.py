@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,10 @@ REQUIRED_KEYS: Mapping[str, frozenset[str]] = {n: f.required for n, f in FACTS.i
 CONTEXT_ATTRS = CONTEXT_SOURCES
 
 
+#: the address in a default repr (``<traceback object at 0x7f...>``)
+_ADDRESS = re.compile(r"(<[^<>\n]{1,200}) at 0x[0-9a-fA-F]{4,}>")
+
+
 @dataclass
 class Violation:
     """One broken invariant, with the evidence and the input that broke it."""
@@ -81,6 +86,11 @@ class Violation:
     #: for a crash: the file and line where the exception was raised (see
     #: :func:`pytest_actionsec.locations.raise_site`); None otherwise
     location: SourceLocation | None = dataclasses.field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # a default repr's address (``<object object at 0x7f...>``) differs in every
+        # process: two runs of one seed must report the same evidence
+        self.evidence = _ADDRESS.sub(r"\1 at 0x...>", self.evidence)
 
     @property
     def statement(self) -> str:

@@ -1229,11 +1229,14 @@ def actionsec_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def actionsec_canaries() -> CanaryBox:
-    """Plant canaries (``plant(origin)`` returns a token), then ``assert_none_leaked(...)``."""
+def actionsec_canaries(request: pytest.FixtureRequest) -> CanaryBox:
+    """Plant canaries (``plant(origin)`` returns a token), then ``assert_none_leaked(...)``.
+
+    Tokens come from the session's seed and the test's node id: a seed replays them.
+    """
     from pytest_actionsec.canaries import CanaryBox
 
-    return CanaryBox()
+    return CanaryBox(seed=(_state(request.config).seed, request.node.nodeid))
 
 
 @pytest.fixture

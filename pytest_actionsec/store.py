@@ -418,6 +418,9 @@ class _ServerDatabase:
         import sqlalchemy as sa
 
         self.backend: str = url.get_backend_name()
+        # Random, not from the run's seed: two runs of one seed (xdist workers, two CI
+        # jobs on one server, a replay) must never share a database, and the name
+        # reaches no drawn input and no report.
         self.name = f"actionsec_{secrets.token_hex(6)}"
         shown = url.render_as_string(hide_password=True)
         if self.backend == "mysql":

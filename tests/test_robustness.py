@@ -168,7 +168,8 @@ def test_hanging_helpers_are_stopped_by_the_timeout(pytester: pytest.Pytester) -
     }
     result.assert_outcomes(failed=6, passed=4)  # event finish and the fault sink do not hang
     for v in report["violations"]:  # the leak properties report it too: nothing was checked
-        assert (v["invariant"], v["evidence"]) == ("crash.timeout", "no return within 0.2 s")
+        assert v["invariant"] == "crash.timeout"
+        assert v["evidence"].startswith("no return within 0.2 s (wall clock: depends on")
     assert {v["property"] for v in report["violations"]} == {
         p["id"] for p in report["properties"] if p["status"] == "failed"
     }

@@ -74,8 +74,13 @@ def crash_hostile(obs: Observation) -> Iterator[Finding]:
     _builtin=True,
 )
 def crash_timeout(obs: Observation) -> Iterator[Finding]:
-    """The call did not return within the engine's limit."""
-    yield Finding(None, f"no return within {obs.timed_out:g} s")
+    """The call did not return within the engine's limit (wall-clock time: the one
+    finding a seed does not fix, the evidence says so)."""
+    yield Finding(
+        None,
+        f"no return within {obs.timed_out:g} s (wall clock: depends on the machine's speed "
+        "and load, a replay of the seed may not time out)",
+    )
 
 
 @invariant(
