@@ -7,10 +7,10 @@ or a fixture is used.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,9 +259,9 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_budget",
         _parse_budget,
         None,
-        "wall time for the built-in suite (90s, 10m, 2h): each helper-layer run gets an equal "
-        "share of what is left and draws rounds of --actionsec-examples until it is spent "
-        "(per xdist worker)",
+        "wall time of the whole session (90s, 10m, 2h; start-up and xdist workers included): "
+        "each helper-layer run gets an equal share of what is left and draws rounds of "
+        "--actionsec-examples until its share is spent, cut at its deadline",
     ),
     (
         OPT_TRUSTED,
@@ -376,11 +376,10 @@ class _State:
         self.store: Any = None
         self.store_error: str | None = None
         self.groups: dict[str, GroupResult] = {}
-        #: a directory every xdist worker of this session sees: one worker runs each
-        #: group and leaves its result there for the others (see :func:`_shared_result`)
-        self.shared_dir: str | None = None
-        self._own_shared = False
-        self._budget_start: float | None = None
+        #: wall time (epoch seconds) the session started: the controller's under xdist
+        self.started: float = config.stash.get(_STARTED, None) or time.time()
+        #: the engine's clock reading at which the session started (set when first needed)
+        self._budget_origin: float | None = None
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -437,19 +436,29 @@ class _State:
     def budget_share(self, session: pytest.Session) -> float:
         """Seconds for the next run: an equal share of the budget left among runs not started.
 
-        The budget starts with the first run; under xdist each worker has its own.
+        The budget is the session's wall time, counted from the process start (the
+        controller's under xdist: start-up, nova's import and worker start-up count).
+        Elapsed time is read on the engine's clock (``engine._REAL_CLOCK``, which
+        tests replace) once the start-up is counted. Under ``--dist loadgroup`` a
+        worker runs about its part of the runs; under other modes it may have to
+        run every one itself.
         """
-        import time
+        from pytest_actionsec import engine
 
-        if self._budget_start is None:
-            self._budget_start = time.monotonic()
-        left = self.settings["actionsec_budget"] - (time.monotonic() - self._budget_start)
-        pending = {
-            item.prop.group.id
-            for item in session.items
-            if isinstance(item, ActionsecItem) and item.prop.group.id not in self.groups
+        clock = engine._REAL_CLOCK[0]
+        if self._budget_origin is None:
+            self._budget_origin = clock() - max(time.time() - self.started, 0.0)
+        left = self.settings["actionsec_budget"] - (clock() - self._budget_origin)
+        groups = {
+            item.prop.group.id: None for item in session.items if isinstance(item, ActionsecItem)
         }
-        return float(max(left, 0.0) / max(len(pending), 1))
+        pending = len([g for g in groups if g not in self.groups])
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and getattr(self.config.option, "loadgroup", False):
+            workers = max(int(workerinput.get("workercount", 1)), 1)
+            mine = -(-len(groups) // workers) - len(self.groups)  # ceil: this worker's part
+            pending = min(pending, mine)
+        return float(max(left, 0.0) / max(pending, 1))
 
     def group_seed(self, group: Group) -> int:
         """The seed of one group's run, derived from the session's seed."""
@@ -471,11 +480,6 @@ class _State:
         return self.store
 
     def close(self) -> None:
-        if self._own_shared and self.shared_dir is not None:
-            import shutil
-
-            shutil.rmtree(self.shared_dir, ignore_errors=True)
-            self.shared_dir = None
         if self.store is not None:
             store, self.store = self.store, None
             store.close()
@@ -486,12 +490,58 @@ class _State:
 
 _STATE = pytest.StashKey[_State]()
 _USER_INVARIANTS = pytest.StashKey[set[str]]()
+_STARTED = pytest.StashKey[float]()
+#: True until this process configured its first session (later ones are in-process runs)
+_FIRST_SESSION = [True]
+
+
+def _process_started() -> float | None:
+    """When this process started (epoch seconds, from Linux's ``/proc``), else None."""
+    import os
+
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Remember the user invariants registered before this session's conftests load."""
+    """Remember the user invariants registered before this session's conftests load,
+    and when the session started (``--actionsec-budget`` counts the start-up)."""
     early_config.stash[_USER_INVARIANTS] = REGISTRY.user_ids()
+    workerinput = getattr(early_config, "workerinput", None)
+    started = workerinput.get("actionsec_started") if workerinput is not None else None
+    if started is None and _FIRST_SESSION[0]:  # the process's own run: its start-up counts
+        started = _process_started()
+    _FIRST_SESSION[0] = False
+    early_config.stash[_STARTED] = float(started) if started is not None else time.time()
+
+
+def _dist_option_given(config: pytest.Config) -> bool:
+    option = config.option
+    return getattr(option, "dist", "no") != "no" or bool(getattr(option, "distload", False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """``-n N`` without ``--dist`` runs the built-in suite with ``--dist loadgroup``.
+
+    Each Hypothesis run's items carry ``xdist_group(run)``, so xdist sends all of
+    them to one worker. Runs before xdist's own hook turns ``-n`` into ``--dist load``.
+    """
+    if getattr(config.option, "numprocesses", None) and not _dist_option_given(config):
+        try:
+            active = bool(config.getoption("actionsec")) or _parse_bool(config.getini("actionsec"))
+        except ValueError:
+            active = False  # reported as a usage error at configure
+        if active:
+            config.option.dist = "loadgroup"
+    return (yield)
 
 
 def _state(config: pytest.Config) -> _State:
@@ -519,8 +569,6 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.origins["actionsec_seed"] = "random"
     settings.values["actionsec_seed"] = seed
     state = _State(config, settings, seed)
-    if workerinput is not None:
-        state.shared_dir = workerinput.get("actionsec_shared_dir")
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
@@ -532,20 +580,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _XdistHooks:
-    """Hand the controller's seed to every worker so all run the same examples."""
+    """Hand the controller's seed and start time to every worker (same examples, one budget)."""
 
     def __init__(self, state: _State) -> None:
         self.state = state
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["actionsec_seed"] = self.state.seed
-        if self.state.active:
-            if self.state.shared_dir is None:
-                import tempfile
-
-                self.state.shared_dir = tempfile.mkdtemp(prefix="actionsec-xdist-")
-                self.state._own_shared = True
-            node.workerinput["actionsec_shared_dir"] = self.state.shared_dir
+        # the session's start: a worker's budget counts the controller's start-up too
+        node.workerinput["actionsec_started"] = self.state.started
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -584,12 +627,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
                 name, "-"
             )
         elif name == "actionsec_budget":
-            per = (
-                " per worker"
-                if _is_worker(config) or config.getoption("numprocesses", None)
-                else ""
-            )
-            value = f"{value:g}s{per}"
+            value = f"{value:g}s"
         shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
     target = state.target()
     return [
@@ -621,13 +659,17 @@ class ActionsecItem(pytest.Item):
 
     The items of one helper and layer share one Hypothesis run that judges every
     family selected among them (after ``-k``/``-m``); the first of them to run
-    starts it, and each reports its own family's verdict.
+    starts it, and each reports its own family's verdict. Under xdist they carry
+    ``xdist_group(run)``: ``--dist loadgroup`` (the default with ``-n``) sends them to
+    one worker; under another mode a worker runs the run itself when it needs it.
     """
 
     def __init__(self, *, prop: Property, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prop = prop
         self.add_marker("actionsec")
+        if self.config.pluginmanager.hasplugin("xdist"):
+            self.add_marker(pytest.mark.xdist_group(prop.group.id))
         for word in (prop.family, prop.function, prop.layer):
             self.keywords[word] = True
 
@@ -684,10 +726,7 @@ class ActionsecItem(pytest.Item):
                     seconds=share,
                 )
 
-        if state.shared_dir is not None:
-            result = _shared_result(state.shared_dir, f"{group.id}-{'.'.join(families)}", run)
-        else:
-            result = run()
+        result = run()
         state.groups[group.id] = result
         return result
 
@@ -775,65 +814,6 @@ class ActionsecItem(pytest.Item):
         return self.path, None, f"actionsec {self.prop.id}"
 
 
-def _pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _shared_result(directory: str, key: str, run: Callable[[], GroupResult]) -> GroupResult:
-    """The group's result, computed by the first xdist worker that needs it.
-
-    xdist spreads the items of one group over the workers; without this each
-    would run the group again. The first worker takes a lock file (its pid in it),
-    runs the group and writes the result; the others wait for that file (or run
-    it themselves when the lock's owner died).
-    """
-    import os
-    import pickle
-    import time
-
-    path = os.path.join(directory, key + ".pickle")
-    lock = path + ".lock"
-    while True:
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                loaded: GroupResult = pickle.load(fh)  # written by a worker of this session
-            return loaded
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                with open(lock, encoding="ascii") as fh:
-                    owner = int(fh.read() or "0")
-            except (OSError, ValueError):
-                owner = 0
-            if owner and not _pid_alive(owner):
-                with contextlib.suppress(OSError):
-                    os.unlink(lock)
-                continue
-            time.sleep(0.05)
-            continue
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(str(os.getpid()))
-        result = run()
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                pickle.dump(result, fh)
-            os.replace(tmp, path)
-        except Exception:  # unpicklable: the others run the group themselves
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-        return result
-
-
 def actionsec(
     *, target: str | None = None, mode: str | None = None, invariants: Any = None, clock: Any = None
 ) -> dict[str, Any]:
@@ -899,7 +879,8 @@ def pytest_collection_modifyitems(
 
     layers = state.settings["actionsec_layers"]
     suite: list[pytest.Item | pytest.Collector] = []
-    for prop in builtin_properties(layers=layers):
+    # The longest runs first (xdist then schedules them first: the others fill in).
+    for prop in sorted(builtin_properties(layers=layers), key=_run_cost, reverse=True):
         name = f"actionsec[{prop.id}]"
         suite.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
     for node in suite:
@@ -910,6 +891,16 @@ def pytest_collection_modifyitems(
         report=pytest.CollectReport("actionsec", "passed", None, suite)
     )
     items.extend(node for node in suite if isinstance(node, pytest.Item))
+
+
+#: Relative cost of one helper-layer run (measured on nova 34 at 100 examples): the
+#: suite is ordered by it, so xdist starts the longest runs first.
+_LAYER_COST = {"api": 4.0, "store": 2.0, "boundary": 1.0, "packer": 1.0}
+_FUNCTION_COST = {"add_instance_fault_from_exc": 1.5, "pack_action_event_finish": 1.5}
+
+
+def _run_cost(prop: Property) -> float:
+    return _LAYER_COST.get(prop.layer, 1.0) * _FUNCTION_COST.get(prop.function, 1.0)
 
 
 def _is_worker(config: pytest.Config) -> bool:
