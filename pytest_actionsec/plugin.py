@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -454,7 +455,7 @@ class _State:
         }
         pending = len([g for g in groups if g not in self.groups])
         workerinput = getattr(self.config, "workerinput", None)
-        if workerinput is not None and getattr(self.config.option, "loadgroup", False):
+        if workerinput is not None and workerinput.get("actionsec_grouped"):
             workers = max(int(workerinput.get("workercount", 1)), 1)
             mine = -(-len(groups) // workers) - len(self.groups)  # ceil: this worker's part
             pending = min(pending, mine)
@@ -589,6 +590,37 @@ class _XdistHooks:
         node.workerinput["actionsec_seed"] = self.state.seed
         # the session's start: a worker's budget counts the controller's start-up too
         node.workerinput["actionsec_started"] = self.state.started
+        # whether each run's items all go to one worker (for the worker's budget share)
+        node.workerinput["actionsec_grouped"] = self.state.config.option.dist == "loadgroup"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``--dist loadgroup``, every item of one run is one unit of work.
+
+        xdist's own loadgroup needs the worker to rename items (``nodeid@group``),
+        which pytest 9's node ids ignore; this scheduler reads an item's run from
+        its node id instead (other tests are grouped as xdist does).
+        """
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        return _run_scheduler(config, log)
+
+
+_ITEM_ID = re.compile(r"actionsec\[[^\]-]+-([^\]]+)\](@.*)?")
+
+
+def _run_scheduler(config: pytest.Config, log: Any) -> Any:
+    """An xdist LoadGroupScheduling whose unit of work is one actionsec run."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class RunScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            match = _ITEM_ID.fullmatch(nodeid)
+            if match is not None:
+                return f"actionsec:{match.group(1)}"
+            return str(super()._split_scope(nodeid))
+
+    return RunScheduling(config, log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
