@@ -613,7 +613,7 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
     """An xdist LoadGroupScheduling whose unit of work is one actionsec run."""
     from xdist.scheduler import LoadGroupScheduling
 
-    class RunScheduling(LoadGroupScheduling):
+    class RunScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             match = _ITEM_ID.fullmatch(nodeid)
             if match is not None:
