@@ -7,6 +7,7 @@ or a fixture is used.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import random
@@ -381,6 +382,8 @@ class _State:
         self.started: float = config.stash.get(_STARTED, None) or time.time()
         #: the engine's clock reading at which the session started (set when first needed)
         self._budget_origin: float | None = None
+        #: seconds kept for the session's end (see :meth:`budget_share`)
+        self._budget_exit = 0.0
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -440,16 +443,20 @@ class _State:
         The budget is the session's wall time, counted from the process start (the
         controller's under xdist: start-up, nova's import and worker start-up count).
         Elapsed time is read on the engine's clock (``engine._REAL_CLOCK``, which
-        tests replace) once the start-up is counted. Under ``--dist loadgroup`` a
-        worker runs about its part of the runs; under other modes it may have to
-        run every one itself.
+        tests replace) once the start-up is counted. The exit costs about what the
+        start-up did (unloading the modules it loaded), so as much is kept for it
+        (at most a third of the budget). Under ``--dist loadgroup`` a worker runs
+        about its part of the runs; under other modes it may have to run every one.
         """
         from pytest_actionsec import engine
 
         clock = engine._REAL_CLOCK[0]
+        budget = self.settings["actionsec_budget"]
         if self._budget_origin is None:
-            self._budget_origin = clock() - max(time.time() - self.started, 0.0)
-        left = self.settings["actionsec_budget"] - (clock() - self._budget_origin)
+            startup = max(time.time() - self.started, 0.0)
+            self._budget_origin = clock() - startup
+            self._budget_exit = min(startup, budget / 3)
+        left = budget - self._budget_exit - (clock() - self._budget_origin)
         groups = {
             item.prop.group.id: None for item in session.items if isinstance(item, ActionsecItem)
         }
@@ -575,7 +582,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
     if state.active:
-        state.target()  # a bad target is a usage error before collection
+        if _distributing(config):  # nova's import is left to the workers, which need it
+            _check_target_found(settings["actionsec_target"])
+        elif workerinput is not None:
+            with contextlib.suppress(pytest.UsageError):  # then each item fails, one line
+                state.target()
+        else:
+            state.target()  # a bad target is a usage error before collection
         if settings["actionsec_baseline"]:
             state.baseline()
 
@@ -661,6 +674,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         elif name == "actionsec_budget":
             value = f"{value:g}s"
         shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
+    if _distributing(config):
+        return [
+            "actionsec: " + ", ".join(shown),
+            "actionsec: each xdist worker imports the target (its origins show at -n 0)",
+            f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
+            f"replay with {OPT_SEED}={state.seed}",
+        ]
     target = state.target()
     return [
         "actionsec: " + ", ".join(shown),
@@ -768,7 +788,7 @@ class ActionsecItem(pytest.Item):
         state = _state(self.config)
         try:
             result = self._group_result().for_family(self.prop.family)
-        except InvariantError as exc:
+        except (InvariantError, pytest.UsageError) as exc:  # a worker's bad target too
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
         baseline = state.baseline()
@@ -937,6 +957,36 @@ def _run_cost(prop: Property) -> float:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _distributing(config: pytest.Config) -> bool:
+    """True in an xdist controller that sends the tests to workers (xdist's own test).
+
+    Such a controller runs no item, so it does not import nova (seconds to
+    import, seconds again at exit): it only checks that the target can be found.
+    """
+    if _is_worker(config) or not config.pluginmanager.hasplugin("xdist"):
+        return False
+    if config.getoption("collectonly", False):
+        return False
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+def _check_target_found(path: str) -> None:
+    """A one-line usage error unless the target module can be found (not imported)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(path) is not None
+        missing = path
+    except ModuleNotFoundError as exc:  # a parent package is missing
+        found, missing = False, exc.name or path
+    except Exception as exc:  # a parent package's import failed
+        raise pytest.UsageError(
+            f"target {path!r} does not import: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+    if not found:
+        raise pytest.UsageError(f"target {path!r} does not import: no module named {missing!r}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
