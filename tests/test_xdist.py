@@ -181,3 +181,30 @@ def test_deadline_cuts_a_round_and_keeps_its_findings(fake_clock: list[int]) -> 
     assert any(v.invariant == "leak.field" for v in result.violations), result.violations
     assert 30 <= result.examples <= 60, result.examples  # probes + ~40 readings
     assert result.seconds <= 40.0 + 2
+
+
+def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) -> None:
+    """The controller runs no item: it neither imports nova's modules (seconds at start
+    and at exit; finding the target loads only its light parent packages) nor hides a
+    target that cannot be found (a one-line usage error)."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                with open("controller-modules.txt", "w") as fh:
+                    heavy = ("nova.objects.instance_action", "nova.compute.utils", "nova.db")
+                    fh.write(str(sorted(m for m in heavy if m in sys.modules)))
+        """
+    )
+    args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*each xdist worker imports the target*"])
+    assert (pytester.path / "controller-modules.txt").read_text() == "[]"
+    bad = pytester.runpytest_subprocess(*args, "--actionsec-target=nosuch.module")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in bad.errlines if line.strip()] == [
+        "ERROR: target 'nosuch.module' does not import: no module named 'nosuch'"
+    ]
