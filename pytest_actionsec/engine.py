@@ -71,8 +71,10 @@ __all__ = [
 ALL_LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
 #: Layers whose calls are drawn as at the packer (they differ in what follows the call).
 _PACKED_LAYERS = ("store", "api")
-# Kept in a tuple so freezegun (which patches module attributes) leaves it real.
-_REAL_CLOCK = (time.perf_counter,)
+#: The engine's clock (seconds): budgets and run times are read from it. Kept in a
+#: tuple so freezegun (which patches module attributes) leaves it real; a test
+#: replaces the tuple to control time (the plugin's budget reads the same clock).
+_REAL_CLOCK: tuple[Callable[[], float]] = (time.perf_counter,)
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -717,6 +719,11 @@ class _Found(Exception):
         self.violations = violations
 
 
+class _DeadlinePassed(BaseException):
+    """Cuts a round at its run's deadline: Hypothesis does not catch it (no failure to
+    shrink), and the findings judged so far stay in the run's collector."""
+
+
 class _Hung(BaseException):
     """Ends a property at its first hung call: Hypothesis does not catch it, so a hang
     is neither shrunk nor retried (each attempt would cost a whole time limit)."""
@@ -868,10 +875,12 @@ def _search_round(
                 final.extend(v for v in error.violations if v.key() == origin)
             elif isinstance(error, Flaky):
                 note = f"flaky: {type(error).__name__}"
-            else:
+            elif not isinstance(error, _DeadlinePassed):  # cut while replaying: kept
                 raise
     except Flaky as flaky:
         note = f"flaky: {type(flaky).__name__}"
+    except _DeadlinePassed:
+        pass  # the run's deadline: what was judged so far is in the collector
     return note
 
 
@@ -886,12 +895,16 @@ class _Search:
     fresh_keys: set[tuple[Any, ...]] = field(default_factory=set)
     round_calls: int = 0
     first_raise: int | None = None
+    #: on the engine's clock: a call starting after it ends the round (not counted)
+    deadline: float | None = None
 
 
 def _make_check(search: _Search, group: Group) -> Callable[[Call], None]:
     """The one function Hypothesis tests for a group (its database key is this source)."""
 
     def check(call: Call) -> None:
+        if search.deadline is not None and _REAL_CLOCK[0]() >= search.deadline:
+            raise _DeadlinePassed
         obs = search.run_one(call)
         # the printed input judges the families this run judges
         obs.describe_input = with_families(obs.describe_input, search.judged)
@@ -1225,8 +1238,10 @@ def run_group(
     limit and global-state check, then written and read back outside them.
     ``executor`` replaces the execution altogether. With ``seconds`` (a time
     budget) the run keeps drawing rounds of ``max_examples`` examples, each with
-    its own seed and the findings so far known, until the budget is spent (a
-    round is never cut short: the last one may end after it).
+    its own seed and the findings so far known, until the budget is spent: it is
+    a deadline on the engine's clock, and the round running then is cut before its
+    next example (what it found so far is kept, unshrunk when cut while shrinking).
+    The probes always run.
     """
     from hypothesis import settings
 
@@ -1325,6 +1340,7 @@ def run_group(
             )
             searched = 0  # examples generated before each round's first new finding
             deadline = None if seconds is None else started + seconds
+            search.deadline = deadline
             round_no = 0
             while True:
                 if deadline is None:

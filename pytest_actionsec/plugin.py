@@ -11,6 +11,8 @@ import contextlib
 import datetime as _dt
 import hashlib
 import random
+import re
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,9 +261,9 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         "actionsec_budget",
         _parse_budget,
         None,
-        "wall time for the built-in suite (90s, 10m, 2h): each helper-layer run gets an equal "
-        "share of what is left and draws rounds of --actionsec-examples until it is spent "
-        "(per xdist worker)",
+        "wall time of the whole session (90s, 10m, 2h; start-up and xdist workers included): "
+        "each helper-layer run gets an equal share of what is left and draws rounds of "
+        "--actionsec-examples until its share is spent, cut at its deadline",
     ),
     (
         OPT_TRUSTED,
@@ -409,11 +411,12 @@ class _State:
         #: output files that could not be written at the end (one line each)
         self.write_errors: list[str] = []
         self.groups: dict[str, GroupResult] = {}
-        #: a directory every xdist worker of this session sees: one worker runs each
-        #: group and leaves its result there for the others (see :func:`_shared_result`)
-        self.shared_dir: str | None = None
-        self._own_shared = False
-        self._budget_start: float | None = None
+        #: wall time (epoch seconds) the session started: the controller's under xdist
+        self.started: float = config.stash.get(_STARTED, None) or time.time()
+        #: the engine's clock reading at which the session started (set when first needed)
+        self._budget_origin: float | None = None
+        #: seconds kept for the session's end (see :meth:`budget_share`)
+        self._budget_exit = 0.0
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -470,19 +473,33 @@ class _State:
     def budget_share(self, session: pytest.Session) -> float:
         """Seconds for the next run: an equal share of the budget left among runs not started.
 
-        The budget starts with the first run; under xdist each worker has its own.
+        The budget is the session's wall time, counted from the process start (the
+        controller's under xdist: start-up, nova's import and worker start-up count).
+        Elapsed time is read on the engine's clock (``engine._REAL_CLOCK``, which
+        tests replace) once the start-up is counted. The exit costs about what the
+        start-up did (unloading the modules it loaded), so as much is kept for it
+        (at most a third of the budget). Under ``--dist loadgroup`` a worker runs
+        about its part of the runs; under other modes it may have to run every one.
         """
-        import time
+        from pytest_actionsec import engine
 
-        if self._budget_start is None:
-            self._budget_start = time.monotonic()
-        left = self.settings["actionsec_budget"] - (time.monotonic() - self._budget_start)
-        pending = {
-            item.prop.group.id
-            for item in session.items
-            if isinstance(item, ActionsecItem) and item.prop.group.id not in self.groups
+        clock = engine._REAL_CLOCK[0]
+        budget = self.settings["actionsec_budget"]
+        if self._budget_origin is None:
+            startup = max(time.time() - self.started, 0.0)
+            self._budget_origin = clock() - startup
+            self._budget_exit = min(startup, budget / 3)
+        left = budget - self._budget_exit - (clock() - self._budget_origin)
+        groups = {
+            item.prop.group.id: None for item in session.items if isinstance(item, ActionsecItem)
         }
-        return float(max(left, 0.0) / max(len(pending), 1))
+        pending = len([g for g in groups if g not in self.groups])
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and workerinput.get("actionsec_grouped"):
+            workers = max(int(workerinput.get("workercount", 1)), 1)
+            mine = -(-len(groups) // workers) - len(self.groups)  # ceil: this worker's part
+            pending = min(pending, mine)
+        return float(max(left, 0.0) / max(pending, 1))
 
     def group_seed(self, group: Group) -> int:
         """The seed of one group's run, derived from the session's seed."""
@@ -553,11 +570,6 @@ class _State:
         return ""
 
     def close(self) -> None:
-        if self._own_shared and self.shared_dir is not None:
-            import shutil
-
-            shutil.rmtree(self.shared_dir, ignore_errors=True)
-            self.shared_dir = None
         if self.store is not None:
             store, self.store = self.store, None
             store.close()
@@ -602,12 +614,58 @@ def _masked(value: Any) -> Any:
 
 _STATE = pytest.StashKey[_State]()
 _USER_INVARIANTS = pytest.StashKey[set[str]]()
+_STARTED = pytest.StashKey[float]()
+#: True until this process configured its first session (later ones are in-process runs)
+_FIRST_SESSION = [True]
+
+
+def _process_started() -> float | None:
+    """When this process started (epoch seconds, from Linux's ``/proc``), else None."""
+    import os
+
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Remember the user invariants registered before this session's conftests load."""
+    """Remember the user invariants registered before this session's conftests load,
+    and when the session started (``--actionsec-budget`` counts the start-up)."""
     early_config.stash[_USER_INVARIANTS] = REGISTRY.user_ids()
+    workerinput = getattr(early_config, "workerinput", None)
+    started = workerinput.get("actionsec_started") if workerinput is not None else None
+    if started is None and _FIRST_SESSION[0]:  # the process's own run: its start-up counts
+        started = _process_started()
+    _FIRST_SESSION[0] = False
+    early_config.stash[_STARTED] = float(started) if started is not None else time.time()
+
+
+def _dist_option_given(config: pytest.Config) -> bool:
+    option = config.option
+    return getattr(option, "dist", "no") != "no" or bool(getattr(option, "distload", False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """``-n N`` without ``--dist`` runs the built-in suite with ``--dist loadgroup``.
+
+    Each Hypothesis run's items carry ``xdist_group(run)``, so xdist sends all of
+    them to one worker. Runs before xdist's own hook turns ``-n`` into ``--dist load``.
+    """
+    if getattr(config.option, "numprocesses", None) and not _dist_option_given(config):
+        try:
+            active = bool(config.getoption("actionsec")) or _parse_bool(config.getini("actionsec"))
+        except ValueError:
+            active = False  # reported as a usage error at configure
+        if active:
+            config.option.dist = "loadgroup"
+    return (yield)
 
 
 def _state(config: pytest.Config) -> _State:
@@ -635,8 +693,6 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.origins["actionsec_seed"] = "random"
     settings.values["actionsec_seed"] = seed
     state = _State(config, settings, seed)
-    if workerinput is not None:
-        state.shared_dir = workerinput.get("actionsec_shared_dir")
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
@@ -652,7 +708,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
             remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
     if state.active:
-        state.target()  # a bad target is a usage error before collection
+        if _distributing(config):  # nova's import is left to the workers, which need it
+            _check_target_found(settings["actionsec_target"])
+        elif workerinput is not None:
+            with contextlib.suppress(pytest.UsageError):  # then each item fails, one line
+                state.target()
+        else:
+            state.target()  # a bad target is a usage error before collection
         if workerinput is None:
             _check_outputs(state)
         if settings["actionsec_baseline"]:
@@ -678,20 +740,46 @@ def _check_outputs(state: _State) -> None:
 
 
 class _XdistHooks:
-    """Hand the controller's seed to every worker so all run the same examples."""
+    """Hand the controller's seed and start time to every worker (same examples, one budget)."""
 
     def __init__(self, state: _State) -> None:
         self.state = state
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["actionsec_seed"] = self.state.seed
-        if self.state.active:
-            if self.state.shared_dir is None:
-                import tempfile
+        # the session's start: a worker's budget counts the controller's start-up too
+        node.workerinput["actionsec_started"] = self.state.started
+        # whether each run's items all go to one worker (for the worker's budget share)
+        node.workerinput["actionsec_grouped"] = self.state.config.option.dist == "loadgroup"
 
-                self.state.shared_dir = tempfile.mkdtemp(prefix="actionsec-xdist-")
-                self.state._own_shared = True
-            node.workerinput["actionsec_shared_dir"] = self.state.shared_dir
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``--dist loadgroup``, every item of one run is one unit of work.
+
+        xdist's own loadgroup needs the worker to rename items (``nodeid@group``),
+        which pytest 9's node ids ignore; this scheduler reads an item's run from
+        its node id instead (other tests are grouped as xdist does).
+        """
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        return _run_scheduler(config, log)
+
+
+_ITEM_ID = re.compile(r"actionsec\[[^\]-]+-([^\]]+)\](@.*)?")
+
+
+def _run_scheduler(config: pytest.Config, log: Any) -> Any:
+    """An xdist LoadGroupScheduling whose unit of work is one actionsec run."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class RunScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            match = _ITEM_ID.fullmatch(nodeid)
+            if match is not None:
+                return f"actionsec:{match.group(1)}"
+            return str(super()._split_scope(nodeid))
+
+    return RunScheduling(config, log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -739,13 +827,15 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
             value = state.store_shown or mask_url(str(value))
         elif name == "actionsec_budget":
-            per = (
-                " per worker"
-                if _is_worker(config) or config.getoption("numprocesses", None)
-                else ""
-            )
-            value = f"{value:g}s{per}"
+            value = f"{value:g}s"
         shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
+    if _distributing(config):
+        return [
+            "actionsec: " + ", ".join(shown),
+            "actionsec: each xdist worker imports the target (its origins show at -n 0)",
+            f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
+            f"replay with {OPT_SEED}={state.seed}",
+        ]
     target = state.target()
     return [
         "actionsec: " + ", ".join(shown),
@@ -788,13 +878,17 @@ class ActionsecItem(pytest.Item):
 
     The items of one helper and layer share one Hypothesis run that judges every
     family selected among them (after ``-k``/``-m``); the first of them to run
-    starts it, and each reports its own family's verdict.
+    starts it, and each reports its own family's verdict. Under xdist they carry
+    ``xdist_group(run)``: ``--dist loadgroup`` (the default with ``-n``) sends them to
+    one worker; under another mode a worker runs the run itself when it needs it.
     """
 
     def __init__(self, *, prop: Property, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prop = prop
         self.add_marker("actionsec")
+        if self.config.pluginmanager.hasplugin("xdist"):
+            self.add_marker(pytest.mark.xdist_group(prop.group.id))
         for word in (prop.family, prop.function, prop.layer):
             self.keywords[word] = True
 
@@ -847,10 +941,7 @@ class ActionsecItem(pytest.Item):
                     seconds=share,
                 )
 
-        if state.shared_dir is not None:
-            result = _shared_result(state.shared_dir, f"{group.id}-{'.'.join(families)}", run)
-        else:
-            result = run()
+        result = run()
         state.groups[group.id] = result
         return result
 
@@ -860,7 +951,7 @@ class ActionsecItem(pytest.Item):
         state = _state(self.config)
         try:
             result = self._group_result().for_family(self.prop.family)
-        except InvariantError as exc:
+        except (InvariantError, pytest.UsageError) as exc:  # a worker's bad target too
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
         baseline = state.baseline()
@@ -952,65 +1043,6 @@ class ActionsecItem(pytest.Item):
         return self.path, None, f"actionsec {self.prop.id}"
 
 
-def _pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _shared_result(directory: str, key: str, run: Callable[[], GroupResult]) -> GroupResult:
-    """The group's result, computed by the first xdist worker that needs it.
-
-    xdist spreads the items of one group over the workers; without this each
-    would run the group again. The first worker takes a lock file (its pid in it),
-    runs the group and writes the result; the others wait for that file (or run
-    it themselves when the lock's owner died).
-    """
-    import os
-    import pickle
-    import time
-
-    path = os.path.join(directory, key + ".pickle")
-    lock = path + ".lock"
-    while True:
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                loaded: GroupResult = pickle.load(fh)  # written by a worker of this session
-            return loaded
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                with open(lock, encoding="ascii") as fh:
-                    owner = int(fh.read() or "0")
-            except (OSError, ValueError):
-                owner = 0
-            if owner and not _pid_alive(owner):
-                with contextlib.suppress(OSError):
-                    os.unlink(lock)
-                continue
-            time.sleep(0.05)
-            continue
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(str(os.getpid()))
-        result = run()
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                pickle.dump(result, fh)
-            os.replace(tmp, path)
-        except Exception:  # unpicklable: the others run the group themselves
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-        return result
-
-
 def actionsec(
     *, target: str | None = None, mode: str | None = None, invariants: Any = None, clock: Any = None
 ) -> dict[str, Any]:
@@ -1076,7 +1108,8 @@ def pytest_collection_modifyitems(
 
     layers = state.settings["actionsec_layers"]
     suite: list[pytest.Item | pytest.Collector] = []
-    for prop in builtin_properties(layers=layers):
+    # The longest runs first (xdist then schedules them first: the others fill in).
+    for prop in sorted(builtin_properties(layers=layers), key=_run_cost, reverse=True):
         name = f"actionsec[{prop.id}]"
         suite.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
     for node in suite:
@@ -1117,8 +1150,48 @@ def _mask_report(report: Any) -> None:
         report.longrepr = masked
 
 
+#: Relative cost of one helper-layer run (measured on nova 34 at 100 examples): the
+#: suite is ordered by it, so xdist starts the longest runs first.
+_LAYER_COST = {"api": 4.0, "store": 2.0, "boundary": 1.0, "packer": 1.0}
+_FUNCTION_COST = {"add_instance_fault_from_exc": 1.5, "pack_action_event_finish": 1.5}
+
+
+def _run_cost(prop: Property) -> float:
+    return _LAYER_COST.get(prop.layer, 1.0) * _FUNCTION_COST.get(prop.function, 1.0)
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _distributing(config: pytest.Config) -> bool:
+    """True in an xdist controller that sends the tests to workers (xdist's own test).
+
+    Such a controller runs no item, so it does not import nova (seconds to
+    import, seconds again at exit): it only checks that the target can be found.
+    """
+    if _is_worker(config) or not config.pluginmanager.hasplugin("xdist"):
+        return False
+    if config.getoption("collectonly", False):
+        return False
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+def _check_target_found(path: str) -> None:
+    """A one-line usage error unless the target module can be found (not imported)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(path) is not None
+        missing = path
+    except ModuleNotFoundError as exc:  # a parent package is missing
+        found, missing = False, exc.name or path
+    except Exception as exc:  # a parent package's import failed
+        raise pytest.UsageError(
+            f"target {path!r} does not import: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+    if not found:
+        raise pytest.UsageError(f"target {path!r} does not import: no module named {missing!r}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

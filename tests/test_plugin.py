@@ -728,25 +728,7 @@ def test_inner_pytester_session_leaves_the_outer_report_alone(
     )
 
 
-def test_budget_spends_time_instead_of_a_count(pytester: pytest.Pytester, leaky: str) -> None:
-    """Each run gets an equal share of the budget and draws rounds until it is spent."""
-    result = _run_sub(
-        pytester,
-        "--actionsec",
-        f"--actionsec-target={leaky}",
-        "--actionsec-layers=packer",
-        "--actionsec-examples=20",
-        "--actionsec-budget=10s",
-        "--actionsec-seed=3",
-        "--actionsec-report=r.json",
-        "-k",
-        "null",
-    )
-    result.assert_outcomes(passed=5)
-    result.stdout.fnmatch_lines(["*budget=10s (--actionsec-budget)*"])
-    report = json.loads((pytester.path / "r.json").read_text())
-    examples = [p["examples"] for p in report["properties"]]
-    assert all(n > 20 for n in examples), examples  # more than one round of 20 each
+# the budget on a fake clock: tests/test_xdist.py::test_budget_is_a_deadline_on_the_engine_clock
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5m", "3d"])

@@ -1,0 +1,97 @@
+"""Benchmark: the default suite at ``-n 2`` versus ``-n 0``, interleaved in one run.
+
+Each run is ``pytest --actionsec --actionsec-seed=SEED -p no:cacheprovider -q -n N
+--actionsec-report=r.json`` (nova, default examples and layers) in a fresh empty
+folder (no example database carried over), in the order n0, n2, n0, n2, ... so
+that the machine's load falls on both alike. Prints each wall time, the ratio of
+the medians (n2 / n0; the target is 0.7 or less on 2 cores) and whether every run
+gave the same verdicts (property, status, examples) and findings as the first.
+Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, fmt, median, now
+
+
+def run(workers: int, seed: int) -> tuple[float, int, Any]:
+    """(wall seconds, exit code, (verdicts, findings)) of one session in an empty folder."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-xdist-") as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--actionsec",
+            f"--actionsec-seed={seed}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            str(workers),
+            "--actionsec-report=r.json",
+        ]
+        started = now()
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+        wall = now() - started
+        path = Path(tmp) / "r.json"
+        if not path.exists():
+            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+            raise SystemExit(f"-n {workers}: no report (exit {proc.returncode})")
+        report = json.loads(path.read_text())
+    verdicts = [(p["id"], p["status"], p["examples"]) for p in report["properties"]]
+    findings = [
+        (v["invariant"], v["function"], v["layer"], v["field"]) for v in report["violations"]
+    ]
+    return wall, proc.returncode, (verdicts, findings)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(f"### xdist: the default suite at -n {args.workers} vs -n 0 (interleaved)\n")
+    print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}\n")
+    walls: dict[int, list[float]] = {0: [], args.workers: []}
+    first: Any = None
+    same = True
+    for pair in range(args.pairs):
+        for workers in (0, args.workers):
+            wall, code, outcome = run(workers, args.seed)
+            walls[workers].append(wall)
+            if first is None:
+                first = outcome
+            elif outcome != first:
+                same = False
+            print(
+                f"pair {pair + 1}: -n {workers}: {fmt(wall)} s, exit {code}, "
+                f"{len(outcome[0])} properties, {len(outcome[1])} findings",
+                flush=True,
+            )
+    n0, n2 = median(walls[0]), median(walls[args.workers])
+    ratios = [b / a for a, b in zip(walls[0], walls[args.workers], strict=True)]
+    print(
+        f"\nmedian -n 0: {fmt(n0)} s; median -n {args.workers}: {fmt(n2)} s; "
+        f"ratio {fmt(n2 / n0)} (per pair: {', '.join(fmt(r) for r in ratios)}; target <= 0.70)"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"same verdicts, examples and findings in every run: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

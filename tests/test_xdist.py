@@ -1,0 +1,210 @@
+"""xdist scheduling of the built-in suite, and the budget as a deadline (on a fake clock)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.test_plugin import FAST, LEAKY, _run_sub
+
+pytest_plugins = ["pytester"]
+
+#: A conftest for pytester runs: the engine's clock (which the budget reads too)
+#: advances STEP seconds at each reading, so time is a count of readings, whatever
+#: the machine's speed.
+FAKE_CLOCK = """
+import itertools
+
+from pytest_actionsec import engine
+
+STEP = {step}
+_readings = itertools.count()
+engine._REAL_CLOCK = (lambda: next(_readings) * STEP,)
+"""
+
+
+@pytest.fixture
+def leaky(pytester: pytest.Pytester) -> str:
+    pytester.makepyfile(leaky_target=LEAKY)
+    pytester.syspathinsert()
+    return "leaky_target"
+
+
+def _report(pytester: pytest.Pytester, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((pytester.path / name).read_text())
+    return data
+
+
+def _verdicts(report: dict[str, Any], *, examples: bool = True) -> list[tuple[Any, ...]]:
+    return [
+        (p["id"], p["status"], *((p["examples"],) if examples else ()))
+        for p in report["properties"]
+    ]
+
+
+def _findings(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(v["invariant"], v["function"], v["layer"], v["field"]) for v in report["violations"]]
+
+
+_RAN = re.compile(r"\[(gw\d+)\] .*(?:PASSED|FAILED|SKIPPED) actionsec\[[a-z]+-(\S+?)\]")
+
+
+def _workers_per_run(result: pytest.RunResult) -> dict[str, set[str]]:
+    """Which workers ran the items of each run (from ``-v`` output)."""
+    seen: dict[str, set[str]] = {}
+    for line in result.outlines:
+        match = _RAN.search(line)
+        if match:
+            seen.setdefault(match.group(2), set()).add(match.group(1))
+    return seen
+
+
+def test_n_without_dist_sends_each_run_to_one_worker(pytester: pytest.Pytester, leaky: str) -> None:
+    """`-n 2` alone: every item of a run goes to one worker, which runs it once; the
+    verdicts, example counts, findings and report are those of `-n 0`."""
+    common = ["--actionsec", f"--actionsec-target={leaky}", *FAST, "-p", "no:cacheprovider"]
+    serial = _run_sub(pytester, *common, "-n", "0", "--actionsec-report=serial.json")
+    # from an empty example database: the serial run's saved failures would replay first
+    (pytester.path / ".hypothesis").rename(pytester.path / "serial-db")
+    parallel = _run_sub(pytester, *common, "-n", "2", "-v", "--actionsec-report=parallel.json")
+    assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
+    parallel.stdout.fnmatch_lines(["*scheduling tests via RunScheduling*"])
+    workers = _workers_per_run(parallel)
+    assert len(workers) == 5 and all(len(w) == 1 for w in workers.values()), workers
+    assert len({w for ws in workers.values() for w in ws}) == 2  # both workers used
+    a, b = _report(pytester, "serial.json"), _report(pytester, "parallel.json")
+    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 40
+    assert _findings(a) == _findings(b) and _findings(a)
+    # one run per group: every family of a run reports that run's wall time
+    runs: dict[str, set[float]] = {}
+    for p in b["properties"]:
+        runs.setdefault(p["function"], set()).add(p["seconds"])
+    assert all(len(s) == 1 for s in runs.values()), runs
+
+
+def test_dist_load_given_by_the_user_still_gives_the_right_verdicts(
+    pytester: pytest.Pytester, leaky: str
+) -> None:
+    """`--dist load`: a worker that gets an item of a run it did not do runs it itself."""
+    common = ["--actionsec", f"--actionsec-target={leaky}", *FAST, "-p", "no:cacheprovider"]
+    common += ["-k", "leak or null"]
+    _run_sub(pytester, *common, "-n", "0", "--actionsec-report=serial.json")
+    (pytester.path / ".hypothesis").rename(pytester.path / "serial-db")
+    result = _run_sub(
+        pytester, *common, "-n", "2", "--dist", "load", "-v", "--actionsec-report=load.json"
+    )
+    result.stdout.fnmatch_lines(["*scheduling tests via LoadScheduling*"])
+    a, b = _report(pytester, "serial.json"), _report(pytester, "load.json")
+    assert _verdicts(a, examples=False) == _verdicts(b, examples=False)
+    assert len(_verdicts(a)) == 10
+    assert {f for f in _findings(a)} == {f for f in _findings(b)} and _findings(a)
+
+
+def test_longest_runs_are_collected_first(pytester: pytest.Pytester) -> None:
+    """api, then store, then the rest: xdist starts the longest runs first."""
+    result = pytester.runpytest_subprocess(
+        "--actionsec", "--collect-only", "-q", "-p", "no:cacheprovider", "-k", "leak"
+    )
+    layers = [
+        line.split("-")[-1].rstrip("]")
+        for line in result.outlines
+        if line.startswith("actionsec[leak-")
+    ]
+    assert len(layers) == 16, result.outlines
+    assert layers[:10] == ["api"] * 5 + ["store"] * 5, layers
+
+
+def test_budget_is_a_deadline_on_the_engine_clock(pytester: pytest.Pytester, leaky: str) -> None:
+    """Runs draw rounds until their share is spent and stop at it (a fake clock: each
+    reading is STEP seconds, so "more than one round" does not depend on speed)."""
+    pytester.makeconftest(FAKE_CLOCK.format(step=2.0))
+    result = _run_sub(
+        pytester,
+        "--actionsec",
+        f"--actionsec-target={leaky}",
+        "--actionsec-layers=packer",
+        "--actionsec-examples=20",
+        "--actionsec-budget=1000s",
+        "--actionsec-seed=3",
+        "--actionsec-report=r.json",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "null",
+    )
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*budget=1000s (--actionsec-budget)*"])
+    report = _report(pytester, "r.json")
+    examples = [p["examples"] for p in report["properties"]]
+    assert all(n > 20 for n in examples), examples  # more than one round of 20 each
+    # the session's start-up (real seconds) and every run's time add up within the
+    # budget: the last round of each run is cut at its deadline (a reading of STEP)
+    spent = sum(p["seconds"] for p in report["properties"])
+    assert spent <= 1000 + 5 * 2.0, (spent, examples)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    from pytest_actionsec import engine
+
+    readings = [0]
+
+    def clock() -> float:
+        readings[0] += 1
+        return float(readings[0])
+
+    monkeypatch.setattr(engine, "_REAL_CLOCK", (clock,))
+    yield readings
+
+
+def test_deadline_cuts_a_round_and_keeps_its_findings(fake_clock: list[int]) -> None:
+    """A round of 10 000 examples on a 40 s budget (one second a reading) stops at the
+    deadline: about 40 examples, the leak found before it kept, no error raised."""
+    from pytest_actionsec.engine import Group, run_group
+    from pytest_actionsec.targets import resolve_target
+
+    target = resolve_target("tests.zoo.m_leak_str_fallback")
+    result = run_group(
+        Group("pack_action_event_finish", "packer"),
+        target,
+        families=("leak",),
+        max_examples=10_000,
+        seed=1,
+        database=None,
+        seconds=40.0,
+    )
+    assert result.status == "failed"
+    assert any(v.invariant == "leak.field" for v in result.violations), result.violations
+    assert 30 <= result.examples <= 60, result.examples  # probes + ~40 readings
+    assert result.seconds <= 40.0 + 2
+
+
+def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) -> None:
+    """The controller runs no item: it neither imports nova's modules (seconds at start
+    and at exit; finding the target loads only its light parent packages) nor hides a
+    target that cannot be found (a one-line usage error)."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                with open("controller-modules.txt", "w") as fh:
+                    heavy = ("nova.objects.instance_action", "nova.compute.utils", "nova.db")
+                    fh.write(str(sorted(m for m in heavy if m in sys.modules)))
+        """
+    )
+    args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*each xdist worker imports the target*"])
+    assert (pytester.path / "controller-modules.txt").read_text() == "[]"
+    bad = pytester.runpytest_subprocess(*args, "--actionsec-target=nosuch.module")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in bad.errlines if line.strip()] == [
+        "ERROR: target 'nosuch.module' does not import: no module named 'nosuch'"
+    ]
