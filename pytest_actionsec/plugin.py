@@ -304,7 +304,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         const=True,
         default=None,
         dest="actionsec_update_baseline",
-        help="write every finding of this run into the baseline file (and do not fail on them)",
+        help="merge this run's findings into the baseline file (entries of what the run did "
+        "not cover are kept) and do not fail on them",
     )
     parser.addini(
         "actionsec_update_baseline", "like --actionsec-update-baseline", type="bool", default=False

@@ -23,6 +23,21 @@ reaches a tenant still fails where an admin-only one was accepted. The property
 that found a violation is not part of the match: a finding accepted once is
 accepted whichever property finds it, and baselines written before reports
 named the property still match.
+
+A key an entry leaves out, or gives as ``"*"``, matches any value: ``{"invariant":
+"crash.api"}`` accepts that invariant on every helper, layer and field, and
+``"field": "*"`` on every field (``"field": null`` is a finding without a field).
+An entry's ``mode`` and ``target`` (written by ``--actionsec-update-baseline``)
+limit it to runs of that mode and target; without them it applies to every run.
+An entry that matches nothing the plugin knows (an unknown invariant, helper,
+layer or mode) is a one-line warning in the summary.
+
+``--actionsec-update-baseline`` merges: entries of another mode or target, or of
+properties (family, helper, layer) the run did not run or skipped, are kept
+untouched; the entries of what it ran are replaced by what it found (a wildcard
+entry stays while a finding falls under it, and goes only when the run covered all
+it spans without one). The summary says how many were added, removed, still
+found and kept.
 """
 
 from __future__ import annotations
