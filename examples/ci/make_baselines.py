@@ -107,7 +107,7 @@ def campaign(mode: str, seeds: Sequence[int], jobs: int, **run: Any) -> list[dic
 
 def merge(path: Path, mode: str, reports: Sequence[dict[str, Any]]) -> str:
     """Merge the pooled findings of ``reports`` into the baseline at ``path``."""
-    from pytest_actionsec import plugin
+    from pytest_actionsec.engine import builtin_groups
     from pytest_actionsec.report import RunScope, update_baseline
 
     scope = RunScope(
@@ -119,7 +119,7 @@ def merge(path: Path, mode: str, reports: Sequence[dict[str, Any]]) -> str:
             for p in r["properties"]
             if p["status"] != "skipped"
         ),
-        groups=plugin._known_groups(),
+        groups=frozenset((g.function, g.layer) for g in builtin_groups(LAYERS.split(","))),
     )
     pooled = generalised(v for r in reports for v in r["violations"] if not v.get("noted"))
     return update_baseline(path, pooled, scope).line(path.name)
