@@ -968,7 +968,8 @@ def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> Any:
         properties=frozenset(
             (p["property"]["family"], p["property"]["function"], p["property"]["layer"])
             for p in state.payloads
-            if p["property"]["status"] != "skipped"
+            # a skipped property, or one a spent budget left without an example, did not run
+            if p["property"]["status"] != "skipped" and p["property"]["examples"]
         ),
         groups=_known_groups(),
     )

@@ -117,7 +117,7 @@ def merge(path: Path, mode: str, reports: Sequence[dict[str, Any]]) -> str:
             (p["family"], p["function"], p["layer"])
             for r in reports
             for p in r["properties"]
-            if p["status"] != "skipped"
+            if p["status"] != "skipped" and p["examples"]
         ),
         groups=frozenset((g.function, g.layer) for g in builtin_groups(LAYERS.split(","))),
     )
