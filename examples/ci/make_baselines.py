@@ -17,7 +17,7 @@ fail a nightly with another seed on a field nobody fixed or broke.
 
 Run from the repository root (or from a fork's, with this file and the baselines)::
 
-    python examples/ci/make_baselines.py --seeds 8 --jobs 2
+    python examples/ci/make_baselines.py --seeds 10 --jobs 2 --keep /tmp/actionsec-runs
     python examples/ci/make_baselines.py --modes hostile --budget 60s
 
 Review ``git diff`` of the baselines before committing them.
@@ -95,13 +95,29 @@ def generalised(violations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def campaign(mode: str, seeds: Sequence[int], jobs: int, **run: Any) -> list[dict[str, Any]]:
-    """The reports of one mode's runs, one per seed."""
+def campaign(
+    mode: str, seeds: Sequence[int], jobs: int, keep: Path | None = None, **run: Any
+) -> list[dict[str, Any]]:
+    """The reports of one mode's runs, one per seed (kept in, and reused from, ``keep``)."""
+
+    def one(seed: int) -> dict[str, Any]:
+        saved = keep / f"{mode}-{seed}.json" if keep else None
+        if saved is not None and saved.exists():
+            data: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+            return data
+        report = run_suite(mode, seed, **run)
+        if saved is not None:
+            saved.write_text(json.dumps(report), encoding="utf-8")
+        return report
+
+    reports = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        reports = list(pool.map(lambda s: run_suite(mode, s, **run), seeds))
-    for seed, r in zip(seeds, reports, strict=True):
-        found = {(v["invariant"], v["function"], v["layer"]) for v in r["violations"]}
-        print(f"{mode} seed {seed}: {len(found)} distinct (invariant, helper, layer)", flush=True)
+        for seed, r in zip(seeds, pool.map(one, seeds), strict=True):
+            found = {(v["invariant"], v["function"], v["layer"]) for v in r["violations"]}
+            print(
+                f"{mode} seed {seed}: {len(found)} distinct (invariant, helper, layer)", flush=True
+            )
+            reports.append(r)
     return reports
 
 
@@ -128,7 +144,7 @@ def merge(path: Path, mode: str, reports: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="contract,hostile")
-    parser.add_argument("--seeds", type=int, default=8, help="runs per mode (default 8)")
+    parser.add_argument("--seeds", type=int, default=10, help="runs per mode (default 10)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--examples", type=int, default=100, help="per property (default 100)")
     parser.add_argument("--budget", help="wall time per run instead of --examples, e.g. 60s")
@@ -136,13 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", help="SQLAlchemy URL (default: in-process sqlite)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
     parser.add_argument("--out-dir", type=Path, default=HERE)
+    parser.add_argument("--keep", type=Path, help="keep each run's report here (and reuse it)")
     args = parser.parse_args(argv)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for mode in args.modes.split(","):
         reports = campaign(
             mode,
             seeds,
             args.jobs,
+            args.keep,
             examples=args.examples,
             budget=args.budget,
             layers=args.layers,
