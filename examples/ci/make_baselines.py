@@ -13,7 +13,10 @@ Granularity: a ``leak`` finding is accepted on its field, with its audience
 finding is accepted on (invariant, helper, layer) with ``"field": "*"``: which field a
 type, bounds, integrity or time defect shows in depends on what the seed drew (the
 cause, a helper copying its input unchecked, is the same), so a per-field entry would
-fail a nightly with another seed on a field nobody fixed or broke.
+fail a nightly with another seed on a field nobody fixed or broke. Where the layers
+an invariant is found at on a helper differ between the campaign's runs, its entry
+has ``"layer": "*"`` too (the helper's defect, reached at whichever layer the seed
+drew it).
 
 Run from the repository root (or from a fork's, with this file and the baselines)::
 
@@ -31,7 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -86,13 +89,33 @@ def run_suite(
         return data
 
 
-def generalised(violations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The findings at the baseline's granularity: ``field`` ``"*"`` outside FIELD_KEYED."""
-    return [
-        v if v["family"] in FIELD_KEYED else {**v, "field": "*"}
-        for v in violations
-        if not v.get("blame")
+def generalised(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pooled findings at the baseline's granularity: ``field`` ``"*"`` outside
+    FIELD_KEYED, and ``layer`` ``"*"`` where the layers an invariant was found at on a
+    helper differ between the runs."""
+    found = [
+        [v for v in r["violations"] if not v.get("blame") and not v.get("noted")] for r in reports
     ]
+    layers: dict[tuple[str, str], list[frozenset[str]]] = {}
+    for run in found:
+        at: dict[tuple[str, str], set[str]] = {}
+        for v in run:
+            at.setdefault((v["invariant"], v["function"]), set()).add(v["layer"])
+        for key in {*layers, *at}:
+            layers.setdefault(key, []).append(frozenset(at.get(key, ())))
+    stable = {
+        key for key, seen in layers.items() if len(seen) == len(found) and len(set(seen)) == 1
+    }
+    out = []
+    for v in (v for run in found for v in run):
+        if v["family"] in FIELD_KEYED:
+            out.append(v)
+            continue
+        v = {**v, "field": "*"}
+        if (v["invariant"], v["function"]) not in stable:
+            v["layer"] = "*"
+        out.append(v)
+    return out
 
 
 def campaign(
@@ -137,7 +160,7 @@ def merge(path: Path, mode: str, reports: Sequence[dict[str, Any]]) -> str:
         ),
         groups=frozenset((g.function, g.layer) for g in builtin_groups(LAYERS.split(","))),
     )
-    pooled = generalised(v for r in reports for v in r["violations"] if not v.get("noted"))
+    pooled = generalised(reports)
     return update_baseline(path, pooled, scope).line(path.name)
 
 
