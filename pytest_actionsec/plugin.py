@@ -331,8 +331,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         const=True,
         default=None,
         dest="actionsec_update_baseline",
-        help="write every finding of this run into the baseline file (and do not fail on them) "
-        "(default: off)",
+        help="merge this run's findings into the baseline file (entries of what the run did "
+        "not cover are kept) and do not fail on them (default: off)",
     )
     parser.addini(
         "actionsec_update_baseline", "like --actionsec-update-baseline", type="bool", default=False
@@ -400,6 +400,8 @@ class _State:
         self.seed = seed
         self._targets: dict[str, Target] = {}
         self._baseline: Any = None
+        #: the baseline file as read, every mode's and target's entries (None: no file)
+        self.baseline_file: Any = None
         self.payloads: list[dict[str, Any]] = []
         self.store: Any = None
         self.store_error: str | None = None
@@ -458,12 +460,16 @@ class _State:
                 self._baseline = Baseline.empty()
             else:
                 try:
-                    self._baseline = Baseline.load(
+                    self.baseline_file = Baseline.load(
                         self._path(path),
                         missing_ok=bool(self.settings["actionsec_update_baseline"]),
                     )
                 except BaselineError as exc:
                     raise pytest.UsageError(str(exc)) from None
+                # entries naming another mode or target do not apply to this run
+                self._baseline = self.baseline_file.scoped(
+                    self.settings["actionsec_mode"], self.settings["actionsec_target"]
+                )
         return self._baseline
 
     def _path(self, path: str) -> Path:
@@ -1202,7 +1208,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = state.settings
     from pytest_actionsec import __version__
-    from pytest_actionsec.report import build_report, write_baseline, write_report
+    from pytest_actionsec.report import build_report, write_report
 
     violations = [v for p in state.payloads for v in p["violations"]]
     if s["actionsec_report"]:
@@ -1232,11 +1238,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.settings.values["_report_written"] = True
     if s["actionsec_update_baseline"]:
         try:
-            count = write_baseline(state._path(s["actionsec_baseline"]), _masked(violations))
+            update = _update_baseline(state, _masked(violations))
         except Exception as exc:
             state.write_errors.append(f"{OPT_BASELINE}={s['actionsec_baseline']}: {_why(exc)}")
         else:
-            state.settings.values["_baseline_written"] = count
+            state.settings.values["_baseline_update"] = update
     if state.write_errors and session.exitstatus in (
         pytest.ExitCode.OK,
         pytest.ExitCode.NO_TESTS_COLLECTED,
@@ -1250,23 +1256,59 @@ def _why(exc: BaseException) -> str:
     return f"not written ({type(exc).__name__}: {text}" + (f": {where})" if where else ")")
 
 
+def _known_groups() -> frozenset[tuple[str, str]]:
+    """Every (helper, layer) the built-in suite runs, whatever layers this run chose."""
+    from pytest_actionsec.engine import builtin_groups
+
+    return frozenset((g.function, g.layer) for g in builtin_groups(KNOWN_LAYERS))
+
+
+def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> Any:
+    """Merge this run's findings into the baseline: what the run covered (properties
+    that ran, not skipped; its mode and target) is replaced, the rest kept."""
+    from pytest_actionsec.report import RunScope, update_baseline
+
+    s = state.settings
+    scope = RunScope(
+        mode=s["actionsec_mode"],
+        target=s["actionsec_target"],
+        properties=frozenset(
+            (p["property"]["family"], p["property"]["function"], p["property"]["layer"])
+            for p in state.payloads
+            # a skipped property, or one a spent budget left without an example, did not run
+            if p["property"]["status"] != "skipped" and p["property"]["examples"]
+        ),
+        groups=_known_groups(),
+    )
+    return update_baseline(state._path(s["actionsec_baseline"]), violations, scope)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """A table: property, helper, layer, examples run, verdict."""
     state = _state(config)
     if not state.active or _is_worker(config):
         return
+    from pytest_actionsec.oracle import INVARIANTS
     from pytest_actionsec.report import summary_lines
     from pytest_actionsec.store import mask_url
 
     s = state.settings
-    if state.payloads:
+    update = s.values.get("_baseline_update")
+    warnings = []
+    if state.baseline_file is not None:  # entries that match nothing the plugin knows
+        warnings = state.baseline_file.unknown(
+            INVARIANTS, _known_groups(), MODES, s["actionsec_baseline"]
+        )
+    if state.payloads or warnings:
         terminalreporter.write_sep("=", "actionsec summary")
         for line in summary_lines(
             [p["property"] for p in state.payloads],
             seed=state.seed,
             replay=_replay_text(state),
             baseline=s["actionsec_baseline"],
-            baseline_written=s.values.get("_baseline_written"),
+            baseline_written=update.written if update else None,
+            baseline_update=update,
+            baseline_warnings=warnings,
             report=s["actionsec_report"] if s.values.get("_report_written") else None,
         ):
             terminalreporter.write_line(mask_url(line))

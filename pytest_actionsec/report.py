@@ -34,6 +34,21 @@ reaches a tenant still fails where an admin-only one was accepted. The property
 that found a violation is not part of the match: a finding accepted once is
 accepted whichever property finds it, and baselines written before reports
 named the property still match.
+
+A key an entry leaves out, or gives as ``"*"``, matches any value: ``{"invariant":
+"crash.api"}`` accepts that invariant on every helper, layer and field, and
+``"field": "*"`` on every field (``"field": null`` is a finding without a field).
+An entry's ``mode`` and ``target`` (written by ``--actionsec-update-baseline``)
+limit it to runs of that mode and target; without them it applies to every run.
+An entry that matches nothing the plugin knows (an unknown invariant, helper,
+layer or mode) is a one-line warning in the summary.
+
+``--actionsec-update-baseline`` merges: entries of another mode or target, or of
+properties (family, helper, layer) the run did not run or skipped, are kept
+untouched; the entries of what it ran are replaced by what it found (a wildcard
+entry stays while a finding falls under it, and goes only when the run covered all
+it spans without one). The summary says how many were added, removed, still
+found and kept.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,14 +66,18 @@ from pytest_actionsec.locations import relative_path
 from pytest_actionsec.oracle import INVARIANTS, SEVERITIES, Violation, severity_rank
 
 __all__ = [
+    "ANY",
     "BASELINE_VERSION",
     "SECURITY_SEVERITY",
     "Baseline",
     "BaselineError",
+    "BaselineUpdate",
+    "RunScope",
     "build_report",
     "check_writable",
     "summary_lines",
     "to_sarif",
+    "update_baseline",
     "write_atomic",
     "write_baseline",
     "write_report",
@@ -67,6 +86,10 @@ __all__ = [
 BASELINE_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _KEY_FIELDS = ("invariant", "function", "layer", "field")
+#: An entry's value that matches anything (as does leaving the key out).
+ANY = "*"
+#: Keys of an entry that scope it (left out: every mode, every target).
+_SCOPE_FIELDS = ("mode", "target")
 
 
 class BaselineError(Exception):
@@ -82,12 +105,66 @@ def _key(v: Mapping[str, Any]) -> tuple[str, str, str, str]:
 FIELDLESS_BEFORE_0_2 = frozenset({"type.store", "bounds.store", "integrity.columns"})
 
 
+def _wild(entry: Mapping[str, Any], name: str) -> bool:
+    """True when ``entry`` matches any value of ``name``: left out, ``"*"`` (or, for
+    every key but ``field``, null: no finding lacks a helper, layer, mode or target)."""
+    if name not in entry or entry[name] == ANY:
+        return True
+    return name != "field" and entry[name] is None
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """An entry with a wildcard: None matches any value ("" is a finding without a field)."""
+
+    invariant: str
+    function: str | None
+    layer: str | None
+    field: str | None
+    #: the highest audience accepted; None accepts every one
+    ceiling: str | None
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> _Pattern:
+        def part(name: str) -> str | None:
+            return None if _wild(entry, name) else str(entry[name] or "")
+
+        return cls(
+            str(entry["invariant"]),
+            part("function"),
+            part("layer"),
+            part("field"),
+            entry.get("severity"),
+        )
+
+    def matches(self, key: tuple[str, str, str, str]) -> bool:
+        """True when ``key`` (invariant, function, layer, field) falls under this entry."""
+        return key[0] == self.invariant and all(
+            mine is None or mine == theirs
+            for mine, theirs in zip((self.function, self.layer, self.field), key[1:], strict=True)
+        )
+
+    def allows(self, severity: str) -> bool:
+        return self.ceiling is None or severity_rank(severity) <= severity_rank(self.ceiling)
+
+
+def _in_scope(entry: Mapping[str, Any], mode: str | None, target: str | None) -> bool:
+    """True when ``entry`` applies to a run of ``mode`` on ``target`` (None: any run)."""
+    return all(
+        want is None or _wild(entry, name) or entry[name] == want
+        for name, want in (("mode", mode), ("target", target))
+    )
+
+
 @dataclass(frozen=True)
 class Baseline:
     """Accepted findings, keyed on (invariant, function, layer, field).
 
     An entry without a field of an invariant in :data:`FIELDLESS_BEFORE_0_2`
-    accepts that invariant on every field of the helper and layer.
+    accepts that invariant on every field of the helper and layer. An entry that
+    leaves out ``function``, ``layer`` or ``field`` (or gives ``"*"``) accepts the
+    finding whatever that key is (:attr:`patterns`); one that leaves out ``mode`` or
+    ``target`` applies to every run (:meth:`scoped` keeps the entries of one run).
     """
 
     path: str | None
@@ -95,8 +172,14 @@ class Baseline:
     #: entries with a ``severity``: the highest audience they accept (an entry
     #: without one accepts every severity, as before 0.2)
     ceilings: Mapping[tuple[str, str, str, str], str] = field(default_factory=dict)
+    #: entries with a wildcard, each with its own severity ceiling
+    patterns: tuple[_Pattern, ...] = ()
+    #: the file's entries as read (for :func:`write_baseline` and :meth:`unknown`)
+    entries: tuple[Mapping[str, Any], ...] = ()
 
     def _has(self, key: tuple[str, str, str, str], severity: str = "") -> bool:
+        if any(p.matches(key) and p.allows(severity) for p in self.patterns):
+            return True
         if key not in self.accepted:
             if not (key[0] in FIELDLESS_BEFORE_0_2 and (*key[:3], "") in self.accepted):
                 return False
@@ -123,27 +206,80 @@ class Baseline:
             raise BaselineError(f"baseline {str(p)!r} is not readable JSON: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("accepted"), list):
             raise BaselineError(f"baseline {str(p)!r} has no 'accepted' list")
-        keys = set()
-        ceilings: dict[tuple[str, str, str, str], str] = {}
-        unlimited = set()
         for entry in data["accepted"]:
             if not isinstance(entry, dict) or "invariant" not in entry:
                 raise BaselineError(f"baseline {str(p)!r} has an entry without 'invariant'")
+            severity = entry.get("severity")
+            if severity is not None and severity not in SEVERITIES:
+                raise BaselineError(
+                    f"baseline {str(p)!r}: entry {entry['invariant']} has severity "
+                    f"{severity!r}, not one of {', '.join(SEVERITIES)}"
+                )
+        return cls._of(str(p), data["accepted"])
+
+    @classmethod
+    def _of(cls, path: str | None, entries: Iterable[Mapping[str, Any]]) -> Baseline:
+        entries = tuple(entries)
+        keys = set()
+        ceilings: dict[tuple[str, str, str, str], str] = {}
+        unlimited = set()
+        patterns = []
+        for entry in entries:
+            if any(_wild(entry, k) for k in _KEY_FIELDS[1:]):
+                patterns.append(_Pattern.of(entry))
+                continue
             key = _key(entry)
             keys.add(key)
             severity = entry.get("severity")
             if severity is None:
                 unlimited.add(key)
-            elif severity not in SEVERITIES:
-                raise BaselineError(
-                    f"baseline {str(p)!r}: entry {entry['invariant']} has severity "
-                    f"{severity!r}, not one of {', '.join(SEVERITIES)}"
-                )
             elif severity_rank(severity) > severity_rank(ceilings.get(key)):
                 ceilings[key] = severity
         for key in unlimited:  # an entry without a severity accepts them all
             ceilings.pop(key, None)
-        return cls(str(p), frozenset(keys), ceilings)
+        return cls(path, frozenset(keys), ceilings, tuple(patterns), entries)
+
+    def scoped(self, mode: str, target: str) -> Baseline:
+        """The entries that apply to a run of ``mode`` on ``target`` (those naming
+        another mode or target are left out)."""
+        return Baseline._of(self.path, (e for e in self.entries if _in_scope(e, mode, target)))
+
+    def unknown(
+        self,
+        invariants: Container[str],
+        groups: Collection[tuple[str, str]],
+        modes: Container[str],
+        name: str | None = None,
+    ) -> list[str]:
+        """One line per entry that matches nothing the plugin knows: an unknown invariant,
+        helper, layer or mode, or a helper at a layer it is never run at (``name``: the
+        file as the user wrote it)."""
+        name = name or self.path or "baseline"
+        lines = []
+        functions = {f for f, _ in groups}
+        layers = {layer for _, layer in groups}
+        for entry in self.entries:
+            pattern = _Pattern.of(entry)
+            why = ""
+            if pattern.invariant not in invariants:
+                why = f"unknown invariant {pattern.invariant!r}"
+            elif pattern.function is not None and pattern.function not in functions:
+                why = f"unknown helper {pattern.function!r}"
+            elif pattern.layer is not None and pattern.layer not in layers:
+                why = f"unknown layer {pattern.layer!r}"
+            elif not _wild(entry, "mode") and entry["mode"] not in modes:
+                why = f"unknown mode {entry['mode']!r}"
+            elif not any(
+                pattern.function in (None, f) and pattern.layer in (None, layer)
+                for f, layer in groups
+            ):
+                why = f"{pattern.function} is never run at the {pattern.layer} layer"
+            if why:
+                shown = json.dumps(
+                    {k: v for k, v in entry.items() if k != "evidence"}, ensure_ascii=False
+                )
+                lines.append(f"actionsec: warning: {name}: entry {shown} matches nothing: {why}")
+        return lines
 
     def accepts(self, violation: Mapping[str, Any] | Violation) -> bool:
         """True when ``violation`` (a Violation, report entry or its to_dict()) is accepted:
@@ -165,8 +301,56 @@ def _violation_key(v: Violation) -> tuple[str, str, str, str]:
     return (v.invariant or "", v.function or "", v.layer or "", v.field or "")
 
 
-def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[str, Any]]) -> int:
-    """Write every distinct finding of ``violations`` as accepted; returns how many."""
+@dataclass(frozen=True)
+class RunScope:
+    """What one run covered, for :func:`write_baseline`'s merge.
+
+    ``properties`` holds the (family, function, layer) of every property that ran
+    (a skipped one did not); ``groups`` every (function, layer) the plugin knows,
+    the span of an entry with a wildcard helper or layer.
+    """
+
+    mode: str
+    target: str
+    properties: frozenset[tuple[str, str, str]]
+    groups: frozenset[tuple[str, str]]
+
+    def span(self, entry: Mapping[str, Any]) -> set[tuple[str, str, str]]:
+        """The properties that could find ``entry``'s findings (empty: unknown invariant)."""
+        inv = INVARIANTS.get(str(entry["invariant"]))
+        if inv is None:
+            return set()
+        p = _Pattern.of(entry)
+        return {
+            (inv.family, f, layer)
+            for f, layer in self.groups
+            if p.function in (None, f) and p.layer in (None, layer)
+        }
+
+
+@dataclass(frozen=True)
+class BaselineUpdate:
+    """What :func:`write_baseline` did: entries added, removed (their properties ran
+    and found nothing they match), kept because still found, kept because not run."""
+
+    written: int
+    added: int = 0
+    removed: int = 0
+    found: int = 0
+    not_run: int = 0
+
+    def line(self, path: str | None) -> str:
+        """``actionsec: baseline b.json: 2 added, 1 removed, 3 still found, 4 kept (not run)``."""
+        return (
+            f"actionsec: baseline {path}: {self.added} added, {self.removed} removed, "
+            f"{self.found} still found, {self.not_run} kept (not run)"
+        )
+
+
+def _entries_of(
+    violations: Iterable[Mapping[str, Any]], scope: RunScope | None = None
+) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """One entry per distinct finding key, at the highest audience seen."""
     entries: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for v in violations:
         if v.get("blame"):  # not the code's finding: nothing to accept
@@ -178,6 +362,7 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
                 "function": v["function"],
                 "layer": v["layer"],
                 "field": v.get("field"),
+                **({"mode": scope.mode, "target": scope.target} if scope else {}),
                 "evidence": v.get("evidence", ""),
                 **({"severity": v["severity"]} if v.get("severity") else {}),
             },
@@ -189,13 +374,79 @@ def write_baseline(path: str | os.PathLike[str], violations: Iterable[Mapping[st
                 del entry["severity"]
             elif severity_rank(seen) > severity_rank(entry["severity"]):
                 entry["severity"] = seen
+    return entries
+
+
+def _order(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        "" if entry.get(k) is None else str(entry[k]) for k in (*_KEY_FIELDS, *_SCOPE_FIELDS)
+    )
+
+
+def write_baseline(
+    path: str | os.PathLike[str],
+    violations: Iterable[Mapping[str, Any]],
+    *,
+    keep: Iterable[Mapping[str, Any]] = (),
+    scope: RunScope | None = None,
+) -> int:
+    """Write every distinct finding of ``violations`` as accepted, with the entries
+    ``keep`` (and, given ``scope``, the run's mode and target on each new entry);
+    returns how many entries the file holds."""
+    entries = [*keep, *_entries_of(violations, scope).values()]
     data = {
         "version": BASELINE_VERSION,
         "comment": "Accepted pytest-actionsec findings; CI fails only on findings not listed here.",
-        "accepted": [entries[k] for k in sorted(entries)],
+        "accepted": sorted(entries, key=_order),
     }
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return len(entries)
+
+
+def update_baseline(
+    path: str | os.PathLike[str], violations: Iterable[Mapping[str, Any]], scope: RunScope
+) -> BaselineUpdate:
+    """Merge what a run found into the baseline at ``path`` (created when missing).
+
+    An entry of another mode or target, or of properties the run did not cover, is
+    kept untouched. One the run covered is replaced by what the run found: a
+    finding's own entry is rewritten from the run's finding or removed; an entry with
+    a wildcard stays while a finding falls under it, and goes only when the run
+    covered all it spans and found nothing under it. New entries record the run's
+    mode and target.
+    """
+    found = [v for v in violations if not v.get("blame")]
+    fresh = _entries_of(found, scope)
+    old = Baseline.load(path, missing_ok=True).entries
+    kept: list[Mapping[str, Any]] = []
+    replaced: set[tuple[str, str, str, str]] = set()
+    removed = still = not_run = 0
+    for entry in old:
+        span = scope.span(entry)
+        run = span & scope.properties
+        if not run or not _in_scope(entry, scope.mode, scope.target):
+            kept.append(entry)
+            not_run += 1
+        elif not any(_wild(entry, k) for k in _KEY_FIELDS[1:]):
+            # one finding's entry: rewritten from this run's finding, or removed
+            if _key(entry) in fresh:
+                replaced.add(_key(entry))
+                still += 1
+            else:
+                removed += 1
+        elif any(_Pattern.of(entry).matches(key) for key in fresh):
+            kept.append(entry)
+            still += 1
+        elif run != span:  # partly run: what it accepts elsewhere may still be there
+            kept.append(entry)
+            not_run += 1
+        else:
+            removed += 1
+    # a finding a kept entry accepts (its wildcard, or a property not run) needs no entry
+    keeping = Baseline._of(None, kept)
+    new = {k for k, e in fresh.items() if not keeping.accepts(e)}
+    written = write_baseline(path, [v for v in found if _key(v) in new], keep=kept, scope=scope)
+    return BaselineUpdate(written, len(new - replaced), removed, still, not_run)
 
 
 def build_report(
@@ -499,6 +750,8 @@ def summary_lines(
     replay: str,
     baseline: str | None = None,
     baseline_written: int | None = None,
+    baseline_update: BaselineUpdate | None = None,
+    baseline_warnings: Sequence[str] = (),
     report: str | None = None,
 ) -> list[str]:
     """The terminal summary: one line per property (family, helper, layer, examples, verdict)."""
@@ -520,6 +773,9 @@ def summary_lines(
     )
     if baseline_written is not None:
         lines.append(f"actionsec: baseline {baseline} now accepts {baseline_written} finding(s)")
+    if baseline_update is not None:
+        lines.append(baseline_update.line(baseline))
+    lines.extend(baseline_warnings)
     if report:
         lines.append(f"actionsec: report written to {report}")
     return lines

@@ -8,6 +8,7 @@ has a password; they skip (saying why) only when the server is not reachable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -23,7 +24,9 @@ from tests.test_plugin import LEAKY
 
 pytest_plugins = ["pytester"]
 
-USER = "actionsec_trust"
+# one user per test process: xdist workers (and two CI jobs on one server) must not
+# reset each other's passwords
+USER = f"actionsec_trust_{secrets.token_hex(4)}"
 # URL-special characters: the URL carries it percent-encoded, the driver raw
 CORE = secrets.token_hex(6)
 PASSWORD = f"Pw@{CORE}:s/3"
@@ -56,19 +59,21 @@ def _postgres() -> Any:
 
 
 @pytest.fixture(scope="module")
-def mariadb_url() -> str:
+def mariadb_url() -> Iterator[str]:
     """A MariaDB user with a password, allowed to create and drop actionsec_* databases."""
     conn = _mariadb()
     with conn.cursor() as cur:
         cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'127.0.0.1' IDENTIFIED BY %s", (PASSWORD,))
         cur.execute(f"ALTER USER '{USER}'@'127.0.0.1' IDENTIFIED BY %s", (PASSWORD,))
         cur.execute(f"GRANT ALL PRIVILEGES ON `actionsec\\_%`.* TO '{USER}'@'127.0.0.1'")
+    yield f"mysql+pymysql://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:3306/"
+    with conn.cursor() as cur, contextlib.suppress(Exception):
+        cur.execute(f"DROP USER IF EXISTS '{USER}'@'127.0.0.1'")
     conn.close()
-    return f"mysql+pymysql://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:3306/"
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
     """A PostgreSQL role with a password (loopback uses trust auth: it is not checked)."""
     conn = _postgres()
     with conn.cursor() as cur:
@@ -76,9 +81,11 @@ def postgres_url() -> str:
         if cur.fetchone() is None:
             cur.execute(f"CREATE ROLE {USER} LOGIN CREATEDB")
         cur.execute(f"ALTER ROLE {USER} LOGIN CREATEDB PASSWORD %s", (PASSWORD,))
-    conn.close()
     # no +driver: the db extra's psycopg2 serves it
-    return f"postgresql://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:5432/postgres"
+    yield f"postgresql://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:5432/postgres"
+    with conn.cursor() as cur, contextlib.suppress(Exception):
+        cur.execute(f"DROP ROLE IF EXISTS {USER}")  # fails while it still owns a database
+    conn.close()
 
 
 def _leaks(text: str, *secrets_: str) -> list[str]:
@@ -424,7 +431,7 @@ def test_the_replay_line_replays_a_mariadb_finding(
         "-p", "no:cacheprovider", *words, "--actionsec-report=again.json"
     )
     again.assert_outcomes(failed=1)
-    assert re.search(r"store=mysql\+pymysql://actionsec_trust:\*\*\*@", again.stdout.str())
+    assert re.search(rf"store=mysql\+pymysql://{USER}:\*\*\*@", again.stdout.str())
     # the same findings (the example counts differ: the saved failure is replayed first)
     assert _report_keys(pytester.path / "again.json")[0] == keys
     assert set(_report_keys(pytester.path / "again.json")[1]) == set(examples)
