@@ -1026,6 +1026,10 @@ def store_executor(
             f"event_finish_via must be 'boundary' or 'packer', not {event_finish_via!r}"
         )
     store._check_open()
+    if render:
+        from pytest_actionsec.exposure import warm
+
+        warm()  # before the run's first example, not inside it
     packers: dict[str, Callable[..., Any]] = dict(target.helpers)
     boundary = target.boundary_call() if event_finish_via == "boundary" else None
     if boundary is not None:
