@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests.zoo and tests.robust_targets are imported by path
@@ -37,3 +42,22 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def run_suite(label: str, *options: str) -> tuple[float, int, dict[str, Any]]:
+    """(wall seconds, exit code, JSON report) of ``pytest --actionsec *options -q
+    -p no:cacheprovider`` in a fresh empty folder (no example database carried over),
+    this checkout first on the path. Exits naming ``label`` when no report was written."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
+        cmd = [sys.executable, "-m", "pytest", "--actionsec", *options]
+        cmd += ["-p", "no:cacheprovider", "-q", "--actionsec-report=r.json"]
+        started = now()
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+        wall = now() - started
+        report = Path(tmp) / "r.json"
+        if not report.exists():
+            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+            raise SystemExit(f"{label}: no report (exit {proc.returncode})")
+        return wall, proc.returncode, json.loads(report.read_text())

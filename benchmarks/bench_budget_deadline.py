@@ -11,47 +11,23 @@ Usage: python benchmarks/bench_budget_deadline.py [--budgets 20,40] [--workers 0
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from _common import ROOT, fmt, now
+from _common import fmt, run_suite
 
 
 def run(budget: float, workers: int, seed: int) -> tuple[float, int, int]:
     """(wall seconds, exit code, examples drawn) of one session in an empty folder."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path)
-    with tempfile.TemporaryDirectory(prefix="bench-budget-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--actionsec",
-            f"--actionsec-budget={budget:g}s",
-            f"--actionsec-seed={seed}",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-n",
-            str(workers),
-            "--actionsec-report=r.json",
-        ]
-        started = now()
-        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
-        wall = now() - started
-        report = Path(tmp) / "r.json"
-        if not report.exists():
-            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-            raise SystemExit(f"budget {budget:g}s -n {workers}: no report (exit {proc.returncode})")
-        runs = {
-            (p["function"], p["layer"]): p["examples"]
-            for p in json.loads(report.read_text())["properties"]
-        }
-    return wall, proc.returncode, sum(runs.values())
+    wall, code, report = run_suite(
+        f"budget {budget:g}s -n {workers}",
+        f"--actionsec-budget={budget:g}s",
+        f"--actionsec-seed={seed}",
+        "-n",
+        str(workers),
+    )
+    runs = {(p["function"], p["layer"]): p["examples"] for p in report["properties"]}
+    return wall, code, sum(runs.values())
 
 
 def main() -> int:

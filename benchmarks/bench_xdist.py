@@ -12,50 +12,21 @@ Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from _common import ROOT, fmt, median, now
+from _common import fmt, median, run_suite
 
 
 def run(workers: int, seed: int) -> tuple[float, int, Any]:
     """(wall seconds, exit code, (verdicts, findings)) of one session in an empty folder."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    with tempfile.TemporaryDirectory(prefix="bench-xdist-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--actionsec",
-            f"--actionsec-seed={seed}",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-n",
-            str(workers),
-            "--actionsec-report=r.json",
-        ]
-        started = now()
-        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
-        wall = now() - started
-        path = Path(tmp) / "r.json"
-        if not path.exists():
-            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-            raise SystemExit(f"-n {workers}: no report (exit {proc.returncode})")
-        report = json.loads(path.read_text())
+    wall, code, report = run_suite(f"-n {workers}", f"--actionsec-seed={seed}", "-n", str(workers))
     verdicts = [(p["id"], p["status"], p["examples"]) for p in report["properties"]]
     findings = [
         (v["invariant"], v["function"], v["layer"], v["field"]) for v in report["violations"]
     ]
-    return wall, proc.returncode, (verdicts, findings)
+    return wall, code, (verdicts, findings)
 
 
 def main() -> int:
