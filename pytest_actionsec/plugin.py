@@ -54,7 +54,6 @@ OPT_MIN_SEVERITY = "--actionsec-min-severity"
 DEFAULT_TARGET = "nova.objects.instance_action"
 MODES = ("contract", "hostile")
 KNOWN_LAYERS = ("packer", "boundary", "store", "api")
-DEFAULT_LAYERS = "packer,boundary,store,api"
 FIXTURES = (
     "actionsec_target",
     "actionsec_mode",
@@ -557,7 +556,9 @@ class _State:
             if ini == "actionsec_store":
                 if not self.uses_store():
                     continue  # an unused store does not change the run
-                value = _without_password(str(value))
+                from pytest_actionsec.store import without_password
+
+                value = without_password(str(value))
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif ini == "actionsec_budget":
@@ -569,9 +570,9 @@ class _State:
 
     def replay_note(self) -> str:
         """What the replay needs besides its flags (the store password's variable), or ''."""
-        from pytest_actionsec.store import PASSWORD_ENV
+        from pytest_actionsec.store import PASSWORD_ENV, url_password
 
-        if self.uses_store() and self.store_url and _has_password(self.store_url):
+        if self.uses_store() and self.store_url and url_password(self.store_url) is not None:
             return f"with {PASSWORD_ENV} set to the store's password"
         return ""
 
@@ -582,27 +583,6 @@ class _State:
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
-
-
-def _has_password(url: str) -> bool:
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url.strip()).password is not None
-    except Exception:
-        return False
-
-
-def _without_password(url: str) -> str:
-    import sqlalchemy as sa
-
-    from pytest_actionsec.store import mask_url
-
-    try:
-        parsed = sa.engine.make_url(url.strip())
-    except Exception:
-        return mask_url(url)
-    return str(parsed._replace(password=None).render_as_string(hide_password=False))
 
 
 def _masked(value: Any) -> Any:
@@ -706,13 +686,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings["actionsec_store"]:  # for the suite and the actionsec_store fixture
         import os
 
-        from pytest_actionsec.store import remember_secret, with_env_password
+        from pytest_actionsec.store import remember_secret, url_password, with_env_password
 
         state.store_url = with_env_password(settings["actionsec_store"], os.environ)
-        with contextlib.suppress(Exception):
-            import sqlalchemy as sa
-
-            remember_secret(sa.engine.make_url(str(state.store_url).strip()).password)
+        remember_secret(url_password(str(state.store_url)))
     if state.active:
         if _distributing(config):  # nova's import is left to the workers, which need it
             _check_target_found(settings["actionsec_target"])

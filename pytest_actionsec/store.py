@@ -64,7 +64,9 @@ __all__ = [
     "remember_secret",
     "render_observation",
     "store_executor",
+    "url_password",
     "with_env_password",
+    "without_password",
     "write_observation",
 ]
 
@@ -279,6 +281,28 @@ def mask_url(text: str) -> str:
             if len(secret) >= _SECRET_MIN:
                 masked = masked.replace(spelling, "***")
     return masked
+
+
+def url_password(url: str) -> str | None:
+    """The password ``url`` carries (None without one, or when it is no URL)."""
+    import sqlalchemy as sa
+
+    try:
+        password = sa.engine.make_url(url.strip()).password
+    except Exception:
+        return None
+    return None if password is None else str(password)
+
+
+def without_password(url: str) -> str:
+    """``url`` with no password at all (a replay names the variable that holds it)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url.strip())
+    except Exception:
+        return mask_url(url)
+    return str(parsed._replace(password=None).render_as_string(hide_password=False))
 
 
 def with_env_password(url: str | None, environ: Mapping[str, str]) -> str | None:
