@@ -13,9 +13,12 @@ import datetime as _dt
 from types import TracebackType
 from typing import Any
 
+from pytest_actionsec.constants import FIXED_TIME
+
 __all__ = ["DEFAULT_START", "IGNORED_MODULES", "SkewedClock"]
 
-DEFAULT_START = _dt.datetime(2026, 11, 22, 12, 0, 0)
+#: Where the server clock starts (the test clock's fixed time).
+DEFAULT_START = FIXED_TIME
 
 #: Modules whose calls of ``time.time``/``monotonic``/``perf_counter`` keep the real
 #: time while the clock is frozen (freezegun looks five frames up the stack;

@@ -16,10 +16,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from pytest_actionsec.constants import DRAW_LAYERS, MODES
+
 __all__ = [
+    "DRAW_LAYERS",
     "EDGE_CHARS",
     "FLAGS",
-    "LAYERS",
     "MODES",
     "TEXT",
     "UNIFORM",
@@ -30,9 +32,6 @@ __all__ = [
     "pick",
     "weighted",
 ]
-
-MODES = ("contract", "hostile")
-LAYERS = ("packer", "boundary")
 
 
 def check_mode(mode: str) -> str:
@@ -45,11 +44,11 @@ def check_mode(mode: str) -> str:
 
 
 def check_layer(layer: str) -> str:
-    """``layer`` if it is one of :data:`LAYERS`, else Hypothesis's ``InvalidArgument``."""
-    if layer not in LAYERS:
+    """``layer`` if it is one of :data:`DRAW_LAYERS`, else Hypothesis's ``InvalidArgument``."""
+    if layer not in DRAW_LAYERS:
         from hypothesis.errors import InvalidArgument
 
-        raise InvalidArgument(f"layer must be one of {LAYERS}, got {layer!r}")
+        raise InvalidArgument(f"layer must be one of {DRAW_LAYERS}, got {layer!r}")
     return layer
 
 

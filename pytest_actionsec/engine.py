@@ -32,6 +32,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
 from pytest_actionsec.canaries import seeded_canaries
+from pytest_actionsec.constants import DEFAULT_TIMEOUT, LAYERS
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
@@ -68,14 +69,13 @@ __all__ = [
     "time_limit",
 ]
 
-ALL_LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
+ALL_LAYERS: tuple[str, ...] = LAYERS
 #: Layers whose calls are drawn as at the packer (they differ in what follows the call).
 _PACKED_LAYERS = ("store", "api")
 #: The engine's clock (seconds): budgets and run times are read from it. Kept in a
 #: tuple so freezegun (which patches module attributes) leaves it real; a test
 #: replaces the tuple to control time (the plugin's budget reads the same clock).
 _REAL_CLOCK: tuple[Callable[[], float]] = (time.perf_counter,)
-DEFAULT_TIMEOUT = 10.0
 
 
 class ClockLike(Protocol):

@@ -30,12 +30,13 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pytest_actionsec.engine import DEFAULT_TIMEOUT, builtin_groups, fuzz_test_name, group_test
+from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT, LAYERS, MODES
+from pytest_actionsec.engine import builtin_groups, fuzz_test_name, group_test
 
 __all__: list[str] = []  # filled with the generated test names below
 
-_MODES = ("contract", "hostile")
-_LAYERS = ("packer", "boundary", "store", "api")
+_MODES = MODES
+_LAYERS = LAYERS
 _IGNORE = ("hypofuzz", "trio", "hypercorn", "starlette", "coverage", "_pytest", "pytest")
 
 
@@ -58,7 +59,7 @@ def _stop(message: str) -> NoReturn:
 
 
 def _config() -> tuple[str, str, tuple[str, ...], tuple[str, ...] | None, float | None]:
-    target = _setting("ACTIONSEC_TARGET", "nova.objects.instance_action")
+    target = _setting("ACTIONSEC_TARGET", DEFAULT_TARGET)
     mode = _setting("ACTIONSEC_MODE", "contract")
     if mode not in _MODES:
         raise SettingError(f"ACTIONSEC_MODE must be one of {', '.join(_MODES)}, got {mode!r}")

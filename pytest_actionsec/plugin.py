@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_actionsec.constants import DEFAULT_LAYERS, DEFAULT_TARGET, LAYERS, MODES
 from pytest_actionsec.registry import REGISTRY, SEVERITIES, severity_rank
 
 if TYPE_CHECKING:
@@ -51,9 +52,8 @@ OPT_TRUSTED = "--actionsec-trusted"
 OPT_BUDGET = "--actionsec-budget"
 OPT_MIN_SEVERITY = "--actionsec-min-severity"
 
-DEFAULT_TARGET = "nova.objects.instance_action"
-MODES = ("contract", "hostile")
-KNOWN_LAYERS = ("packer", "boundary", "store", "api")
+#: every layer (kept under its old name for the tests and examples that read it)
+KNOWN_LAYERS = LAYERS
 FIXTURES = (
     "actionsec_target",
     "actionsec_mode",
@@ -229,7 +229,7 @@ _OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
         OPT_LAYERS,
         "actionsec_layers",
         _parse_layers,
-        ("packer", "boundary", "store", "api"),
+        DEFAULT_LAYERS,
         "comma-separated layers of the built-in suite",
     ),
     (

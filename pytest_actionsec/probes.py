@@ -10,6 +10,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.canaries import Canary, new_canary
+from pytest_actionsec.constants import FIXED_TIME
 from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
 from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec
 from pytest_actionsec.targets import FACTS, FAULT_SINK
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["probes"]
 
-_PROBE_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
+_PROBE_TIME = FIXED_TIME
 _PROBE_UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
 
 

@@ -28,13 +28,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from pytest_actionsec.canaries import Canary
+from pytest_actionsec.constants import DEFAULT_TIMEOUT, FIXED_TIME, LAYERS
 from pytest_actionsec.oracle import FAMILIES, Observation, Violation, judge
 from pytest_actionsec.targets import DEFAULT_TARGET, FACTS, FAULT_SINK, resolve_target
 
 __all__ = ["LAYERS", "Replay", "violation_line"]
 
 #: The layers a replay goes through.
-LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
 
 CanaryLike = Canary | tuple[str, str, Iterable[str]]
 
@@ -77,7 +77,6 @@ class Replay:
         bytes_inputs: Iterable[bytes] = (),
         timeout: float | None = None,
     ) -> None:
-        from pytest_actionsec.engine import DEFAULT_TIMEOUT
 
         if function not in FACTS:
             raise ValueError(f"function must be one of {tuple(FACTS)}, got {function!r}")
@@ -93,7 +92,7 @@ class Replay:
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         #: what :meth:`call` observed (then :meth:`write` and :meth:`render`)
         self.observation: Observation | None = None
-        self._when = _dt.datetime(2026, 11, 22, 12, 0, 0)  # the server time of the call
+        self._when = FIXED_TIME  # the server time of the call
 
     def call(self, fn: Callable[..., Any], context: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(context, *args, **kwargs)`` as the engine does; return its record.

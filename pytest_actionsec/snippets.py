@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT
 from pytest_actionsec.specs import Call, ExcInfoSpec, ExcSpec, InstanceSpec, ObjSpec, TbSpec, alias
 from pytest_actionsec.targets import FACTS, FAULT_SINK, POSITIONAL_PARAMS
 
@@ -186,7 +187,6 @@ def call_source(
     comment), ``api`` then renders it through nova's API code. The script ends by
     printing the violations of ``families`` (default: all) it shows.
     """
-    from pytest_actionsec.engine import DEFAULT_TIMEOUT
 
     if isinstance(target, str):
         from pytest_actionsec.targets import resolve_target
@@ -262,7 +262,7 @@ def call_source(
         else:
             keywords.append(f"{name}={values[name]}")
     options = [repr(call.function), repr(layer)]
-    if target.path != "nova.objects.instance_action":
+    if target.path != DEFAULT_TARGET:
         options.append(f"target={target.path!r}")
     options.append(f"trusted={[_dotted(c) for c in target.trusted]!r}")
     if families is not None:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec.constants import FIXED_TIME
 from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import COLUMNS, Observation
@@ -763,7 +764,7 @@ class Store:
         self._check_open()
         if function not in FUNCTIONS:
             raise ValueError(f"function must be one of {FUNCTIONS}, got {function!r}")
-        clean = when or _dt.datetime(2026, 11, 22, 12, 0, 0)
+        clean = when or FIXED_TIME
 
         def work(ctx: Any, session: Any) -> tuple[dict[str, Any], tuple[str, str] | None]:
             self._parents(ctx, function, record, clean)
@@ -793,7 +794,7 @@ class Store:
         ``traceback``) are two findings. Empty when no single field is refused (the
         refusal needs several fields together).
         """
-        clean = clean_record(function, record, when or _dt.datetime(2026, 11, 22, 12, 0, 0))
+        clean = clean_record(function, record, when or FIXED_TIME)
         out: list[tuple[str, str, str]] = []
         for key, value in record.items():
             name = str(key)

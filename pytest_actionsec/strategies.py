@@ -36,7 +36,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pytest_actionsec.canaries import new_canary
-from pytest_actionsec.draws import FLAGS, LAYERS, MODES, check_layer, check_mode, pick
+from pytest_actionsec.draws import DRAW_LAYERS, FLAGS, MODES, check_layer, check_mode, pick
 from pytest_actionsec.excs import (
     draw_exc_value,
     draw_fault,
@@ -78,7 +78,7 @@ from pytest_actionsec.values import (
 )
 
 __all__ = [
-    "LAYERS",
+    "DRAW_LAYERS",
     "MODES",
     "Call",
     "ContextSpec",

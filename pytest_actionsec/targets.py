@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec.constants import DEFAULT_TARGET
 from pytest_actionsec.locations import SourceLocation, definition, real_function
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "nova_conf",
     "resolve_target",
 ]
-
-DEFAULT_TARGET = "nova.objects.instance_action"
 
 
 @dataclass(frozen=True)

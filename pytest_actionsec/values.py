@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from pytest_actionsec.canaries import Canary, new_canary, register_planted
+from pytest_actionsec.constants import FIXED_TIME
 from pytest_actionsec.draws import (
     EDGE_CHARS,
     FLAGS,
@@ -301,7 +302,7 @@ def _draw_datetime(draw: st.DrawFn, lo: _dt.datetime, hi: _dt.datetime) -> _dt.d
 _SERVER_LO = _dt.datetime(1970, 1, 2)
 _SERVER_HI = _dt.datetime(9999, 12, 30)
 _SERVER_EDGES = [
-    _dt.datetime(2026, 11, 22, 12, 0, 0),
+    FIXED_TIME,
     _dt.datetime(1970, 1, 2, 0, 0, 0, 1),
     _dt.datetime(9999, 12, 30, 23, 59, 59, 999999),
     _dt.datetime(2038, 1, 19, 3, 14, 8),
@@ -372,7 +373,7 @@ def timestamps(
 
     Contract timestamps are naive UTC; hostile adds aware ones with non-UTC offsets.
     """
-    base = server_time or _dt.datetime(2026, 11, 22, 12, 0, 0)
+    base = server_time or FIXED_TIME
     check_mode(mode)
     return st.composite(lambda draw: _timestamps(draw, base, mode)[0])()
 
@@ -509,7 +510,7 @@ def contexts(
     ids are registered on the object.
     """
     check_mode(mode)
-    base = server_time or _dt.datetime(2026, 11, 22, 12, 0, 0)
+    base = server_time or FIXED_TIME
 
     def build(drawn: tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...], Any]) -> Any:
         spec, _, canaries, _ = drawn

@@ -1,0 +1,44 @@
+"""The one home of the plugin's constants: modes, layers, the default target, the test clock.
+
+Every module takes these from here (a test checks that no other module spells them
+again). This module imports nothing of the package and nothing heavy.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+__all__ = [
+    "DEFAULT_LAYERS",
+    "DEFAULT_TARGET",
+    "DEFAULT_TIMEOUT",
+    "DRAW_LAYERS",
+    "FIXED_TIME",
+    "LAYERS",
+    "MODES",
+]
+
+#: Input modes: what correct callers pass, and that plus out-of-contract input.
+MODES: tuple[str, ...] = ("contract", "hostile")
+
+#: Every layer a finding can be made at, in the order a call goes through them: the
+#: helper called directly, through the RPC boundary (``serialize_args``), the row nova's
+#: database API stores and reads back, what nova's API code renders of that row.
+LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
+
+#: The layers the built-in suite runs when none are chosen.
+DEFAULT_LAYERS: tuple[str, ...] = LAYERS
+
+#: The layers calls are drawn for (the boundary draws what only an RPC caller passes:
+#: live tracebacks, positional exception arguments); the others draw as the packer.
+DRAW_LAYERS: tuple[str, ...] = ("packer", "boundary")
+
+#: The module whose helpers are fuzzed when no target is given.
+DEFAULT_TARGET = "nova.objects.instance_action"
+
+#: Seconds a single call may take before it is a ``crash.timeout``.
+DEFAULT_TIMEOUT = 10.0
+
+#: The test clock's fixed time: the server clock's default start, the start time of the
+#: parent rows the store writes, the time printed replays freeze.
+FIXED_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
