@@ -1,19 +1,26 @@
-"""Benchmark 6: the default built-in suite on real nova at ``-n 0``, v0.1.0 vs the working tree.
+"""Benchmark 6: the default built-in suite on real nova at ``-n 0``, a base ref vs the working tree.
 
-Extracts the package as tagged ``v0.1.0`` (``git archive v0.1.0 pytest_actionsec``) into
-a temporary directory and runs ``pytest --actionsec -p no:cacheprovider -q
---actionsec-seed=S --actionsec-examples=E --actionsec-report=r.json -n 0`` in a fresh
-empty temporary directory each time (no Hypothesis example database carried over),
-alternating the old package (first on the import path: ``PYTHONPATH=<extracted>``) and
-the working tree's (a copy taken at the start, ``PYTHONPATH=<copy>``, ahead of the
-editable install): old, new, new, old, ... Both copies are byte-compiled first. Before
-each run, ``python -c "import pytest_actionsec"`` with the same environment and
-directory checks which package is imported. Both get the same seed and the same examples
-per property. Reports each run's wall time, the ratio new/old per pair and its median,
-and the properties and examples of each JSON report. Goal: new at most a quarter of
-v0.1.0, and 6 s or less.
-Usage: python benchmarks/bench_reshape.py [--pairs 3] [--seed 20261122] [--examples 100]
-[--layers packer,boundary,store]
+Extracts the package as it was at ``--base REF`` (any git ref, default ``c66ee8b``, the
+last commit before issue 19: ``git archive REF pytest_actionsec``) into a temporary
+directory and runs ``pytest --actionsec -p no:cacheprovider -q --actionsec-seed=S
+--actionsec-examples=E --actionsec-report=r.json -n 0`` in a fresh empty temporary
+directory each time (no Hypothesis example database carried over), alternating the base
+package (first on the import path: ``PYTHONPATH=<extracted>``) and the working tree's (a
+copy taken at the start, ``PYTHONPATH=<copy>``, ahead of the editable install): base,
+new, new, base, ... Both copies are byte-compiled first. Before each run, ``python -c
+"import pytest_actionsec"`` with the same environment and directory checks which package
+is imported. Both get the same seed and the same examples per property.
+
+Reports, per run and as medians over the pairs for each version: the process's wall time
+and pytest's own time (the ``in X.XXs`` of its last line, session start to end), the
+ratio new/base of both (median of the per-pair ratios), and the number of Hypothesis runs
+each version made: the ``N Hypothesis runs`` of its terminal summary when it prints one,
+else the distinct (function, layer) pairs of the JSON report's ``properties`` with
+examples > 0 (one run each before issue 19). Then the properties and examples of each
+JSON report. Goal (issue 19): wall ratio at most 0.5 and new wall time 8 s or less; at
+most 6 Hypothesis runs for nova's five functions.
+Usage: python benchmarks/bench_reshape.py [--base c66ee8b] [--pairs 3] [--seed 20261122]
+[--examples 100] [--layers packer,boundary,store]
 """
 
 from __future__ import annotations
@@ -34,20 +41,42 @@ from typing import Any
 
 from _common import ROOT, fmt, median, now, table
 
-OLD_TAG = "v0.1.0"
+#: The base both scripts compare with by default: the last commit before issue 19.
+DEFAULT_BASE = "c66ee8b"
 PACKAGE = "pytest_actionsec"
+#: Goals of issue 19 for the default suite (wall ratio new/base, new wall s, runs).
+GOAL_RATIO, GOAL_WALL, GOAL_RUNS = 0.5, 8.0, 6
+#: The line the new version's "actionsec summary" prints, e.g. "6 Hypothesis runs".
+_RUNS_LINE = re.compile(r"(\d+) Hypothesis runs")
+#: pytest's last line, e.g. "4 failed, 68 passed in 12.34s (0:00:12)".
+_SESSION_TIME = re.compile(r" in (\d+(?:\.\d+)?)s\b")
+
+
+def base_label(ref: str) -> str:
+    """``ref``, with its short commit when the name is not that commit (exits if unknown)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--short", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"--base {ref}: not a commit here ({done.stderr.strip()})")
+    short = done.stdout.strip()
+    return ref if short.startswith(ref) or ref.startswith(short) else f"{ref} ({short})"
 
 
 @contextmanager
-def old_package(tag: str = OLD_TAG) -> Iterator[Path]:
-    """A temporary directory holding ``pytest_actionsec`` as it was at ``tag``."""
-    with tempfile.TemporaryDirectory(prefix="actionsec-old-") as tmp:
+def base_package(ref: str = DEFAULT_BASE) -> Iterator[Path]:
+    """A temporary directory holding ``pytest_actionsec`` as it was at git ref ``ref``."""
+    with tempfile.TemporaryDirectory(prefix="actionsec-base-") as tmp:
         archive = subprocess.run(
-            ["git", "archive", tag, PACKAGE], cwd=ROOT, capture_output=True, check=True
+            ["git", "archive", ref, PACKAGE], cwd=ROOT, capture_output=True, check=True
         )
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         if not (Path(tmp) / PACKAGE / "__init__.py").exists():
-            raise SystemExit(f"git archive {tag} {PACKAGE} gave no package")
+            raise SystemExit(f"git archive {ref} {PACKAGE} gave no package")
         _compile(Path(tmp))
         yield Path(tmp)
 
@@ -85,7 +114,7 @@ def working_tree_label() -> str:
 
 @dataclass(frozen=True)
 class Variant:
-    """Which package a run imports: ``name`` (old/new) and the directory holding it."""
+    """Which package a run imports: ``name`` (base/new) and the directory holding it."""
 
     name: str
     path: Path
@@ -161,6 +190,25 @@ class Run:
     report: dict[str, Any] | None
     tail: str  # output tail when there is no report
     session: float | None = None  # pytest's own "in N s" (session start to end)
+    summary_runs: int | None = None  # "N Hypothesis runs" of the actionsec summary
+
+
+def hypothesis_runs(run: Run) -> tuple[int | None, str]:
+    """(Hypothesis runs of ``run``, where the count comes from).
+
+    The terminal summary's ``N Hypothesis runs`` when printed; else the distinct
+    (function, layer) pairs of the report's properties with examples > 0 (before issue
+    19 each such pair was one run); None without either."""
+    if run.summary_runs is not None:
+        return run.summary_runs, "summary line"
+    if run.report is None:
+        return None, "no report"
+    pairs = {
+        (p.get("function"), p.get("layer"))
+        for p in run.report["properties"]
+        if p.get("examples", 0) > 0
+    }
+    return len(pairs), "(function, layer) pairs with examples"
 
 
 def run_suite(
@@ -190,9 +238,30 @@ def run_suite(
         path = Path(tmp) / "r.json"
         report = json.loads(path.read_text()) if path.exists() else None
         tail = "" if report else (done.stdout[-2000:] + "\n" + done.stderr[-2000:]).strip()
-        found = re.findall(r" in (\d+(?:\.\d+)?)s", done.stdout)
-        session = float(found[-1]) if found else None
-        return Run(variant.name, elapsed, done.returncode, report, tail, session)
+        return Run(
+            variant.name,
+            elapsed,
+            done.returncode,
+            report,
+            tail,
+            session_time(done.stdout),
+            summary_runs(done.stdout),
+        )
+
+
+def session_time(stdout: str) -> float | None:
+    """pytest's own time: the ``in X.XXs`` of the last line that has one."""
+    for line in reversed(stdout.splitlines()):
+        found = _SESSION_TIME.search(line)
+        if found:
+            return float(found.group(1))
+    return None
+
+
+def summary_runs(stdout: str) -> int | None:
+    """The last ``N Hypothesis runs`` of the output (None when it prints none)."""
+    found = _RUNS_LINE.findall(stdout)
+    return int(found[-1]) if found else None
 
 
 def summary(report: dict[str, Any] | None) -> str:
@@ -212,77 +281,129 @@ def summary(report: dict[str, Any] | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default=DEFAULT_BASE, help="git ref to compare with")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--examples", type=int, default=100, help="examples per property")
     parser.add_argument("--layers", default=None, help="default: each version's default")
     args = parser.parse_args()
+    base_name = base_label(args.base)
     cmd = pytest_command(args.seed, args.examples, args.layers)
-    runs: dict[str, list[Run]] = {"old": [], "new": []}
+    runs: dict[str, list[Run]] = {"base": [], "new": []}
     label = working_tree_label()
-    with old_package() as old_dir, new_package() as new_dir:
-        old, new = Variant("old", old_dir), Variant("new", new_dir)
+    with base_package(args.base) as base_dir, new_package() as new_dir:
+        base, new = Variant("base", base_dir), Variant("new", new_dir)
         for pair in range(args.pairs):
-            for variant in (old, new) if pair % 2 == 0 else (new, old):
+            for variant in (base, new) if pair % 2 == 0 else (new, base):
                 run = run_suite(variant, cmd)
+                session = "-" if run.session is None else f"{run.session:.1f} s"
                 print(
-                    f"pair {pair + 1} {variant.name}: {run.wall:.1f} s, exit {run.code}; "
-                    f"{summary(run.report)}",
+                    f"pair {pair + 1} {variant.name}: wall {run.wall:.1f} s, pytest {session}, "
+                    f"exit {run.code}; {summary(run.report)}",
                     file=sys.stderr,
                 )
                 if run.report is None:
                     print(run.tail, file=sys.stderr)
                 runs[variant.name].append(run)
-    ratios = [n.wall / o.wall for o, n in zip(runs["old"], runs["new"], strict=True)]
-    ratio = median(ratios)
+    pairs = list(zip(runs["base"], runs["new"], strict=True))
     shown = " ".join(["pytest", *cmd[3:]])
-    print(f"### 6. The reshape: default suite on real nova at -n 0, {OLD_TAG} vs working tree\n")
+    print(f"### 6. The reshape: default suite on real nova at -n 0, {base_name} vs working tree\n")
     print(
-        f"`{shown}` in a fresh empty directory, {OLD_TAG} (`PYTHONPATH=<git archive "
-        f"{OLD_TAG}>`) and the working tree ({label}; a copy taken at the start) alternated, "
-        f"{args.pairs} pair(s), {os.cpu_count()} CPUs; the imported package was checked "
-        "before each run.\n"
+        f"`{shown}` in a fresh empty directory, {base_name} (`PYTHONPATH=<git archive "
+        f"{args.base}>`) and the working tree ({label}; a copy taken at the start) "
+        f"alternated, {args.pairs} pair(s), {os.cpu_count()} CPUs; the imported package was "
+        "checked before each run.\n"
     )
     rows = []
-    for i, (o, n) in enumerate(zip(runs["old"], runs["new"], strict=True)):
-        order = "old, new" if i % 2 == 0 else "new, old"
-        sess = "-"
-        if o.session and n.session:
-            sess = f"{fmt(o.session, 1)} / {fmt(n.session, 1)} = {fmt(n.session / o.session)}"
-        rows.append([str(i + 1), order, fmt(o.wall, 1), fmt(n.wall, 1), fmt(n.wall / o.wall), sess])
+    for i, (b, n) in enumerate(pairs):
+        rows.append(
+            [
+                str(i + 1),
+                "base, new" if i % 2 == 0 else "new, base",
+                f"{fmt(b.wall, 1)} / {fmt(n.wall, 1)} = {fmt(n.wall / b.wall)}",
+                _ratio_cell(b.session, n.session),
+                f"{_runs_cell(b)} / {_runs_cell(n)}",
+            ]
+        )
     print(
         table(
-            ["pair", "order", f"{OLD_TAG} s", "new s", "new/old", "pytest's own time old/new"],
+            [
+                "pair",
+                "order",
+                "wall s base / new = ratio",
+                "pytest's own s base / new = ratio",
+                "Hypothesis runs base / new",
+            ],
             rows,
         )
     )
     print(
         "\nThe wall time includes the process start both versions share (Python, pytest, "
-        "nova's import in pytest_configure, about 2 s); pytest's own time starts after it."
+        "nova's import in pytest_configure, about 2 s); pytest's own time starts after it. "
+        "Ratios are new/base; medians of the per-pair ratios below.\n"
     )
-    new_median = median(r.wall for r in runs["new"])
+    wall_ratio = median(n.wall / b.wall for b, n in pairs)
+    sessions = [(b.session, n.session) for b, n in pairs if b.session and n.session]
+    session_ratio = median(n / b for b, n in sessions) if sessions else None
+    new_wall = median(r.wall for r in runs["new"])
+    for name, shown_name in (("base", base_name), ("new", "new")):
+        walls = [r.wall for r in runs[name]]
+        times = [r.session for r in runs[name] if r.session is not None]
+        own = f"{fmt(median(times), 1)} s" if times else "- (not printed)"
+        print(
+            f"- {shown_name}: median wall {fmt(median(walls), 1)} s, median pytest's own time "
+            f"{own}; Hypothesis runs {_runs_text(runs[name])}"
+        )
     print(
-        f"\n- median ratio new/{OLD_TAG}: {fmt(ratio)} (speed-up {fmt(1 / ratio, 1)}x); "
-        f"goal at most 0.25: {'met' if ratio <= 0.25 else 'not met'}"
+        f"- median ratio new/base, wall: {fmt(wall_ratio)} (speed-up {fmt(1 / wall_ratio, 1)}x)"
+        + (
+            f"; pytest's own time: {fmt(session_ratio)} (speed-up {fmt(1 / session_ratio, 1)}x)"
+            if session_ratio
+            else "; pytest's own time: -"
+        )
     )
+    new_runs = {hypothesis_runs(r)[0] for r in runs["new"]}
+    runs_met = all(n is not None and n <= GOAL_RUNS for n in new_runs)
     print(
-        f"- median new wall time: {fmt(new_median, 1)} s; goal 6 s or less: "
-        f"{'met' if new_median <= 6.0 else 'not met'}"
+        f"- goal (issue 19): wall ratio at most {GOAL_RATIO}: "
+        f"{'met' if wall_ratio <= GOAL_RATIO else 'not met'}; new median wall "
+        f"{fmt(GOAL_WALL, 0)} s or less: {'met' if new_wall <= GOAL_WALL else 'not met'}; "
+        f"at most {GOAL_RUNS} Hypothesis runs for nova's five functions: "
+        f"{'met' if runs_met else 'not met'}"
     )
-    for name, label in (("old", OLD_TAG), ("new", "new")):
+    for name, shown_name in (("base", base_name), ("new", "new")):
         first = runs[name][0]
         codes = sorted({r.code for r in runs[name]})
-        print(f"- {label}: {summary(first.report)}; exit status {codes}")
-    same = _same_examples(runs["old"][0].report, runs["new"][0].report)
+        print(f"- {shown_name}: {summary(first.report)}; exit status {codes}")
+    same = _same_examples(runs["base"][0].report, runs["new"][0].report)
     print(f"- {same}\n")
     return 0 if all(r.report is not None for rs in runs.values() for r in rs) else 2
 
 
-def _same_examples(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+def _ratio_cell(base: float | None, new: float | None) -> str:
+    if not base or new is None:
+        return "-"
+    return f"{fmt(base, 1)} / {fmt(new, 1)} = {fmt(new / base)}"
+
+
+def _runs_cell(run: Run) -> str:
+    count, source = hypothesis_runs(run)
+    if count is None:
+        return "-"
+    return f"{count}" + ("" if source == "summary line" else " (counted)")
+
+
+def _runs_text(runs: Sequence[Run]) -> str:
+    """The runs' distinct counts and their sources, e.g. ``16 ((function, layer) ...)``."""
+    seen = sorted({hypothesis_runs(r) for r in runs}, key=str)
+    return ", ".join(f"{'-' if n is None else n} ({source})" for n, source in seen)
+
+
+def _same_examples(base: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """Compare per-property example counts of the two first reports."""
-    if old is None or new is None:
+    if base is None or new is None:
         return "examples per property: not compared (a report is missing)"
-    a = {p["id"]: p.get("examples", 0) for p in old["properties"]}
+    a = {p["id"]: p.get("examples", 0) for p in base["properties"]}
     b = {p["id"]: p.get("examples", 0) for p in new["properties"]}
     common = sorted(set(a) & set(b))
     differ = [f"{pid} ({a[pid]} vs {b[pid]})" for pid in common if a[pid] != b[pid]]
@@ -294,7 +415,7 @@ def _same_examples(old: dict[str, Any] | None, new: dict[str, Any] | None) -> st
     if differ:
         more = f", ... {len(differ) - 10} more" if len(differ) > 10 else ""
         shown = ", ".join(differ[:10]) + more
-        text += f"; differing (reported examples, old vs new): {shown}"
+        text += f"; differing (reported examples, base vs new): {shown}"
     if only:
         text += f"; {only} property ids in only one of the two"
     return text

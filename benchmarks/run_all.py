@@ -5,8 +5,8 @@ from the repository root), one after the other, so they do not disturb one anoth
 every figure is a ratio of two things measured interleaved within one of them.
 Usage: python benchmarks/run_all.py [--quick] [--stability] [--findings] [--only SCRIPT[,SCRIPT]]
 (--quick: fewer repetitions; --stability: also run benchmarks/stability.py, ~20-30 min;
---findings: also run benchmarks/compare_findings.py, v0.1.0's findings vs the working
-tree's, ~1-2 h (--quick: seeds 1-2);
+--findings: also run benchmarks/compare_findings.py, c66ee8b's findings (its default
+--base) vs the working tree's, ~1-2 h (--quick: seeds 1-2);
 --only: re-run the named scripts, e.g. bench_detection.py, and replace their sections
 in an existing results.md)
 """
