@@ -22,7 +22,8 @@ from pytest_actionsec.canaries import (
     planted_canaries,
     render_text,
 )
-from pytest_actionsec.engine import ClockLike, capture_logs, observe
+from pytest_actionsec.execution.sandbox import capture_logs, observe
+from pytest_actionsec.execution.stages import ClockLike
 from pytest_actionsec.oracle import (
     CONTEXT_ATTRS,
     INVARIANTS,
@@ -156,9 +157,9 @@ class Checker:
                 positional=positional,
                 window=window,
                 logs=lines,
+                canaries=self._canaries_for(context, arguments),
+                hostile=("declared hostile by the test",) if self.hostile else (),
             )
-        obs.canaries = self._canaries_for(context, arguments)
-        obs.hostile = ("declared hostile by the test",) if self.hostile else ()
         return Outcome(obs.record, obs.error, self._judge(obs))
 
     def check(

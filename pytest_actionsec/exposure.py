@@ -232,10 +232,92 @@ def _rendering() -> Iterator[_Nova]:
     with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")  # oslo.context's is_admin DeprecationWarning
         enforcer.use_conf = False
+        outer = vars(enforcer).get("authorize")  # a rendering around this one
+        if outer is None:
+            enforcer.authorize = _remembering(enforcer)
         try:
             yield nova
         finally:
+            if outer is None:
+                vars(enforcer).pop("authorize", None)  # the class's own method again
             enforcer.use_conf = use_conf
+
+
+#: nova's policy decisions while rendering, by (rules, rule, target, caller, exception)
+_DECISIONS: dict[tuple[Any, ...], Any] = {}
+_DENIED = object()
+
+
+def _caller(creds: Any) -> tuple[Any, ...] | None:
+    """What a policy decision depends on of the caller (a RequestContext), or None."""
+    try:
+        values = creds.to_policy_values()
+        return tuple(sorted((k, repr(v)) for k, v in dict(values).items()))
+    except Exception:
+        return None
+
+
+def _remembering(enforcer: Any) -> Any:
+    """``enforcer.authorize``, remembering each decision of the rendering personas.
+
+    A render asks nova's enforcer the same few questions again and again (the same
+    rules, for the same personas, on the same server): about half of its time. The
+    answer depends on the rules, the rule, the target and the caller's policy values,
+    so it is kept by those and by the rule set as it was when the rendering began
+    (every rule's identity: a rule replaced, or new rules, give new answers).
+    A denial is raised again as oslo.policy raises it (``exc(*args, **kwargs)``);
+    anything else it raises (an unregistered rule, a scope error) is never kept.
+    """
+    real = type(enforcer).authorize.__get__(enforcer)
+    # the rule set as it is for this rendering (rules are replaced in place too)
+    rules = enforcer.rules
+    version = (id(rules), hash(tuple((k, id(v)) for k, v in rules.items())))
+
+    def authorize(
+        rule: Any,
+        target: Any,
+        creds: Any,
+        do_raise: bool = False,
+        exc: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        caller = _caller(creds)
+        try:
+            key = (
+                version,
+                rule,
+                tuple(sorted(dict(target).items())),
+                caller,
+                do_raise,
+                exc,
+                args,
+                tuple(sorted(kwargs.items())),
+            )
+            hash(key)
+        except Exception:
+            key = None
+        if key is None or caller is None:
+            return real(rule, target, creds, do_raise, exc, *args, **kwargs)
+        known = _DECISIONS.get(key)
+        if known is _DENIED:
+            raise exc(*args, **kwargs)
+        if known is not None:
+            return known
+        try:
+            decided = real(rule, target, creds, do_raise, exc, *args, **kwargs)
+        except Exception as error:
+            if exc is not None and type(error) is exc:
+                if len(_DECISIONS) > 4096:
+                    _DECISIONS.clear()
+                _DECISIONS[key] = _DENIED
+            raise
+        if len(_DECISIONS) > 4096:
+            _DECISIONS.clear()
+        _DECISIONS[key] = decided
+        return decided
+
+    return authorize
 
 
 # --- stubbed data lookups ------------------------------------------------------------------

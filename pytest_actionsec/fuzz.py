@@ -1,8 +1,10 @@
 """The built-in properties as ordinary Hypothesis tests, for long campaigns.
 
-One test per helper and layer (``test_<helper>_<layer>_<mode>_<target>``) judging
-every invariant family, built by :func:`pytest_actionsec.engine.group_test`: the
-same checked function as ``pytest --actionsec`` runs, so what a campaign finds is
+One test per run of the built-in suite (``test_<run>_<mode>_<target>``: a helper,
+``_boundary`` when packed through the RPC boundary) judging every invariant family
+at every layer of ``ACTIONSEC_LAYERS`` it goes through, built by
+:func:`pytest_actionsec.execution.search.hypothesis_test`: the same checked function
+and pipeline as ``pytest --actionsec`` runs, so what a campaign finds is
 replayed first by the next ``pytest --actionsec`` run with the same target and mode
 and the same Hypothesis example database (``HYPOTHESIS_STORAGE_DIRECTORY``).
 
@@ -31,7 +33,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT, LAYERS, MODES
-from pytest_actionsec.engine import builtin_groups, fuzz_test_name, group_test
+from pytest_actionsec.engine import builtin_runs, fuzz_test_name, hypothesis_test, pipeline_for
+from pytest_actionsec.oracle import FAMILIES
 
 __all__: list[str] = []  # filled with the generated test names below
 
@@ -130,15 +133,16 @@ def _tests() -> dict[str, Callable[[], None]]:
     clock = _ProcessClock()
     keyed = not _in_hypofuzz()
     tests: dict[str, Callable[[], None]] = {}
-    for group in builtin_groups(layers):
-        if group.layer == "boundary" and target.boundary is None:
+    has_boundary = target.boundary is not None
+    for run in builtin_runs(layers, has_boundary=has_boundary):
+        if run.via == "boundary" and not has_boundary:
             continue
-        if group.function not in target.helpers:
+        if run.function not in target.helpers:
             continue
-        test = group_test(
-            group, target, mode=mode, clock=clock, timeout=timeout, store=store, keyed=keyed
-        )
-        name = fuzz_test_name(group, target.path, mode)
+        judged = {layer: tuple(FAMILIES) for layer in run.layers(has_boundary) if layer in layers}
+        pipeline = pipeline_for(target, run, judged, store=store, clock=clock, timeout=timeout)
+        test = hypothesis_test(pipeline, mode=mode, keyed=keyed)
+        name = fuzz_test_name(run.id, target.path, mode)
         test.__name__ = test.__qualname__ = name
         tests[name] = test
     return tests

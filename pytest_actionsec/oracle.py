@@ -65,7 +65,7 @@ CONTEXT_ATTRS = CONTEXT_SOURCES
 _ADDRESS = re.compile(r"(<[^<>\n]{1,200}) at 0x[0-9a-fA-F]{4,}>")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Violation:
     """One broken invariant, with the evidence and the input that broke it."""
 
@@ -90,7 +90,7 @@ class Violation:
     def __post_init__(self) -> None:
         # a default repr's address (``<object object at 0x7f...>``) differs in every
         # process: two runs of one seed must report the same evidence
-        self.evidence = _ADDRESS.sub(r"\1 at 0x...>", self.evidence)
+        object.__setattr__(self, "evidence", _ADDRESS.sub(r"\1 at 0x...>", self.evidence))
 
     @property
     def statement(self) -> str:
@@ -132,9 +132,10 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Observation:
-    """One execution of one helper, as the oracle sees it.
+    """One execution of one helper at one stage, as the oracle sees it (frozen: a later
+    stage makes a new one with :func:`dataclasses.replace`).
 
     ``sources`` holds the context attributes read before the call; ``arguments``
     the helper's arguments (after defaults) as the caller gave them.
@@ -264,21 +265,7 @@ def judge(
     if unknown:
         raise ValueError(f"unknown invariant families {sorted(unknown)}; known: {known}")
     ids = frozenset(only) if only is not None else None
-    found = _judge(registry, obs, chosen, ids)
-    if obs.packed is not None and found:
-        # What the database does on its own to a record the helper packed cleanly
-        # (a column default for a NULL start_time, a coercion the helper cannot
-        # prevent) is not the helper's defect: judged on the packed record, such a
-        # row's violations would not exist. The store's own refusals stay.
-        clean = dataclasses.replace(obs, record=obs.packed, packed=None, store_error=None)
-        clean.store_fields = ()
-        if not [v for v in _judge(registry, clean, chosen, ids) if not v.blame]:
-            found = [v for v in found if v.invariant in STORE_INVARIANTS]
-    return found
-
-
-#: Invariants judged on what the database did (refusals, changed values).
-STORE_INVARIANTS = frozenset({"type.store", "bounds.store"})
+    return _judge(registry, obs, chosen, ids)
 
 
 def _judge(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
-    from pytest_actionsec.engine import Group, GroupResult, Property, PropertyResult
+    from pytest_actionsec.engine import Property, PropertyResult, Run, RunResult
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.targets import Target
 
@@ -411,7 +411,8 @@ class _State:
         self.store_shown: str | None = None
         #: output files that could not be written at the end (one line each)
         self.write_errors: list[str] = []
-        self.groups: dict[str, GroupResult] = {}
+        #: results by run id (:attr:`Run.id`)
+        self.groups: dict[str, RunResult] = {}
         #: wall time (epoch seconds) the session started: the controller's under xdist
         self.started: float = config.stash.get(_STARTED, None) or time.time()
         #: the engine's clock reading at which the session started (set when first needed)
@@ -480,24 +481,22 @@ class _State:
 
         The budget is the session's wall time, counted from the process start (the
         controller's under xdist: start-up, nova's import and worker start-up count).
-        Elapsed time is read on the engine's clock (``engine._REAL_CLOCK``, which
+        Elapsed time is read on the run clock (``execution.search.RUN_CLOCK``, which
         tests replace) once the start-up is counted. The exit costs about what the
         start-up did (unloading the modules it loaded), so as much is kept for it
         (at most a third of the budget). Under ``--dist loadgroup`` a worker runs
         about its part of the runs; under other modes it may have to run every one.
         """
-        from pytest_actionsec import engine
+        from pytest_actionsec.execution.search import RUN_CLOCK
 
-        clock = engine._REAL_CLOCK[0]
+        clock = RUN_CLOCK[0]
         budget = self.settings["actionsec_budget"]
         if self._budget_origin is None:
             startup = max(time.time() - self.started, 0.0)
             self._budget_origin = clock() - startup
             self._budget_exit = min(startup, budget / 3)
         left = budget - self._budget_exit - (clock() - self._budget_origin)
-        groups = {
-            item.prop.group.id: None for item in session.items if isinstance(item, ActionsecItem)
-        }
+        groups = {item.run_id(): None for item in session.items if isinstance(item, ActionsecItem)}
         pending = len([g for g in groups if g not in self.groups])
         workerinput = getattr(self.config, "workerinput", None)
         if workerinput is not None and workerinput.get("actionsec_grouped"):
@@ -506,9 +505,9 @@ class _State:
             pending = min(pending, mine)
         return float(max(left, 0.0) / max(pending, 1))
 
-    def group_seed(self, group: Group) -> int:
-        """The seed of one group's run, derived from the session's seed."""
-        digest = hashlib.sha256(f"{self.seed}:{group.id}".encode()).digest()
+    def group_seed(self, run_id: str) -> int:
+        """The seed of one run, derived from the session's seed and the run's id."""
+        digest = hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
 
     def uses_store(self) -> bool:
@@ -753,13 +752,19 @@ _ITEM_ID = re.compile(r"actionsec\[[^\]-]+-([^\]]+)\](@.*)?")
 
 def _run_scheduler(config: pytest.Config, log: Any) -> Any:
     """An xdist LoadGroupScheduling whose unit of work is one actionsec run."""
+    import contextlib
+
     from xdist.scheduler import LoadGroupScheduling
+
+    from pytest_actionsec.execution.plan import run_of
 
     class RunScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             match = _ITEM_ID.fullmatch(nodeid)
             if match is not None:
-                return f"actionsec:{match.group(1)}"
+                function, _, layer = match.group(1).rpartition("-")
+                with contextlib.suppress(ValueError):
+                    return f"actionsec:{run_of(function, layer).id}"
             return str(super()._split_scope(nodeid))
 
     return RunScheduling(config, log)
@@ -859,11 +864,13 @@ class ActionsecFailure(Exception):
 class ActionsecItem(pytest.Item):
     """One built-in property (family x helper x layer).
 
-    The items of one helper and layer share one Hypothesis run that judges every
-    family selected among them (after ``-k``/``-m``); the first of them to run
-    starts it, and each reports its own family's verdict. Under xdist they carry
-    ``xdist_group(run)``: ``--dist loadgroup`` (the default with ``-n``) sends them to
-    one worker; under another mode a worker runs the run itself when it needs it.
+    The items of one run (a helper, packed directly or through the boundary: see
+    :func:`~pytest_actionsec.execution.plan.run_of`) share one Hypothesis run that
+    judges, at every layer, the families selected among them (after ``-k``/``-m``);
+    the first of them to run starts it, and each reports its own verdict. Under
+    xdist they carry ``xdist_group(run)``: ``--dist loadgroup`` (the default with
+    ``-n``) sends them to one worker; under another mode a worker runs the run
+    itself when it needs it.
     """
 
     def __init__(self, *, prop: Property, **kwargs: Any) -> None:
@@ -871,61 +878,79 @@ class ActionsecItem(pytest.Item):
         self.prop = prop
         self.add_marker("actionsec")
         if self.config.pluginmanager.hasplugin("xdist"):
-            self.add_marker(pytest.mark.xdist_group(prop.group.id))
+            self.add_marker(pytest.mark.xdist_group(self.run_id()))
         for word in (prop.family, prop.function, prop.layer):
             self.keywords[word] = True
 
-    def _families(self) -> tuple[str, ...]:
-        """Families of this item's group still selected in the session, in suite order."""
-        group = self.prop.group
-        chosen = [
-            item.prop.family
-            for item in self.session.items
-            if isinstance(item, ActionsecItem) and item.prop.group == group
-        ]
-        return tuple(dict.fromkeys(chosen or [self.prop.family]))
+    def run_id(self) -> str:
+        """The id of the run that judges this item, as xdist groups it (before the target
+        is resolved: with a boundary, as nova has)."""
+        from pytest_actionsec.execution.plan import run_of
 
-    def _group_result(self) -> GroupResult:
+        return run_of(self.prop.function, self.prop.layer).id
+
+    def _run(self) -> Run:
+        from pytest_actionsec.execution.plan import run_of
+
+        target = _state(self.config).target()
+        return run_of(self.prop.function, self.prop.layer, has_boundary=target.boundary is not None)
+
+    def _siblings(self) -> list[ActionsecItem]:
+        """The items of this item's run still selected in the session, in suite order."""
+        from pytest_actionsec.execution.plan import run_of
+
+        run = self._run()
+        target = _state(self.config).target()
+        has_boundary = target.boundary is not None
+        return [
+            item
+            for item in self.session.items
+            if isinstance(item, ActionsecItem)
+            and run_of(item.prop.function, item.prop.layer, has_boundary=has_boundary) == run
+        ] or [self]
+
+    def _judged(self) -> dict[str, tuple[str, ...]]:
+        """Families to judge at each layer of this item's run (suite order)."""
+        judged: dict[str, dict[str, None]] = {}
+        for item in self._siblings():
+            judged.setdefault(item.prop.layer, {})[item.prop.family] = None
+        judged.setdefault(self.prop.layer, {})[self.prop.family] = None
+        return {layer: tuple(fams) for layer, fams in judged.items()}
+
+    def _group_result(self) -> RunResult:
         from pytest_actionsec.clock import SkewedClock
-        from pytest_actionsec.engine import run_group
+        from pytest_actionsec.engine import run_pipeline
 
         state = _state(self.config)
-        group = self.prop.group
-        cached = state.groups.get(group.id)
-        if cached is not None and self.prop.family in cached.families:
+        run = self._run()
+        cached = state.groups.get(run.id)
+        if cached is not None and cached.covers(self.prop):
             return cached
         s = state.settings
         target = state.target()
-        seed = state.group_seed(group)
-        families = self._families()
-        if self.prop.family not in families:  # pragma: no cover - run without collection
-            families = (*families, self.prop.family)
+        judged = self._judged()
         store = None
-        if group.layer in ("store", "api"):
+        if {"store", "api"} & set(judged):
             store = state.open_store()
             if store is None:  # the start-up probe passed, the open did not: never a skip
                 pytest.fail(state.store_error or "actionsec: the store cannot be opened", False)
         share = None
         if s["actionsec_budget"] is not None:
             share = state.budget_share(self.session)
-
-        def run() -> GroupResult:
-            with SkewedClock() as clock:
-                return run_group(
-                    group,
-                    target,
-                    families=families,
-                    mode=s["actionsec_mode"],
-                    max_examples=s["actionsec_examples"],
-                    seed=seed,
-                    clock=clock,
-                    timeout=s["actionsec_timeout"] or None,
-                    store=store,
-                    seconds=share,
-                )
-
-        result = run()
-        state.groups[group.id] = result
+        with SkewedClock() as clock:
+            result = run_pipeline(
+                target,
+                run,
+                judged,
+                mode=s["actionsec_mode"],
+                max_examples=s["actionsec_examples"],
+                seed=state.group_seed(run.id),
+                clock=clock,
+                timeout=s["actionsec_timeout"] or None,
+                store=store,
+                seconds=share,
+            )
+        state.groups[run.id] = result
         return result
 
     def runtest(self) -> None:
@@ -933,7 +958,7 @@ class ActionsecItem(pytest.Item):
 
         state = _state(self.config)
         try:
-            result = self._group_result().for_family(self.prop.family)
+            result = self._group_result().for_property(self.prop)
         except (InvariantError, pytest.UsageError) as exc:  # a worker's bad target too
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
@@ -1013,14 +1038,18 @@ class ActionsecItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def _replay_selection(self) -> str:
-        """The ``-k`` that selects the families this session ran on this item's group."""
+        """The ``-k`` that selects the items this session ran in this item's run."""
         from pytest_actionsec.oracle import FAMILIES
 
-        group = self.prop.group
-        families = self._families()
-        if set(families) >= set(FAMILIES):
-            return group.id  # every family: the group's id selects them all
-        return " or ".join(f"{family}-{group.id}" for family in families)
+        siblings = self._siblings()
+        layers: dict[str, set[str]] = {}
+        for item in siblings:
+            layers.setdefault(item.prop.layer, set()).add(item.prop.family)
+        function = self.prop.function
+        if all(fams >= set(FAMILIES) for fams in layers.values()):
+            # every family of each layer: the helper-layer ids select them all
+            return " or ".join(f"{function}-{layer}" for layer in layers)
+        return " or ".join(item.prop.id for item in siblings)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"actionsec {self.prop.id}"
@@ -1092,7 +1121,7 @@ def pytest_collection_modifyitems(
     layers = state.settings["actionsec_layers"]
     suite: list[pytest.Item | pytest.Collector] = []
     # The longest runs first (xdist then schedules them first: the others fill in).
-    for prop in sorted(builtin_properties(layers=layers), key=_run_cost, reverse=True):
+    for prop in sorted(builtin_properties(layers=layers), key=_run_order):
         name = f"actionsec[{prop.id}]"
         suite.append(ActionsecItem.from_parent(session, name=name, nodeid=name, prop=prop))
     for node in suite:
@@ -1133,14 +1162,21 @@ def _mask_report(report: Any) -> None:
         report.longrepr = masked
 
 
-#: Relative cost of one helper-layer run (measured on nova 34 at 100 examples): the
+#: Relative cost of one run (measured on nova 34 at 100 examples, every layer): the
 #: suite is ordered by it, so xdist starts the longest runs first.
-_LAYER_COST = {"api": 4.0, "store": 2.0, "boundary": 1.0, "packer": 1.0}
-_FUNCTION_COST = {"add_instance_fault_from_exc": 1.5, "pack_action_event_finish": 1.5}
+_RUN_COST = {
+    "pack_action_event_finish": 1.0,  # packed directly: the packer layer only
+    "pack_action_event_finish-boundary": 6.0,
+    "add_instance_fault_from_exc": 6.0,
+}
 
 
-def _run_cost(prop: Property) -> float:
-    return _LAYER_COST.get(prop.layer, 1.0) * _FUNCTION_COST.get(prop.function, 1.0)
+def _run_order(prop: Property) -> tuple[float, str]:
+    """The longest runs first, each run's items together."""
+    from pytest_actionsec.execution.plan import run_of
+
+    run = run_of(prop.function, prop.layer).id
+    return -_RUN_COST.get(run, 4.0), run
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -101,7 +101,7 @@ class Replay:
         For the fault sink the record is the fault its ``InstanceFault.create()``
         would write, captured instead of written (:meth:`write` writes it).
         """
-        from pytest_actionsec.engine import capture_logs, observe, time_limit
+        from pytest_actionsec.execution.sandbox import capture_logs, observe, time_limit
 
         facts = FACTS[self.function]
         arguments = dict(zip(facts.parameters, args, strict=False))
@@ -126,10 +126,10 @@ class Replay:
                 arm=arm,
                 timeout=self.timeout,
                 watch_inputs="purity" in self.families,
+                canaries=self.canaries,
+                hostile=self.hostile,
+                bytes_inputs=self.bytes_inputs,
             )
-        obs.canaries = self.canaries
-        obs.hostile = self.hostile
-        obs.bytes_inputs = self.bytes_inputs
         self._when = now
         self.observation = obs
         return obs.record
@@ -143,27 +143,31 @@ class Replay:
         """Write the record through nova's DB API on ``store`` (a
         :class:`~pytest_actionsec.store.Store`) and read it back; return the row
         (None when the call returned no record or the database refused it)."""
-        from pytest_actionsec.store import write_observation
+        from pytest_actionsec.execution.stages import stored
 
-        obs = self._observed()
-        write_observation(store, self.function, obs, when=self._when)
+        obs = stored(store, self._observed(), when=self._when)
+        self.observation = obs
         return obs.record if obs.packed is not None else None
 
     def render(self) -> Any:
         """Render the stored row through nova's API code (by ``"role@microversion"``)."""
-        from pytest_actionsec.store import render_observation
+        from pytest_actionsec.execution.stages import rendered
 
-        obs = self._observed()
-        obs.layer = "api"
-        render_observation(obs)
+        obs = rendered(self._observed())
+        self.observation = obs
         return obs.views
 
     def violations(self) -> list[Violation]:
         """The violations the run would report for this observation."""
-        obs = self._observed()
-        obs.layer = self.layer
+        import dataclasses
+
+        from pytest_actionsec.execution.stages import judge_stored
+
+        obs = dataclasses.replace(self._observed(), layer=self.layer)
         if obs.timed_out is not None:
             return judge(obs, set(self.families) | {"crash"}, only=("crash.timeout",))
+        if self.layer in ("store", "api"):
+            return judge_stored(obs, self.families)
         return judge(obs, self.families)
 
     def show(self, file: IO[str] | None = None) -> list[Violation]:

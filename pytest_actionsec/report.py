@@ -765,10 +765,13 @@ def summary_lines(
         )
     new = sum(p["new"] for p in rows)
     accepted = sum(p["accepted"] for p in rows)
-    runs = {(p["function"], p["layer"]): p["examples"] for p in rows}
+    # one Hypothesis run judges every layer of its pipeline (entries name it; older ones
+    # are one run per helper and layer)
+    runs = {p.get("run") or (p["function"], p["layer"]): p["examples"] for p in rows}
     lines.append(
         f"actionsec: {_count(len(rows), 'property', 'properties')} in "
-        f"{_count(len(runs), 'run', 'runs')}, {sum(runs.values())} examples, "
+        f"{_count(len(runs), 'Hypothesis run', 'Hypothesis runs')}, "
+        f"{sum(runs.values())} examples, "
         f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
     )
     if baseline_written is not None:

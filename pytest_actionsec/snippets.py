@@ -21,7 +21,16 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT
-from pytest_actionsec.specs import Call, ExcInfoSpec, ExcSpec, InstanceSpec, ObjSpec, TbSpec, alias
+from pytest_actionsec.specs import (
+    Call,
+    ExcInfoSpec,
+    ExcSpec,
+    InstanceSpec,
+    ObjSpec,
+    TbSpec,
+    alias,
+    spec_bytes,
+)
 from pytest_actionsec.targets import FACTS, FAULT_SINK, POSITIONAL_PARAMS
 
 if TYPE_CHECKING:
@@ -321,6 +330,4 @@ def call_source(
 
 def _bytes_inputs(call: Call) -> list[bytes]:
     """The bytes the call's arguments carry (as the engine counts them)."""
-    from pytest_actionsec.engine import _bytes_in_spec
-
-    return [b for _, v in call.arguments for b in _bytes_in_spec(v)]
+    return [b for _, v in call.arguments for b in spec_bytes(v)]

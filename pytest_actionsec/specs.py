@@ -225,6 +225,22 @@ def build_exception(spec: ExcSpec) -> BaseException:
     return exc
 
 
+def spec_bytes(value: Any) -> list[bytes]:
+    """The bytes ``value`` carries: itself, or an exception spec's bytes arguments and
+    attributes (its cause's and context's included)."""
+    out: list[bytes] = []
+    if isinstance(value, bytes):
+        out.append(value)
+    elif isinstance(value, ExcSpec):
+        for item in list(value.args) + [v for _, v in value.kwargs] + [v for _, v in value.attrs]:
+            if isinstance(item, bytes):
+                out.append(item)
+        for sub in (value.cause, value.context):
+            if sub is not None:
+                out.extend(spec_bytes(sub))
+    return out
+
+
 @dataclass(frozen=True)
 class ContextSpec:
     """A request context: attribute values, and attributes it lacks (hostile)."""

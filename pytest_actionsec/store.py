@@ -3,15 +3,13 @@
 A :class:`Store` is a real database migrated with Nova's own alembic
 migrations: an in-process sqlite by default, or a fresh, uniquely named
 database on a MariaDB/MySQL or PostgreSQL server, dropped again by
-:meth:`Store.close`. :func:`store_executor` turns a drawn
-:class:`~pytest_actionsec.strategies.Call` into an
-:class:`~pytest_actionsec.oracle.Observation` whose record is the row as the
-database gives it back, so :func:`~pytest_actionsec.engine.run_property` can
-judge stored records exactly as it judges packed ones::
+:meth:`Store.close`. The ``store`` stage
+(:func:`pytest_actionsec.execution.stages.store_stage`) writes each packed record
+through it and judges the row as the database gives it back::
 
     with Store.open() as store:
         result = run_property(Property("type", "pack_action_event_finish", "store"),
-                              target, executor=store_executor(target, store))
+                              target, store=store)
 
 Nova's DB API is configured process-wide (``nova.conf.CONF`` and the
 enginefacade of ``nova.db.main.api``), so only one :class:`Store` can be open
@@ -25,29 +23,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
-import functools
 import json
-import logging
 import re
 import secrets
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_actionsec.constants import FIXED_TIME
-from pytest_actionsec.engine import ClockLike, ListHandler, capture_logs, execute
-from pytest_actionsec.locations import raise_site
-from pytest_actionsec.oracle import COLUMNS, Observation
-from pytest_actionsec.snippets import call_source
-from pytest_actionsec.strategies import Call
+from pytest_actionsec.oracle import COLUMNS
 from pytest_actionsec.targets import (
     FAULT_SINK,
     FUNCTIONS,
     TABLE_OF,
-    Target,
     import_quietly,
     nova_conf,
 )
@@ -63,12 +54,9 @@ __all__ = [
     "mask_url",
     "probe",
     "remember_secret",
-    "render_observation",
-    "store_executor",
     "url_password",
     "with_env_password",
     "without_password",
-    "write_observation",
 ]
 
 #: How examples are kept apart: one transaction rolled back per example, or
@@ -992,145 +980,3 @@ def _coerced(
     """The first of :func:`coerced_fields`, as a record-level verdict."""
     found = coerced_fields(function, packed, row)
     return (found[0][0], found[0][2]) if found else None
-
-
-@contextlib.contextmanager
-def _example_logs() -> Iterator[list[str]]:
-    """Capture one example's log records; cheap inside an active ``capture_logs()``.
-
-    ``capture_logs`` changes the root level, which makes :mod:`logging` clear
-    the cache of every logger (nova has thousands: ~1 ms). When the root logger
-    already lets everything through (inside ``run_property``) only a handler is
-    added for the example.
-    """
-    root = logging.getLogger()
-    if root.getEffectiveLevel() <= logging.DEBUG and logging.root.manager.disable < logging.DEBUG:
-        handler = ListHandler()
-        root.addHandler(handler)
-        try:
-            yield handler.lines
-        finally:
-            root.removeHandler(handler)
-    else:
-        with capture_logs() as lines:
-            yield lines
-
-
-def store_executor(
-    target: Target,
-    store: Store,
-    *,
-    clock: ClockLike | None = None,
-    logs: list[str] | None = None,
-    arm: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
-    timeout: float | None = None,
-    event_finish_via: str = "boundary",
-    watch_inputs: bool = True,
-    render: bool = False,
-) -> Callable[[Call], Observation]:
-    """An executor for the engine's ``store`` layer (:func:`~pytest_actionsec.engine.run_group`).
-
-    Each call is packed with the target's helper (``pack_action_event_finish``
-    through ``target.boundary_call()``, nova's ``event_finish_with_failure``
-    path, unless ``event_finish_via="packer"`` or the target has no boundary)
-    under the per-call time limit (``arm``) and the global-state check, exactly
-    as at the packer layer; then, outside both, written through Nova's DB API
-    with an admin context and read back from the table and through Nova's
-    objects. The observation's record is the row read back (the packed record
-    when the database refused it, with ``store_error`` set); a packer exception
-    is the observation's error. ``clock`` sets the server clock per example;
-    ``logs`` is a list filled by an active
-    :func:`~pytest_actionsec.engine.capture_logs` (default: one per example).
-    With ``render`` (the ``api`` layer) each stored row is then rendered through
-    Nova's API code as a member and an admin at every microversion of
-    :data:`~pytest_actionsec.exposure.MICROVERSIONS` (``Observation.views``; a
-    row Nova cannot render sets ``Observation.render_error``).
-    """
-    if event_finish_via not in ("boundary", "packer"):
-        raise ValueError(
-            f"event_finish_via must be 'boundary' or 'packer', not {event_finish_via!r}"
-        )
-    store._check_open()
-    if render:
-        from pytest_actionsec.exposure import warm
-
-        warm()  # before the run's first example, not inside it
-    packers: dict[str, Callable[..., Any]] = dict(target.helpers)
-    boundary = target.boundary_call() if event_finish_via == "boundary" else None
-    if boundary is not None:
-        packers["pack_action_event_finish"] = boundary
-
-    def once(call: Call, lines: list[str]) -> Observation:
-        return execute(
-            target,
-            call,
-            clock=clock,
-            logs=lines,
-            arm=arm,
-            timeout=timeout,
-            invoke=packers[call.function],
-            watch_inputs=watch_inputs,
-        )
-
-    def run(call: Call) -> Observation:
-        if logs is None:
-            with _example_logs() as lines:
-                obs = once(call, lines)
-        else:
-            obs = once(call, logs)
-        if render:
-            obs.layer = "api"
-        write_observation(store, call.function, obs, when=call.server_time)
-        if render:
-            render_observation(obs, packages={"nova", *target.packages(call.function)})
-        obs.describe_input = functools.partial(
-            call_source,
-            call,
-            target,
-            layer=obs.layer,
-            store_url=store.url,
-            timeout=timeout,
-            event_finish_via="boundary" if boundary is not None else "packer",
-        )
-        return obs
-
-    return run
-
-
-def write_observation(store: Store, function: str, obs: Observation, *, when: _dt.datetime) -> None:
-    """The store layer's step after packing: write ``obs.record`` through Nova's DB API
-    and read it back, updating ``obs`` (``record`` becomes the row, ``packed`` the packed
-    record; a refusal sets ``store_error`` and ``store_fields``). Nothing is written when
-    the call did not return a record. ``when`` is the parent rows' start time."""
-    if obs.outcome != "record":
-        return
-    try:
-        row, obs.store_error = store.roundtrip(function, obs.record, when=when)
-    except StoreRefused as refused:
-        obs.store_error = refused.verdict
-        obs.store_fields = tuple(store.blame(function, obs.record, when=when))
-        return
-    if obs.store_error is not None:
-        obs.store_fields = tuple(coerced_fields(function, obs.record, row))
-    obs.packed = obs.record
-    obs.record = row
-    if store.backend == "mysql":
-        # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
-        obs.time_resolution = _dt.timedelta(seconds=1)
-
-
-def render_observation(obs: Observation, *, packages: set[str] | None = None) -> None:
-    """The api layer's step after :func:`write_observation`: render the stored row through
-    Nova's API code (``obs.views``; ``obs.render_error`` when Nova cannot render it, and
-    ``obs.raise_site`` where it raised, in a module of ``packages``, default nova's).
-    Nothing is rendered when no row was stored."""
-    if obs.packed is None:
-        return
-    from pytest_actionsec.exposure import render_views
-
-    try:
-        obs.views = render_views(obs.function, obs.record)
-    except Exception as exc:
-        obs.views = {}
-        obs.render_error = _one_line(f"{type(exc).__name__}: {exc}")
-        obs.raise_site = raise_site(exc, packages or {"nova"})

@@ -30,6 +30,8 @@ from pytest_actionsec.targets import Target, resolve_target
 ROOT = Path(__file__).resolve().parents[1]
 MUTANT = "tests.zoo.m_leak_cause"
 GROUP = Group("pack_action_event_finish", "packer")
+#: the run that judges GROUP (event finish packed directly)
+RUN_ID = "pack_action_event_finish"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
@@ -85,7 +87,7 @@ def test_run_group_adopts_the_failures_of_a_hypofuzz_campaign(
     db = InMemoryExampleDatabase()
     fuzz_key = b"\x07" * 48  # HypoFuzz keys a test by its node id: any key will do
     db.save(b"hypofuzz.test_keys", fuzz_key)
-    nodeid = f"pytest_actionsec/fuzz.py::{fuzz_test_name(GROUP, MUTANT, 'contract')}"
+    nodeid = f"pytest_actionsec/fuzz.py::{fuzz_test_name(RUN_ID, MUTANT, 'contract')}"
     db.save(fuzz_key + b".hypofuzz.reports", json.dumps({"nodeid": nodeid}).encode())
     for value in choices:
         db.save(fuzz_key + b".secondary", value)  # saved unshrunk, before its shrink
@@ -129,7 +131,7 @@ def test_pytest_actionsec_replays_what_the_fuzz_module_found(tmp_path: Path) -> 
     assert _run(replay, tmp_path).returncode == 0  # one example misses it
     fuzz = _run(["--pyargs", "pytest_actionsec.fuzz"], tmp_path, ACTIONSEC_TARGET=MUTANT)
     assert fuzz.returncode == 1, fuzz.stdout[-2000:]
-    name = fuzz_test_name(GROUP, MUTANT, "contract")
+    name = fuzz_test_name(RUN_ID, MUTANT, "contract")
     assert f"FAILED ::{name}" in fuzz.stdout or f"::{name} FAILED" in fuzz.stdout
     again = _run(replay, tmp_path)
     assert again.returncode == 1, again.stdout[-2000:]
@@ -170,13 +172,13 @@ def test_hypofuzz_collects_every_fuzz_test(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     names, skipped = done.stdout.strip().splitlines()[-2:]
     expected = sorted(
-        fuzz_test_name(Group(f, layer), MUTANT, "contract")
-        for f, layer in [
-            ("pack_action_start", "packer"),
-            ("pack_action_finish", "packer"),
-            ("pack_action_event_start", "packer"),
-            ("pack_action_event_finish", "packer"),
-            ("pack_action_event_finish", "boundary"),
+        fuzz_test_name(run_id, MUTANT, "contract")
+        for run_id in [
+            "pack_action_start",
+            "pack_action_finish",
+            "pack_action_event_start",
+            "pack_action_event_finish",
+            "pack_action_event_finish-boundary",
         ]
     )
     assert names == repr(expected)

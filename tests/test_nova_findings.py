@@ -7,6 +7,7 @@ finding. No part of nova is mocked.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from types import TracebackType
 from typing import Any
@@ -71,7 +72,7 @@ def _finish(
         },
         positional=positional,
     )
-    obs.hostile = hostile
+    obs = dataclasses.replace(obs, hostile=hostile)
     return obs
 
 
@@ -219,7 +220,7 @@ def test_bytes_message_of_a_nova_exception_is_stored_as_its_repr(nova_target: Ta
     assert obs.record["details"] == "b'x'"
     # observe() cannot know the bytes the exception was built from: say so, as
     # engine.execute does from the drawn ExcSpec
-    obs.bytes_inputs = (b"x",)
+    obs = dataclasses.replace(obs, bytes_inputs=(b"x",))
     assert _found(judge(obs)) == {("type.bytes-repr", "details", "")}
 
 
@@ -265,7 +266,7 @@ def test_aware_timestamp_is_copied_as_is(nova_target: Target) -> None:
         _ctx(nova_target, timestamp=aware),
         {"instance_uuid": UUID, "action_name": "reboot"},
     )
-    obs.hostile = ("aware timestamp (UTC+330 min)",)
+    obs = dataclasses.replace(obs, hostile=("aware timestamp (UTC+330 min)",))
     assert obs.record["start_time"] is aware and obs.record["updated_at"] is aware
     assert _found(judge(obs)) == {
         ("time.naive-utc", "start_time", ""),

@@ -168,7 +168,7 @@ def test_correct_fault_passes(nova: Target) -> None:
     trusted = _obs(nova, FAULT_SINK, _record(FAULT_SINK, code=404, message="Not found"))
     fault = nova.trusted[0]("Not found")
     fault.kwargs = {"code": 404}
-    trusted.arguments = dict(trusted.arguments, fault=fault)
+    trusted = dataclasses.replace(trusted, arguments=dict(trusted.arguments, fault=fault))
     assert judge(trusted) == []
 
 
@@ -200,8 +200,8 @@ def test_leak_severity_is_the_fields_audience(
     if function == FAULT_SINK and "code" in changes:
         fault = ValueError("x")
         fault.kwargs = {"code": changes["code"]}  # type: ignore[attr-defined]
-        obs.arguments = dict(obs.arguments, fault=fault)
-    obs.canaries = (c,)
+        obs = dataclasses.replace(obs, arguments=dict(obs.arguments, fault=fault))
+    obs = dataclasses.replace(obs, canaries=(c,))
     found = [v for v in judge(obs) if v.invariant == "leak.field"]
     assert [(v.field, v.severity, v.label) for v in found] == [
         (field, severity, f"leak.{severity}")
@@ -220,7 +220,7 @@ def test_correct_error_record_passes(nova: Target) -> None:
 def _leak_field(t: Target) -> Observation:
     c = _secret()
     obs = _error_obs(t, ValueError(c.token), "ValueError", traceback=TB_TEXT + c.token)
-    obs.canaries = (c,)
+    obs = dataclasses.replace(obs, canaries=(c,))
     return obs
 
 
@@ -235,7 +235,7 @@ def _type_field(t: Target) -> Observation:
     except ValueError as exc:
         tb = exc.__traceback__
     obs = _error_obs(t, ValueError("x"), "ValueError", traceback=tb)
-    obs.arguments = dict(obs.arguments, exc_tb=tb)
+    obs = dataclasses.replace(obs, arguments=dict(obs.arguments, exc_tb=tb))
     return obs
 
 
@@ -243,7 +243,7 @@ def _type_bytes_repr(t: Target) -> Observation:
     from nova.exception import NovaException
 
     obs = _error_obs(t, NovaException(message=b"x"), "b'x'")
-    obs.bytes_inputs = (b"x",)
+    obs = dataclasses.replace(obs, bytes_inputs=(b"x",))
     return obs
 
 
@@ -373,7 +373,7 @@ def test_violation_fields(nova: Target) -> None:
 
 def test_input_text_uses_describe_input(nova: Target) -> None:
     obs = CASES["integrity.ids"](nova)
-    obs.describe_input = lambda: "print('replay me')"
+    obs = dataclasses.replace(obs, describe_input=lambda: "print('replay me')")
     (v,) = judge(obs)
     assert v.input == "print('replay me')"
 
@@ -429,7 +429,7 @@ def test_details_from_str_of_untrusted_exception_is_flagged(nova: Target) -> Non
     c = _secret()
     exc = ValueError(f"mysql://nova:{c.token}@db")
     obs = _error_obs(nova, exc, str(exc))
-    obs.canaries = (c,)
+    obs = dataclasses.replace(obs, canaries=(c,))
     found = judge(obs)
     assert _ids(found) == {"bounds.details", "leak.field"}
     assert [v.field for v in found if v.invariant == "leak.field"] == ["details"]
@@ -533,7 +533,7 @@ def test_user_id_canary_in_user_id_is_fine_but_in_details_leaks(nova: Target) ->
     assert judge(start) == []
     message = f"quota exceeded for user {user.token}"
     leaked = _error_obs(nova, message, message)
-    leaked.canaries = (user,)
+    leaked = dataclasses.replace(leaked, canaries=(user,))
     found = judge(leaked)
     assert _ids(found) == {"leak.field"}
     assert found[0].field == "details"
@@ -662,7 +662,7 @@ def test_decoded_bytes_from_trusted_format_message_is_not_a_bounds_violation(nov
         ctx,
         {"instance_uuid": UUID, "event_name": "ev", "exc_val": BytesMessage(), "exc_tb": TB_TEXT},
     )
-    obs.hostile = ("trusted exception with non-text message",)
+    obs = dataclasses.replace(obs, hostile=("trusted exception with non-text message",))
     # nova.utils.safe_truncate encodes then decodes: the stored text is the message
     assert obs.record["details"] == "Instance failed"
     assert "bounds.details" not in _ids(judge(obs))
@@ -721,13 +721,16 @@ def test_str_subclass_whose_methods_raise_is_judged_by_its_text(
 def test_str_subclass_error_record_is_judged_by_its_text(nova: Target) -> None:
     c = _secret()
     good = _error_obs(nova, ValueError("x"), "ValueError")
-    good.record = _fighting(good.record)
-    good.canaries = (c,)
+    good = dataclasses.replace(good, record=_fighting(good.record))
+    good = dataclasses.replace(good, canaries=(c,))
     assert judge(good) == []
     # the same helper with faults in the text the subclass holds: found as for a str
     bad = _error_obs(nova, ValueError(c.token), "ValueError" + "x" * 300)
-    bad.record = _fighting(dict(bad.record, traceback=TB_TEXT + c.token, result="Done"))
-    bad.canaries = (c,)
+    bad = dataclasses.replace(
+        bad,
+        record=_fighting(dict(bad.record, traceback=TB_TEXT + c.token, result="Done")),
+        canaries=(c,),
+    )
     found = judge(bad)
     assert {(v.invariant, v.field) for v in found} == {
         ("leak.field", "traceback"),
@@ -813,15 +816,17 @@ def test_bytes_repr_in_a_faults_traceback_blames_the_exceptions_class(nova: Targ
     fault = NovaException(message=b"x")
     details = "Traceback (most recent call last):\n  ...\nnova.exception.NovaException: b'x'\n"
     obs = _obs(nova, FAULT_SINK, _record(FAULT_SINK, message="b'x'", details=details))
-    obs.arguments = dict(obs.arguments, fault=fault)
-    obs.bytes_inputs = (b"x",)
+    obs = dataclasses.replace(obs, arguments=dict(obs.arguments, fault=fault))
+    obs = dataclasses.replace(obs, bytes_inputs=(b"x",))
     found = {v.field: v.blame for v in judge(obs) if v.invariant == "type.bytes-repr"}
     assert found == {
         "message": "input class nova.exception.NovaException",  # its format_message()
         "details": "input class nova.exception.NovaException",  # its str() in the traceback
     }
     # the same text made by the code under test, not as a traceback's line, is its own
-    obs.record = _record(FAULT_SINK, message="ValueError", details="error: b'x'")
+    obs = dataclasses.replace(
+        obs, record=_record(FAULT_SINK, message="ValueError", details="error: b'x'")
+    )
     (v,) = [v for v in judge(obs) if v.invariant == "type.bytes-repr"]
     assert v.field == "details" and v.blame == ""
 
@@ -833,7 +838,7 @@ def test_api_layer_caps_a_leaks_severity_at_who_was_shown_it(nova: Target) -> No
 
     def judged(views: dict[str, Any]) -> set[tuple[str | None, str]]:
         obs = _obs(nova, FAULT_SINK, dict(record), layer="api", views=views)
-        obs.canaries = (c,)
+        obs = dataclasses.replace(obs, canaries=(c,))
         return {(v.field, v.severity) for v in judge(obs) if v.invariant == "leak.field"}
 
     shown = {"message": record["message"], "code": 500}
@@ -843,5 +848,5 @@ def test_api_layer_caps_a_leaks_severity_at_who_was_shown_it(nova: Target) -> No
     assert judged(hidden) == {("message", "stored")}
     # the packer layer has no views: the field's audience alone decides
     packed = _obs(nova, FAULT_SINK, dict(record))
-    packed.canaries = (c,)
+    packed = dataclasses.replace(packed, canaries=(c,))
     assert {v.severity for v in judge(packed) if v.invariant == "leak.field"} == {"tenant"}

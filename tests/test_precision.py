@@ -8,6 +8,7 @@ real Hypothesis runs. The paranoid packer has its own instance-fault sink
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -308,11 +309,14 @@ def test_integrity_columns_names_each_key(nova: Target) -> None:
     found = {(v.field, v.evidence) for v in judge(obs, ["integrity"])}
     assert ("message", "record has message, not a column of instance_actions") not in found
     assert {f for f, _ in found} == {"updated_at"}  # message is a column of instance_actions
-    obs.record = {
-        "request_id": "r",
-        "instance_uuid": UUID,
-        "finish_time": WHEN,
-        "updated_at": WHEN,
-        "debug": 1,
-    }
+    obs = dataclasses.replace(
+        obs,
+        record={
+            "request_id": "r",
+            "instance_uuid": UUID,
+            "finish_time": WHEN,
+            "updated_at": WHEN,
+            "debug": 1,
+        },
+    )
     assert {v.field for v in judge(obs, ["integrity"])} == {"debug"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,11 +129,11 @@ def test_outcomes_and_helpers_restrict_what_is_judged(cleanup: list[str]) -> Non
     cleanup.append("acme.errors")
     judge(_obs(event="x"), ["acme"])
     failing = _obs()
-    failing.error = ValueError("x")
+    failing = dataclasses.replace(failing, error=ValueError("x"))
     judge(failing, ["acme"])
     other = _obs()
-    other.function = "pack_action_finish"
-    other.error = ValueError("x")
+    other = dataclasses.replace(other, function="pack_action_finish")
+    other = dataclasses.replace(other, error=ValueError("x"))
     judge(other, ["acme"])
     assert seen == ["error"]
 

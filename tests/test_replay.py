@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, seed, settings
 pytest.importorskip("nova")
 
 from pytest_actionsec.clock import SkewedClock
-from pytest_actionsec.engine import builtin_groups, run_group
+from pytest_actionsec.engine import builtin_groups, run_group, store_executor
 from pytest_actionsec.oracle import Violation, judge
 from pytest_actionsec.snippets import call_source
 from pytest_actionsec.specs import Call, ContextSpec
-from pytest_actionsec.store import Store, StoreError, store_executor
+from pytest_actionsec.store import Store, StoreError
 from pytest_actionsec.strategies import calls
 from pytest_actionsec.targets import FUNCTIONS, Target, resolve_target
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import strategies as st
 
 from pytest_actionsec.clock import SkewedClock
-from pytest_actionsec.engine import Property, PropertyResult, run_property
+from pytest_actionsec.engine import Property, PropertyResult, run_property, store_executor
 from pytest_actionsec.oracle import Observation, judge
-from pytest_actionsec.store import ISOLATIONS, Store, StoreError, store_executor
+from pytest_actionsec.store import ISOLATIONS, Store, StoreError
 from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, TbSpec
 from pytest_actionsec.targets import Target, resolve_target
 

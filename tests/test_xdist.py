@@ -13,17 +13,17 @@ from tests.test_plugin import FAST, LEAKY, _run_sub
 
 pytest_plugins = ["pytester"]
 
-#: A conftest for pytester runs: the engine's clock (which the budget reads too)
+#: A conftest for pytester runs: the run clock (which the budget reads too)
 #: advances STEP seconds at each reading, so time is a count of readings, whatever
 #: the machine's speed.
 FAKE_CLOCK = """
 import itertools
 
-from pytest_actionsec import engine
+from pytest_actionsec.execution import search
 
 STEP = {step}
 _readings = itertools.count()
-engine._REAL_CLOCK = (lambda: next(_readings) * STEP,)
+search.RUN_CLOCK[0] = lambda: next(_readings) * STEP
 """
 
 
@@ -105,17 +105,23 @@ def test_dist_load_given_by_the_user_still_gives_the_right_verdicts(
 
 
 def test_longest_runs_are_collected_first(pytester: pytest.Pytester) -> None:
-    """api, then store, then the rest: xdist starts the longest runs first."""
+    """The longest runs first: xdist starts them first."""
     result = pytester.runpytest_subprocess(
         "--actionsec", "--collect-only", "-q", "-p", "no:cacheprovider", "-k", "leak"
     )
-    layers = [
-        line.split("-")[-1].rstrip("]")
+    from pytest_actionsec.execution.plan import run_of
+
+    runs = [
+        run_of(*line.rstrip("]").split("-", 1)[1].rsplit("-", 1)).id
         for line in result.outlines
         if line.startswith("actionsec[leak-")
     ]
-    assert len(layers) == 16, result.outlines
-    assert layers[:10] == ["api"] * 5 + ["store"] * 5, layers
+    assert len(runs) == 16, result.outlines
+    # the two runs that pack, store and render the most first, each run's items together
+    order = list(dict.fromkeys(runs))
+    assert order[:2] == ["add_instance_fault_from_exc", "pack_action_event_finish-boundary"]
+    assert order[-1] == "pack_action_event_finish" and len(order) == 6, order
+    assert runs == sorted(runs, key=order.index)
 
 
 def test_budget_is_a_deadline_on_the_engine_clock(pytester: pytest.Pytester, leaky: str) -> None:
@@ -149,7 +155,7 @@ def test_budget_is_a_deadline_on_the_engine_clock(pytester: pytest.Pytester, lea
 
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    from pytest_actionsec import engine
+    from pytest_actionsec.execution import search
 
     readings = [0]
 
@@ -157,8 +163,12 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         readings[0] += 1
         return float(readings[0])
 
-    monkeypatch.setattr(engine, "_REAL_CLOCK", (clock,))
-    yield readings
+    real = search.RUN_CLOCK[0]
+    search.RUN_CLOCK[0] = clock
+    try:
+        yield readings
+    finally:
+        search.RUN_CLOCK[0] = real
 
 
 def test_deadline_cuts_a_round_and_keeps_its_findings(fake_clock: list[int]) -> None:
