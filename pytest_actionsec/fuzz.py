@@ -6,7 +6,8 @@ same checked function as ``pytest --actionsec`` runs, so what a campaign finds i
 replayed first by the next ``pytest --actionsec`` run with the same target and mode
 and the same Hypothesis example database (``HYPOTHESIS_STORAGE_DIRECTORY``).
 
-Configured by environment variables, read when the module is imported:
+Configured by environment variables, read when the module is imported (by
+:func:`pytest_actionsec.config.read_config`, with the plugin's parsers and words):
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
