@@ -7,7 +7,7 @@ the code defines. Everything is read from the modules themselves:
 
 * options and ini keys: by running :func:`pytest_actionsec.plugin.pytest_addoption`
   against a recorder (so help texts are the ones ``pytest --help`` shows), with
-  defaults from ``plugin._OPTIONS``;
+  defaults from ``config.OPTIONS``;
 * the marker: ``plugin.MARKER_HELP`` and the signature of ``plugin.actionsec``;
 * fixtures: ``plugin.FIXTURES`` and the fixture docstrings;
 * strategies: ``strategies.__all__`` and their signatures and docstrings;
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_actionsec import plugin
+from pytest_actionsec import config, plugin
 
 __all__ = ["OptionDoc", "collect_options", "main", "render"]
 
@@ -73,7 +73,7 @@ def collect_options() -> list[OptionDoc]:
     """Every option the plugin registers, in registration order."""
     recorder = _Recorder()
     plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
-    defaults = {ini: default for _, ini, _, default, _ in plugin._OPTIONS}
+    defaults = {option.ini: option.default for option in config.OPTIONS}
     out = []
     for names, attrs in recorder.options:
         dest = attrs.get("dest")

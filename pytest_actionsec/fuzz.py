@@ -8,7 +8,8 @@ and pipeline as ``pytest --actionsec`` runs, so what a campaign finds is
 replayed first by the next ``pytest --actionsec`` run with the same target and mode
 and the same Hypothesis example database (``HYPOTHESIS_STORAGE_DIRECTORY``).
 
-Configured by environment variables, read when the module is imported:
+Configured by environment variables, read when the module is imported (by
+:func:`pytest_actionsec.config.read_config`, with the plugin's parsers and words):
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
@@ -32,58 +33,33 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT, LAYERS, MODES
+from pytest_actionsec.config import FUZZ_DEFAULTS, OPTIONS, ConfigError, RunConfig, read_config
 from pytest_actionsec.engine import builtin_runs, fuzz_test_name, hypothesis_test, pipeline_for
 from pytest_actionsec.oracle import FAMILIES
 
 __all__: list[str] = []  # filled with the generated test names below
 
-_MODES = MODES
-_LAYERS = LAYERS
 _IGNORE = ("hypofuzz", "trio", "hypercorn", "starlette", "coverage", "_pytest", "pytest")
+#: The variable each setting is read from (``ACTIONSEC_TARGET``, ...).
+_ENV = {option.name: option.env for option in OPTIONS if option.env}
 
-
-class SettingError(ValueError):
-    """A bad ``ACTIONSEC_*`` setting; the message is one line naming it."""
-
-
-def _setting(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
+#: A bad ``ACTIONSEC_*`` setting (the message is one line naming it).
+SettingError = ConfigError
 
 
 def _stop(message: str) -> NoReturn:
     """Under pytest (or HypoFuzz, which runs pytest's collection): a collection error whose
-    report is the one line ``message``; otherwise :class:`SettingError`."""
+    report is the one line ``message``; otherwise :class:`ConfigError`."""
     if "_pytest" in sys.modules:
         import pytest  # only under pytest: the module is imported by its collection
 
         raise pytest.Collector.CollectError(f"pytest_actionsec.fuzz: {message}") from None
-    raise SettingError(message)
+    raise ConfigError(message)
 
 
-def _config() -> tuple[str, str, tuple[str, ...], tuple[str, ...] | None, float | None]:
-    target = _setting("ACTIONSEC_TARGET", DEFAULT_TARGET)
-    mode = _setting("ACTIONSEC_MODE", "contract")
-    if mode not in _MODES:
-        raise SettingError(f"ACTIONSEC_MODE must be one of {', '.join(_MODES)}, got {mode!r}")
-    raw_layers = _setting("ACTIONSEC_LAYERS", "packer,boundary")
-    layers = tuple(p.strip() for p in raw_layers.split(",") if p.strip())
-    if not layers or any(layer not in _LAYERS for layer in layers):
-        raise SettingError(
-            f"ACTIONSEC_LAYERS must be a comma-separated list of {', '.join(_LAYERS)}, "
-            f"got {raw_layers!r}"
-        )
-    trusted_raw = _setting("ACTIONSEC_TRUSTED", "")
-    trusted = tuple(p.strip() for p in trusted_raw.split(",") if p.strip()) or None
-    raw_timeout = _setting("ACTIONSEC_TIMEOUT", str(DEFAULT_TIMEOUT))
-    try:
-        timeout = float(raw_timeout)
-    except ValueError:
-        timeout = float("nan")
-    if not 0 <= timeout < float("inf"):
-        bad = f"ACTIONSEC_TIMEOUT must be a number of seconds (0: no limit), got {raw_timeout!r}"
-        raise SettingError(bad)
-    return target, mode, layers, trusted, (timeout or None)
+def _config() -> RunConfig:
+    """The campaign's configuration: the ``ACTIONSEC_*`` variables, else the fuzz defaults."""
+    return read_config(env=os.environ, defaults=FUZZ_DEFAULTS)
 
 
 class _ProcessClock:
@@ -115,34 +91,37 @@ def _in_hypofuzz() -> bool:
 def _tests() -> dict[str, Callable[[], None]]:
     from pytest_actionsec.targets import TargetError, resolve_target
 
-    target_path, mode, layers, trusted, timeout = _config()
+    config = _config()
     try:
-        target = resolve_target(target_path, trusted=trusted)
+        target = resolve_target(config.target, trusted=config.trusted)
     except TargetError as exc:
-        name = "ACTIONSEC_TRUSTED" if str(exc).startswith("trusted") else "ACTIONSEC_TARGET"
-        raise SettingError(f"{name}: {exc}") from None
+        name = _ENV["trusted"] if str(exc).startswith("trusted") else _ENV["target"]
+        raise ConfigError(f"{name}: {exc}") from None
     store = None
-    if "store" in layers or "api" in layers:
+    if "store" in config.layers or "api" in config.layers:
         from pytest_actionsec.store import Store, StoreError
 
         try:
-            store = Store.open(os.environ.get("ACTIONSEC_STORE") or None)
+            store = Store.open(config.store)
         except StoreError as exc:
-            raise SettingError(f"ACTIONSEC_STORE: {exc}") from None
+            raise ConfigError(f"{_ENV['store']}: {exc}") from None
         atexit.register(store.close)
     clock = _ProcessClock()
     keyed = not _in_hypofuzz()
     tests: dict[str, Callable[[], None]] = {}
     has_boundary = target.boundary is not None
+    layers = config.layers
     for run in builtin_runs(layers, has_boundary=has_boundary):
         if run.via == "boundary" and not has_boundary:
             continue
         if run.function not in target.helpers:
             continue
         judged = {layer: tuple(FAMILIES) for layer in run.layers(has_boundary) if layer in layers}
-        pipeline = pipeline_for(target, run, judged, store=store, clock=clock, timeout=timeout)
-        test = hypothesis_test(pipeline, mode=mode, keyed=keyed)
-        name = fuzz_test_name(run.id, target.path, mode)
+        pipeline = pipeline_for(
+            target, run, judged, store=store, clock=clock, timeout=config.time_limit
+        )
+        test = hypothesis_test(pipeline, mode=config.mode, keyed=keyed)
+        name = fuzz_test_name(run.id, target.path, config.mode)
         test.__name__ = test.__qualname__ = name
         tests[name] = test
     return tests
@@ -150,7 +129,7 @@ def _tests() -> dict[str, Callable[[], None]]:
 
 try:
     _found = _tests()
-except SettingError as _bad:
+except ConfigError as _bad:
     _stop(str(_bad))
 for _name, _test in _found.items():
     globals()[_name] = _test

@@ -13,15 +13,26 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_actionsec.constants import DEFAULT_LAYERS, DEFAULT_TARGET, LAYERS, MODES
-from pytest_actionsec.registry import REGISTRY, SEVERITIES, severity_rank
+from pytest_actionsec.config import (
+    ENTRIES,
+    FLAGS,
+    OPTIONS,
+    ConfigError,
+    RunConfig,
+    parse_bool,
+    parse_target,
+    parse_text,
+    read_config,
+)
+from pytest_actionsec.constants import DEFAULT_TARGET as DEFAULT_TARGET  # re-exported
+from pytest_actionsec.constants import LAYERS, MODES
+from pytest_actionsec.registry import REGISTRY, severity_rank
 
 if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
@@ -29,6 +40,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.clock import SkewedClock
     from pytest_actionsec.engine import Property, PropertyResult, Run, RunResult
     from pytest_actionsec.oracle import Violation
+    from pytest_actionsec.report import BaselineUpdate
     from pytest_actionsec.targets import Target
 
 # A fork's conftest registering an invariant id twice gets a one-line usage error
@@ -37,20 +49,21 @@ REGISTRY.defer_errors = True
 
 __all__ = ["ActionsecItem"]
 
-OPT_ACTIVE = "--actionsec"
-OPT_TARGET = "--actionsec-target"
-OPT_MODE = "--actionsec-mode"
-OPT_EXAMPLES = "--actionsec-examples"
-OPT_SEED = "--actionsec-seed"
-OPT_REPORT = "--actionsec-report"
-OPT_BASELINE = "--actionsec-baseline"
-OPT_UPDATE_BASELINE = "--actionsec-update-baseline"
-OPT_LAYERS = "--actionsec-layers"
-OPT_STORE = "--actionsec-store"
-OPT_TIMEOUT = "--actionsec-timeout"
-OPT_TRUSTED = "--actionsec-trusted"
-OPT_BUDGET = "--actionsec-budget"
-OPT_MIN_SEVERITY = "--actionsec-min-severity"
+_FLAG = {entry.name: entry.flag for entry in ENTRIES}
+OPT_ACTIVE = _FLAG["active"]
+OPT_TARGET = _FLAG["target"]
+OPT_MODE = _FLAG["mode"]
+OPT_EXAMPLES = _FLAG["examples"]
+OPT_SEED = _FLAG["seed"]
+OPT_REPORT = _FLAG["report"]
+OPT_BASELINE = _FLAG["baseline"]
+OPT_UPDATE_BASELINE = _FLAG["update_baseline"]
+OPT_LAYERS = _FLAG["layers"]
+OPT_STORE = _FLAG["store"]
+OPT_TIMEOUT = _FLAG["timeout"]
+OPT_TRUSTED = _FLAG["trusted"]
+OPT_BUDGET = _FLAG["budget"]
+OPT_MIN_SEVERITY = _FLAG["min_severity"]
 
 #: every layer (kept under its old name for the tests and examples that read it)
 KNOWN_LAYERS = LAYERS
@@ -72,100 +85,8 @@ MARKER_HELP = (
 
 
 # ---------------------------------------------------------------------------
-# Option parsing: every value is validated the same way from the command line
-# (argparse type=) and from ini files (UsageError).
-
-
-def _parse_mode(value: str) -> str:
-    value = str(value).strip()
-    if value not in MODES:
-        raise ValueError(f"must be one of {', '.join(MODES)}, got {value!r}")
-    return value
-
-
-def _parse_examples(value: str) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"must be a positive whole number, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"must be a positive whole number, got {value!r}")
-    return number
-
-
-def _parse_seed(value: str) -> int:
-    try:
-        number = int(str(value).strip(), 0)
-    except ValueError:
-        raise ValueError(f"must be a whole number, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"must not be negative, got {value!r}")
-    return number
-
-
-def _parse_layers(value: str) -> tuple[str, ...]:
-    layers = tuple(part.strip() for part in str(value).split(",") if part.strip())
-    bad = [layer for layer in layers if layer not in KNOWN_LAYERS]
-    if not layers or bad:
-        raise ValueError(
-            f"must be a comma-separated list of {', '.join(KNOWN_LAYERS)}, got {value!r}"
-        )
-    return layers
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _parse_budget(value: str) -> float:
-    text = str(value).strip().lower()
-    unit = _UNITS.get(text[-1:], None) if text else None
-    number = text[:-1] if unit is not None else text
-    try:
-        seconds = float(number) * (unit or 1.0)
-    except ValueError:
-        raise ValueError(f"must be a duration like 90s, 10m or 2h, got {value!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"must be a positive duration like 90s, 10m or 2h, got {value!r}")
-    return seconds
-
-
-def _parse_timeout(value: str) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"must not be negative, got {value!r}")
-    return number
-
-
-def _parse_min_severity(value: str) -> str:
-    text = str(value).strip()
-    if text not in SEVERITIES:
-        raise ValueError(f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
-    return text
-
-
-def _parse_target(value: str) -> str:
-    text = str(value).strip()
-    if not text or any(part == "" or not part.isidentifier() for part in text.split(".")):
-        raise ValueError(f"must be a dotted module path, got {value!r}")
-    return text
-
-
-def _parse_trusted(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in str(value).split(",") if part.strip())
-
-
-def _parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"must be true or false, got {value!r}")
+# Options: registered from the table of :mod:`pytest_actionsec.config`, read into one
+# :class:`~pytest_actionsec.config.RunConfig` at configure.
 
 
 def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -181,209 +102,51 @@ def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
-# (option, ini name, parser, default, help)
-_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], Any, str], ...] = (
-    (
-        OPT_TARGET,
-        "actionsec_target",
-        _parse_target,
-        DEFAULT_TARGET,
-        "dotted module holding the four pack helpers",
-    ),
-    (
-        OPT_MODE,
-        "actionsec_mode",
-        _parse_mode,
-        "contract",
-        "input mode: contract (what correct callers pass) or hostile (adds out-of-contract input)",
-    ),
-    (
-        OPT_EXAMPLES,
-        "actionsec_examples",
-        _parse_examples,
-        100,
-        "Hypothesis examples per built-in property",
-    ),
-    (
-        OPT_SEED,
-        "actionsec_seed",
-        _parse_seed,
-        None,
-        "seed for the built-in suite",
-    ),
-    (
-        OPT_REPORT,
-        "actionsec_report",
-        str,
-        None,
-        "write a JSON report to PATH (SARIF 2.1.0 when PATH ends in .sarif)",
-    ),
-    (
-        OPT_BASELINE,
-        "actionsec_baseline",
-        str,
-        None,
-        "JSON file of accepted findings: they are shown but do not fail the run",
-    ),
-    (
-        OPT_LAYERS,
-        "actionsec_layers",
-        _parse_layers,
-        DEFAULT_LAYERS,
-        "comma-separated layers of the built-in suite",
-    ),
-    (
-        OPT_STORE,
-        "actionsec_store",
-        str,
-        None,
-        "SQLAlchemy URL of a server database for the store and api layers",
-    ),
-    (
-        OPT_TIMEOUT,
-        "actionsec_timeout",
-        _parse_timeout,
-        10.0,
-        "seconds one helper call may take before it is reported as hung (0: no limit)",
-    ),
-    (
-        OPT_MIN_SEVERITY,
-        "actionsec_min_severity",
-        _parse_min_severity,
-        "stored",
-        "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
-        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
-        "member reads); leaks read by fewer are reported, never failing",
-    ),
-    (
-        OPT_BUDGET,
-        "actionsec_budget",
-        _parse_budget,
-        None,
-        "wall time of the whole session (90s, 10m, 2h; start-up and xdist workers included): "
-        "each helper-layer run gets an equal share of what is left and draws rounds of "
-        "--actionsec-examples until its share is spent, cut at its deadline",
-    ),
-    (
-        OPT_TRUSTED,
-        "actionsec_trusted",
-        _parse_trusted,
-        None,
-        "comma-separated exception classes whose format_message() text may be stored",
-    ),
-)
-
-
-#: What ``--help`` says of a default that is not a plain value (others: the value).
-_DEFAULT_HELP: Mapping[str, str] = {
-    OPT_SEED: "random, printed in the header",
-    OPT_REPORT: "none",
-    OPT_BASELINE: "none",
-    OPT_STORE: "in-process sqlite",
-    OPT_BUDGET: "none: --actionsec-examples per run",
-    OPT_TRUSTED: "nova.exception.NovaException",
-}
-
-
-def _help(option: str, text: str, default: Any) -> str:
-    """``text`` with the option's default, as ``pytest --help`` shows it."""
-    shown = _DEFAULT_HELP.get(option)
-    if shown is None:
-        if isinstance(default, (tuple, list)):
-            shown = ",".join(map(str, default))
-        elif isinstance(default, float):
-            shown = f"{default:g}"
-        else:
-            shown = "none" if default is None else str(default)
-    return f"{text} (default: {shown})"
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the actionsec options and their ini twins."""
     group = parser.getgroup("actionsec", "security property tests of Nova's action packers")
+    active, update_baseline = FLAGS
     group.addoption(
-        OPT_ACTIVE,
+        active.flag,
         action="store_const",
         const=True,
         default=None,
-        dest="actionsec",
-        help="collect the built-in property suite (one item per property, helper and layer) "
-        "(default: off)",
+        dest=active.ini,
+        help=active.help,
     )
-    parser.addini(
-        "actionsec", "run the built-in suite (like --actionsec)", type="bool", default=False
-    )
-    for option, ini, parse, default, text in _OPTIONS:
-        help_text = _help(option, text, default)
+    parser.addini(active.ini, active.ini_help, type="bool", default=False)
+    for option in OPTIONS:
+        help_text = option.help_text()
         group.addoption(
-            option,
-            dest=ini,
+            option.flag,
+            dest=option.ini,
             default=None,
-            type=_argparse_type(parse) if parse is not str else str,
-            metavar=option.rsplit("-", 1)[-1].upper(),
+            type=_argparse_type(option.parse) if option.parse is not parse_text else str,
+            metavar=option.flag.rsplit("-", 1)[-1].upper(),
             help=help_text,
         )
-        parser.addini(ini, help_text, default=None)
+        parser.addini(option.ini, help_text, default=None)
     group.addoption(
-        OPT_UPDATE_BASELINE,
+        update_baseline.flag,
         action="store_const",
         const=True,
         default=None,
-        dest="actionsec_update_baseline",
-        help="merge this run's findings into the baseline file (entries of what the run did "
-        "not cover are kept) and do not fail on them (default: off)",
+        dest=update_baseline.ini,
+        help=update_baseline.help,
     )
-    parser.addini(
-        "actionsec_update_baseline", "like --actionsec-update-baseline", type="bool", default=False
-    )
+    parser.addini(update_baseline.ini, update_baseline.ini_help, type="bool", default=False)
 
 
-@dataclass
-class _Settings:
-    values: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
-
-def _read_settings(config: pytest.Config) -> _Settings:
-    settings = _Settings()
-
-    def put(name: str, value: Any, origin: str) -> None:
-        settings.values[name] = value
-        settings.origins[name] = origin
-
-    for option, ini, parse, default, _ in _OPTIONS:
-        cli = config.getoption(ini)
-        if cli is not None:
-            put(ini, cli, option)
-            continue
-        raw = config.getini(ini)
-        if raw not in (None, "", []):
-            try:
-                put(ini, parse(raw), f"ini {ini}")
-            except ValueError as exc:
-                raise pytest.UsageError(f"ini option {ini} {exc}") from None
-            continue
-        put(ini, default, "default")
-    for flag, ini in (
-        (OPT_ACTIVE, "actionsec"),
-        (OPT_UPDATE_BASELINE, "actionsec_update_baseline"),
-    ):
-        cli = config.getoption(ini)
-        if cli is not None:
-            put(ini, True, flag)
-        else:
-            try:
-                put(ini, _parse_bool(config.getini(ini)), f"ini {ini}")
-            except ValueError as exc:
-                raise pytest.UsageError(f"ini option {ini} {exc}") from None
-            if not settings.values[ini]:
-                settings.origins[ini] = "default"
-    if settings["actionsec_update_baseline"] and not settings["actionsec_baseline"]:
-        raise pytest.UsageError(f"{OPT_UPDATE_BASELINE} needs {OPT_BASELINE}=PATH")
-    return settings
+def _read_config(config: pytest.Config) -> RunConfig:
+    """The run configuration from pytest's command line and ini (a bad value: UsageError)."""
+    keys = [entry.ini for entry in ENTRIES]
+    try:
+        return read_config(
+            cli={key: config.getoption(key) for key in keys},
+            ini={key: config.getini(key) for key in keys},
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -393,10 +156,13 @@ def _read_settings(config: pytest.Config) -> _Settings:
 class _State:
     """What one pytest process knows about the actionsec run."""
 
-    def __init__(self, config: pytest.Config, settings: _Settings, seed: int) -> None:
+    def __init__(self, config: pytest.Config, settings: RunConfig) -> None:
         self.config = config
+        #: the run configuration (its seed chosen)
         self.settings = settings
-        self.seed = seed
+        if settings.seed is None:
+            raise ValueError("the run's seed must be chosen before the session starts")
+        self.seed: int = settings.seed
         self._targets: dict[str, Target] = {}
         self._baseline: Any = None
         #: the baseline file as read, every mode's and target's entries (None: no file)
@@ -406,13 +172,17 @@ class _State:
         self.store_error: str | None = None
         #: the store URL to open: --actionsec-store, with the password of
         #: ACTIONSEC_STORE_PASSWORD when it names a user and no password
-        self.store_url: str | None = settings["actionsec_store"]
+        self.store_url: str | None = _store_url(settings.store)
         #: the masked URL the start-up probe checked (its driver resolved)
         self.store_shown: str | None = None
         #: output files that could not be written at the end (one line each)
         self.write_errors: list[str] = []
         #: results by run id (:attr:`Run.id`)
         self.groups: dict[str, RunResult] = {}
+        #: True once the session's report file is written
+        self.report_written = False
+        #: what ``--actionsec-update-baseline`` wrote (None: nothing)
+        self.baseline_update: BaselineUpdate | None = None
         #: wall time (epoch seconds) the session started: the controller's under xdist
         self.started: float = config.stash.get(_STARTED, None) or time.time()
         #: the engine's clock reading at which the session started (set when first needed)
@@ -436,15 +206,15 @@ class _State:
 
     @property
     def active(self) -> bool:
-        return bool(self.settings["actionsec"])
+        return self.settings.active
 
     def target(self, path: str | None = None) -> Target:
         """The resolved target (cached); a bad one is a one-line usage error."""
         from pytest_actionsec.targets import TargetError, resolve_target
 
-        path = path or self.settings["actionsec_target"]
+        path = path or self.settings.target
         if path not in self._targets:
-            trusted = self.settings["actionsec_trusted"]
+            trusted = self.settings.trusted
             try:
                 self._targets[path] = resolve_target(path, trusted=trusted)
             except TargetError as exc:
@@ -455,21 +225,19 @@ class _State:
         from pytest_actionsec.report import Baseline, BaselineError
 
         if self._baseline is None:
-            path = self.settings["actionsec_baseline"]
+            path = self.settings.baseline
             if path is None:
                 self._baseline = Baseline.empty()
             else:
                 try:
                     self.baseline_file = Baseline.load(
                         self._path(path),
-                        missing_ok=bool(self.settings["actionsec_update_baseline"]),
+                        missing_ok=self.settings.update_baseline,
                     )
                 except BaselineError as exc:
                     raise pytest.UsageError(str(exc)) from None
                 # entries naming another mode or target do not apply to this run
-                self._baseline = self.baseline_file.scoped(
-                    self.settings["actionsec_mode"], self.settings["actionsec_target"]
-                )
+                self._baseline = self.baseline_file.scoped(self.settings.mode, self.settings.target)
         return self._baseline
 
     def _path(self, path: str) -> Path:
@@ -512,7 +280,7 @@ class _State:
 
     def uses_store(self) -> bool:
         """True when the built-in suite runs a layer that needs the store."""
-        return self.active and bool({"store", "api"} & set(self.settings["actionsec_layers"]))
+        return self.settings.uses_store
 
     def check_store(self) -> None:
         """Probe the store the suite will open (no nova): a failure is a one-line usage error."""
@@ -538,35 +306,6 @@ class _State:
                 )
         return self.store
 
-    def replay_flags(self) -> list[str]:
-        """The options (shell-quoted) that replay this run, seed first; defaults left out.
-
-        The store URL is printed without its password: the plugin reads it from
-        :data:`~pytest_actionsec.store.PASSWORD_ENV` (see :meth:`replay_note`).
-        """
-        import shlex
-
-        s = self.settings
-        flags = [f"{OPT_SEED}={self.seed}"]
-        for option, ini, _parse, default, _ in _OPTIONS:
-            value = s[ini]
-            if ini in ("actionsec_seed", "actionsec_report") or value in (None, default):
-                continue
-            if ini == "actionsec_store":
-                if not self.uses_store():
-                    continue  # an unused store does not change the run
-                from pytest_actionsec.store import without_password
-
-                value = without_password(str(value))
-            elif isinstance(value, tuple):
-                value = ",".join(value)
-            elif ini == "actionsec_budget":
-                value = f"{value:g}s"
-            elif isinstance(value, float):
-                value = f"{value:g}"
-            flags.append(shlex.quote(f"{option}={value}"))
-        return flags
-
     def replay_note(self) -> str:
         """What the replay needs besides its flags (the store password's variable), or ''."""
         from pytest_actionsec.store import PASSWORD_ENV, url_password
@@ -582,6 +321,20 @@ class _State:
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
+
+
+def _store_url(url: str | None) -> str | None:
+    """``url`` with the password of ``ACTIONSEC_STORE_PASSWORD`` when it names a user and
+    none; the password is remembered for masking."""
+    if not url:
+        return url
+    import os
+
+    from pytest_actionsec.store import remember_secret, url_password, with_env_password
+
+    url = with_env_password(url, os.environ)
+    remember_secret(url_password(str(url)))
+    return url
 
 
 def _masked(value: Any) -> Any:
@@ -645,7 +398,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     """
     if getattr(config.option, "numprocesses", None) and not _dist_option_given(config):
         try:
-            active = bool(config.getoption("actionsec")) or _parse_bool(config.getini("actionsec"))
+            active = bool(config.getoption("actionsec")) or parse_bool(config.getini("actionsec"))
         except ValueError:
             active = False  # reported as a usage error at configure
         if active:
@@ -667,31 +420,20 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and profiles; read and validate the options."""
     config.addinivalue_line("markers", MARKER_HELP)
     _registry_errors()
-    settings = _read_settings(config)
-    seed = settings["actionsec_seed"]
+    settings = _read_config(config)
     workerinput = getattr(config, "workerinput", None)
-    if seed is None and workerinput is not None and "actionsec_seed" in workerinput:
-        seed = workerinput["actionsec_seed"]
-        settings.origins["actionsec_seed"] = "xdist controller"
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**32)
-        settings.origins["actionsec_seed"] = "random"
-    settings.values["actionsec_seed"] = seed
-    state = _State(config, settings, seed)
+    if settings.seed is None and workerinput is not None and "actionsec_seed" in workerinput:
+        settings = settings.with_seed(int(workerinput["actionsec_seed"]), "xdist controller")
+    if settings.seed is None:
+        settings = settings.with_seed(random.SystemRandom().randrange(2**32), "random")
+    state = _State(config, settings)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
-    if settings["actionsec_store"]:  # for the suite and the actionsec_store fixture
-        import os
-
-        from pytest_actionsec.store import remember_secret, url_password, with_env_password
-
-        state.store_url = with_env_password(settings["actionsec_store"], os.environ)
-        remember_secret(url_password(str(state.store_url)))
     if state.active:
         if _distributing(config):  # nova's import is left to the workers, which need it
-            _check_target_found(settings["actionsec_target"])
+            _check_target_found(settings.target)
         elif workerinput is not None:
             with contextlib.suppress(pytest.UsageError):  # then each item fails, one line
                 state.target()
@@ -699,7 +441,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.target()  # a bad target is a usage error before collection
         if workerinput is None:
             _check_outputs(state)
-        if settings["actionsec_baseline"]:
+        if settings.baseline:
             state.baseline()
         if workerinput is None:  # the controller checks once; workers open the store
             if state.uses_store():
@@ -711,9 +453,9 @@ def _check_outputs(state: _State) -> None:
     from pytest_actionsec.report import check_writable
 
     s = state.settings
-    outputs = [(OPT_REPORT, s["actionsec_report"])]
-    if s["actionsec_update_baseline"]:
-        outputs.append((OPT_BASELINE, s["actionsec_baseline"]))
+    outputs = [(OPT_REPORT, s.report)]
+    if s.update_baseline:
+        outputs.append((OPT_BASELINE, s.baseline))
     for option, path in outputs:
         if path:
             problem = check_writable(state._path(path))
@@ -779,7 +521,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _replay_text(state: _State) -> str:
     note = state.replay_note()
-    return " ".join(state.replay_flags()) + (f" ({note})" if note else "")
+    return " ".join(state.settings.replay_flags()) + (f" ({note})" if note else "")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -790,38 +532,36 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     s = state.settings
     shown = []
     for name in (
-        "actionsec_target",
-        "actionsec_mode",
-        "actionsec_examples",
-        "actionsec_layers",
-        "actionsec_store",
-        "actionsec_timeout",
-        "actionsec_budget",
-        "actionsec_min_severity",
-        "actionsec_trusted",
-        "actionsec_report",
-        "actionsec_baseline",
-        "actionsec_update_baseline",
+        "target",
+        "mode",
+        "examples",
+        "layers",
+        "store",
+        "timeout",
+        "budget",
+        "min_severity",
+        "trusted",
+        "report",
+        "baseline",
+        "update_baseline",
     ):
-        value = s[name]
+        value = getattr(s, name)
         if isinstance(value, tuple):
             value = ",".join(value)
         if value is None:
-            value = {"actionsec_store": "sqlite (in-process)", "actionsec_trusted": "default"}.get(
-                name, "-"
-            )
-        elif name == "actionsec_store":
+            value = {"store": "sqlite (in-process)", "trusted": "default"}.get(name, "-")
+        elif name == "store":
             from pytest_actionsec.store import mask_url
 
             value = state.store_shown or mask_url(str(value))
-        elif name == "actionsec_budget":
+        elif name == "budget":
             value = f"{value:g}s"
-        shown.append(f"{name[len('actionsec_') :]}={value} ({s.origins[name]})")
+        shown.append(f"{name}={value} ({s.origins[name]})")
     if _distributing(config):
         return [
             "actionsec: " + ", ".join(shown),
             "actionsec: each xdist worker imports the target (its origins show at -n 0)",
-            f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
+            f"actionsec: seed {state.seed} ({s.origins['seed']}); "
             f"replay with {OPT_SEED}={state.seed}",
         ]
     target = state.target()
@@ -830,8 +570,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
         f"context={target.context_origin}, "
         f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
-        f"actionsec: seed {state.seed} ({s.origins['actionsec_seed']}); "
-        f"replay with {_replay_text(state)}",
+        f"actionsec: seed {state.seed} ({s.origins['seed']}); replay with {_replay_text(state)}",
         *(f"actionsec: note: {note}" for note in target.notes),
     ]
 
@@ -844,7 +583,7 @@ def _replay_line(state: _State, selection: str) -> str:
     """``replay: pytest --actionsec ...`` for one group (target first), and its note."""
     import shlex
 
-    flags = state.replay_flags()
+    flags = state.settings.replay_flags()
     target = [f for f in flags if f.startswith(OPT_TARGET + "=")]
     rest = [f for f in flags if f not in target]
     line = " ".join(["replay: pytest --actionsec", *target, *rest, "-k", shlex.quote(selection)])
@@ -1078,7 +817,7 @@ def _validate_marker(item: pytest.Item) -> dict[str, Any] | None:
         )
     if values["target"] is not None:
         try:
-            _parse_target(values["target"])
+            parse_target(values["target"])
         except ValueError as exc:
             raise pytest.UsageError(f"{where}: target {exc}") from None
     inv = values["invariants"]
@@ -1118,7 +857,7 @@ def pytest_collection_modifyitems(
         return
     from pytest_actionsec.engine import builtin_properties
 
-    layers = state.settings["actionsec_layers"]
+    layers = state.settings.layers
     suite: list[pytest.Item | pytest.Collector] = []
     # The longest runs first (xdist then schedules them first: the others fill in).
     for prop in sorted(builtin_properties(layers=layers), key=_run_order):
@@ -1224,15 +963,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from pytest_actionsec.report import build_report, write_report
 
     violations = [v for p in state.payloads for v in p["violations"]]
-    if s["actionsec_report"]:
+    if s.report:
         from pytest_actionsec.locations import source_root
 
         report = build_report(
-            target=s["actionsec_target"],
-            mode=s["actionsec_mode"],
+            target=s.target,
+            mode=s.mode,
             seed=state.seed,
-            examples=s["actionsec_examples"],
-            layers=s["actionsec_layers"],
+            examples=s.examples,
+            layers=s.layers,
             properties=[p["property"] for p in state.payloads],
             violations=violations,
             # paths relative to the checkout: the git work tree holding the rootdir
@@ -1242,20 +981,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             },
         )
         try:
-            write_report(
-                state._path(s["actionsec_report"]), _masked(report), tool_version=__version__
-            )
+            write_report(state._path(s.report), _masked(report), tool_version=__version__)
         except Exception as exc:
-            state.write_errors.append(f"{OPT_REPORT}={s['actionsec_report']}: {_why(exc)}")
+            state.write_errors.append(f"{OPT_REPORT}={s.report}: {_why(exc)}")
         else:
-            state.settings.values["_report_written"] = True
-    if s["actionsec_update_baseline"]:
+            state.report_written = True
+    if s.update_baseline:
         try:
-            update = _update_baseline(state, _masked(violations))
+            state.baseline_update = _update_baseline(state, _masked(violations))
         except Exception as exc:
-            state.write_errors.append(f"{OPT_BASELINE}={s['actionsec_baseline']}: {_why(exc)}")
-        else:
-            state.settings.values["_baseline_update"] = update
+            state.write_errors.append(f"{OPT_BASELINE}={s.baseline}: {_why(exc)}")
     if state.write_errors and session.exitstatus in (
         pytest.ExitCode.OK,
         pytest.ExitCode.NO_TESTS_COLLECTED,
@@ -1276,15 +1011,15 @@ def _known_groups() -> frozenset[tuple[str, str]]:
     return frozenset((g.function, g.layer) for g in builtin_groups(KNOWN_LAYERS))
 
 
-def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> Any:
+def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> BaselineUpdate:
     """Merge this run's findings into the baseline: what the run covered (properties
     that ran, not skipped; its mode and target) is replaced, the rest kept."""
     from pytest_actionsec.report import RunScope, update_baseline
 
     s = state.settings
     scope = RunScope(
-        mode=s["actionsec_mode"],
-        target=s["actionsec_target"],
+        mode=s.mode,
+        target=s.target,
         properties=frozenset(
             (p["property"]["family"], p["property"]["function"], p["property"]["layer"])
             for p in state.payloads
@@ -1293,7 +1028,7 @@ def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> Any:
         ),
         groups=_known_groups(),
     )
-    return update_baseline(state._path(s["actionsec_baseline"]), violations, scope)
+    return update_baseline(state._path(str(s.baseline)), violations, scope)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -1306,23 +1041,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_actionsec.store import mask_url
 
     s = state.settings
-    update = s.values.get("_baseline_update")
+    update = state.baseline_update
     warnings = []
     if state.baseline_file is not None:  # entries that match nothing the plugin knows
-        warnings = state.baseline_file.unknown(
-            INVARIANTS, _known_groups(), MODES, s["actionsec_baseline"]
-        )
+        warnings = state.baseline_file.unknown(INVARIANTS, _known_groups(), MODES, s.baseline)
     if state.payloads or warnings:
         terminalreporter.write_sep("=", "actionsec summary")
         for line in summary_lines(
             [p["property"] for p in state.payloads],
             seed=state.seed,
             replay=_replay_text(state),
-            baseline=s["actionsec_baseline"],
+            baseline=s.baseline,
             baseline_written=update.written if update else None,
             baseline_update=update,
             baseline_warnings=warnings,
-            report=s["actionsec_report"] if s.values.get("_report_written") else None,
+            report=s.report if state.report_written else None,
         ):
             terminalreporter.write_line(mask_url(line))
     for error in state.write_errors:
@@ -1353,7 +1086,7 @@ def actionsec_target(request: pytest.FixtureRequest) -> Target:
 def actionsec_mode(request: pytest.FixtureRequest) -> str:
     """The input mode: the marker's ``mode=``, else ``--actionsec-mode``."""
     mode = _marker_values(request).get("mode")
-    return str(mode or _state(request.config).settings["actionsec_mode"])
+    return str(mode or _state(request.config).settings.mode)
 
 
 @pytest.fixture
@@ -1406,7 +1139,7 @@ def actionsec_check(
     clock = None
     if "actionsec_clock" in request.fixturenames:
         clock = request.getfixturevalue("actionsec_clock")
-    mode = values.get("mode") or _state(request.config).settings["actionsec_mode"]
+    mode = values.get("mode") or _state(request.config).settings.mode
     checker = Checker(
         actionsec_target,
         invariants=values.get("invariants"),

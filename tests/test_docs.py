@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pytest_actionsec
-from pytest_actionsec import docs, plugin, strategies
+from pytest_actionsec import config, docs, plugin, strategies
 from pytest_actionsec.oracle import FAMILIES, INVARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +52,11 @@ def test_generator_runs_as_a_module() -> None:
 
 def test_options_are_collected_from_pytest_addoption() -> None:
     flags = {o.flags[0] for o in _options()}
-    assert flags == {o[0] for o in plugin._OPTIONS} | {
+    assert flags == {o.flag for o in config.OPTIONS} | {
         plugin.OPT_ACTIVE,
         plugin.OPT_UPDATE_BASELINE,
     }
-    assert set(_ini_keys()) == {o[1] for o in plugin._OPTIONS} | {
+    assert set(_ini_keys()) == {o.ini for o in config.OPTIONS} | {
         "actionsec",
         "actionsec_update_baseline",
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_actionsec import plugin
+from pytest_actionsec import config, plugin
 from pytest_actionsec.oracle import INVARIANTS
 from pytest_actionsec.report import Baseline
 from pytest_actionsec.targets import FUNCTIONS
@@ -29,7 +29,7 @@ EXAMPLES = ROOT / "examples"
 README = ROOT / "README.md"
 HAVE_NOVA = importlib.util.find_spec("nova") is not None
 needs_nova = pytest.mark.skipif(not HAVE_NOVA, reason="needs the nova extra")
-KNOWN_OPTIONS = {o[0] for o in plugin._OPTIONS} | {
+KNOWN_OPTIONS = {o.flag for o in config.OPTIONS} | {
     plugin.OPT_ACTIVE,
     plugin.OPT_UPDATE_BASELINE,
 }

@@ -27,7 +27,7 @@ import hypothesis
 import pytest
 from hypothesis import Phase, settings
 
-from pytest_actionsec import plugin
+from pytest_actionsec import config
 from pytest_actionsec.clock import SkewedClock
 from pytest_actionsec.engine import Group, GroupResult, execute, run_group
 from pytest_actionsec.oracle import Observation, Violation, judge
@@ -56,7 +56,7 @@ COMMAND = [
     "-k",
     "leak and add_instance_fault",
 ]
-HAVE_MIN_SEVERITY = "--actionsec-min-severity" in {o[0] for o in plugin._OPTIONS}
+HAVE_MIN_SEVERITY = "--actionsec-min-severity" in {o.flag for o in config.OPTIONS}
 _SCRIPT = shutil.which("pytest", path=str(Path(sys.executable).parent))
 PYTEST = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "pytest"]
 

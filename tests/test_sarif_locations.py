@@ -225,7 +225,7 @@ def test_a_captured_crash_keeps_its_site_not_its_traceback() -> None:
 
 
 def test_help_shows_every_options_default(pytester: pytest.Pytester) -> None:
-    from pytest_actionsec import plugin
+    from pytest_actionsec import config
 
     texts: dict[str, str] = {}
     option = ""
@@ -243,8 +243,8 @@ def test_help_shows_every_options_default(pytester: pytest.Pytester) -> None:
     assert "(default: stored)" in texts["--actionsec-min-severity"]
     assert "(default: 100)" in texts["--actionsec-examples"]
     assert "(default: packer,boundary,store,api)" in texts["--actionsec-layers"]
-    for name, *_ in plugin._OPTIONS:
-        assert "(default: " in texts[name], name
+    for entry in config.OPTIONS:
+        assert "(default: " in texts[entry.flag], entry.flag
 
 
 @pytest.mark.parametrize(

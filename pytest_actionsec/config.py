@@ -1,0 +1,497 @@
+"""One run configuration, read once from the command line, ini files and the environment.
+
+:data:`OPTIONS` and :data:`FLAGS` are the table of every setting (command-line flag, ini
+key, the ``ACTIONSEC_*`` variable the fuzz module reads, parser, default, help);
+:func:`read_config` turns the three sources into one frozen :class:`RunConfig`. The
+plugin calls it with pytest's values (command line over ini over default), the fuzz
+module with ``os.environ``. A bad value is a :class:`ConfigError` of one line naming
+the option, ini key or variable it came from.
+
+Core module: it imports neither pytest nor nova nor Hypothesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pytest_actionsec.constants import DEFAULT_LAYERS, DEFAULT_TARGET, DEFAULT_TIMEOUT, MODES
+from pytest_actionsec.constants import LAYERS as _LAYERS
+from pytest_actionsec.registry import SEVERITIES
+
+__all__ = [
+    "ENTRIES",
+    "FLAGS",
+    "FUZZ_DEFAULTS",
+    "OPTIONS",
+    "ConfigError",
+    "Flag",
+    "Option",
+    "RunConfig",
+    "parse_bool",
+    "parse_budget",
+    "parse_examples",
+    "parse_layers",
+    "parse_min_severity",
+    "parse_mode",
+    "parse_seed",
+    "parse_target",
+    "parse_text",
+    "parse_timeout",
+    "parse_trusted",
+    "read_config",
+]
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line naming the option, ini key or variable."""
+
+
+# ---------------------------------------------------------------------------
+# Parsers: each takes the raw text and raises ValueError("must be ..., got '...'").
+
+
+def parse_mode(value: str) -> str:
+    """An input mode: ``contract`` or ``hostile``."""
+    value = str(value).strip()
+    if value not in MODES:
+        raise ValueError(f"must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def parse_examples(value: str) -> int:
+    """A positive whole number of examples."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"must be a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"must be a positive whole number, got {value!r}")
+    return number
+
+
+def parse_seed(value: str) -> int:
+    """A seed: a whole number (decimal, ``0x``, ``0o`` or ``0b``), not negative."""
+    try:
+        number = int(str(value).strip(), 0)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return number
+
+
+def parse_layers(value: str) -> tuple[str, ...]:
+    """A comma-separated, non-empty list of layers."""
+    layers = tuple(part.strip() for part in str(value).split(",") if part.strip())
+    if not layers or any(layer not in _LAYERS for layer in layers):
+        raise ValueError(f"must be a comma-separated list of {', '.join(_LAYERS)}, got {value!r}")
+    return layers
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_budget(value: str) -> float:
+    """A positive duration in seconds: ``90``, ``90s``, ``10m`` or ``2h``."""
+    text = str(value).strip().lower()
+    unit = _UNITS.get(text[-1:], None) if text else None
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"must be a duration like 90s, 10m or 2h, got {value!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"must be a positive duration like 90s, 10m or 2h, got {value!r}")
+    return seconds
+
+
+def parse_timeout(value: str) -> float:
+    """Seconds a call may take: a finite number, not negative (0: no limit)."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"must be a number of seconds (0: no limit), got {value!r}")
+    return number
+
+
+def parse_min_severity(value: str) -> str:
+    """A leak's audience: ``stored``, ``admin`` or ``tenant``."""
+    text = str(value).strip()
+    if text not in SEVERITIES:
+        raise ValueError(f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
+    return text
+
+
+def parse_target(value: str) -> str:
+    """A dotted module path (only its form is checked: nothing is imported)."""
+    text = str(value).strip()
+    if not text or any(part == "" or not part.isidentifier() for part in text.split(".")):
+        raise ValueError(f"must be a dotted module path, got {value!r}")
+    return text
+
+
+def parse_trusted(value: str) -> tuple[str, ...]:
+    """Comma-separated dotted exception classes (resolved with the target)."""
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def parse_text(value: str) -> str:
+    """Free text (a path or a URL), taken as given."""
+    return str(value)
+
+
+def parse_bool(value: object) -> bool:
+    """A boolean: ``true``/``false`` words (``1``, ``yes``, ``on``; ``0``, ``no``, ``off``, '')."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+# ---------------------------------------------------------------------------
+# The table.
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting taking a value: its command-line flag, ini key and (for the fuzz
+    module) environment variable, its parser, default and ``--help`` text."""
+
+    #: the :class:`RunConfig` field it fills
+    name: str
+    flag: str
+    ini: str
+    parse: Callable[[str], Any]
+    default: Any
+    #: what the option does (``--help`` adds the default: see :meth:`help_text`)
+    help: str
+    #: the variable the fuzz module reads it from (None: the fuzz module does not)
+    env: str | None = None
+    #: what ``--help`` says of the default when it is not the plain value
+    shown_default: str | None = None
+
+    def help_text(self) -> str:
+        """The help text with the default, as ``pytest --help`` shows it."""
+        shown = self.shown_default
+        if shown is None:
+            default = self.default
+            if isinstance(default, (tuple, list)):
+                shown = ",".join(map(str, default))
+            elif isinstance(default, float):
+                shown = f"{default:g}"
+            else:
+                shown = "none" if default is None else str(default)
+        return f"{self.help} (default: {shown})"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One on/off setting: a command-line flag and a boolean ini key (default off)."""
+
+    name: str
+    flag: str
+    ini: str
+    help: str
+    ini_help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "target",
+        "--actionsec-target",
+        "actionsec_target",
+        parse_target,
+        DEFAULT_TARGET,
+        "dotted module holding the four pack helpers",
+        env="ACTIONSEC_TARGET",
+    ),
+    Option(
+        "mode",
+        "--actionsec-mode",
+        "actionsec_mode",
+        parse_mode,
+        "contract",
+        "input mode: contract (what correct callers pass) or hostile (adds out-of-contract input)",
+        env="ACTIONSEC_MODE",
+    ),
+    Option(
+        "examples",
+        "--actionsec-examples",
+        "actionsec_examples",
+        parse_examples,
+        100,
+        "Hypothesis examples per built-in property",
+    ),
+    Option(
+        "seed",
+        "--actionsec-seed",
+        "actionsec_seed",
+        parse_seed,
+        None,
+        "seed for the built-in suite",
+        shown_default="random, printed in the header",
+    ),
+    Option(
+        "report",
+        "--actionsec-report",
+        "actionsec_report",
+        parse_text,
+        None,
+        "write a JSON report to PATH (SARIF 2.1.0 when PATH ends in .sarif)",
+        shown_default="none",
+    ),
+    Option(
+        "baseline",
+        "--actionsec-baseline",
+        "actionsec_baseline",
+        parse_text,
+        None,
+        "JSON file of accepted findings: they are shown but do not fail the run",
+        shown_default="none",
+    ),
+    Option(
+        "layers",
+        "--actionsec-layers",
+        "actionsec_layers",
+        parse_layers,
+        DEFAULT_LAYERS,
+        "comma-separated layers of the built-in suite",
+        env="ACTIONSEC_LAYERS",
+    ),
+    Option(
+        "store",
+        "--actionsec-store",
+        "actionsec_store",
+        parse_text,
+        None,
+        "SQLAlchemy URL of a server database for the store and api layers",
+        env="ACTIONSEC_STORE",
+        shown_default="in-process sqlite",
+    ),
+    Option(
+        "timeout",
+        "--actionsec-timeout",
+        "actionsec_timeout",
+        parse_timeout,
+        DEFAULT_TIMEOUT,
+        "seconds one helper call may take before it is reported as hung (0: no limit)",
+        env="ACTIONSEC_TIMEOUT",
+    ),
+    Option(
+        "min_severity",
+        "--actionsec-min-severity",
+        "actionsec_min_severity",
+        parse_min_severity,
+        "stored",
+        "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
+        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
+        "member reads); leaks read by fewer are reported, never failing",
+    ),
+    Option(
+        "budget",
+        "--actionsec-budget",
+        "actionsec_budget",
+        parse_budget,
+        None,
+        "wall time of the whole session (90s, 10m, 2h; start-up and xdist workers included): "
+        "each helper-layer run gets an equal share of what is left and draws rounds of "
+        "--actionsec-examples until its share is spent, cut at its deadline",
+        shown_default="none: --actionsec-examples per run",
+    ),
+    Option(
+        "trusted",
+        "--actionsec-trusted",
+        "actionsec_trusted",
+        parse_trusted,
+        None,
+        "comma-separated exception classes whose format_message() text may be stored",
+        env="ACTIONSEC_TRUSTED",
+        shown_default="nova.exception.NovaException",
+    ),
+)
+
+FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "active",
+        "--actionsec",
+        "actionsec",
+        "collect the built-in property suite (one item per property, helper and layer) "
+        "(default: off)",
+        "run the built-in suite (like --actionsec)",
+    ),
+    Flag(
+        "update_baseline",
+        "--actionsec-update-baseline",
+        "actionsec_update_baseline",
+        "merge this run's findings into the baseline file (entries of what the run did "
+        "not cover are kept) and do not fail on them (default: off)",
+        "like --actionsec-update-baseline",
+    ),
+)
+
+#: The fuzz module's own defaults (by field): no store layer unless asked for.
+FUZZ_DEFAULTS: Mapping[str, Any] = MappingProxyType({"layers": ("packer", "boundary")})
+
+#: Every entry of the table: the options, then the flags.
+ENTRIES: tuple[Option | Flag, ...] = (*OPTIONS, *FLAGS)
+
+_BY_INI: Mapping[str, str] = MappingProxyType({entry.ini: entry.name for entry in ENTRIES})
+
+
+# ---------------------------------------------------------------------------
+# The configuration.
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of one run, parsed, and where each came from.
+
+    ``origins`` maps each field name to its source: the flag (``--actionsec-mode``),
+    ``ini <key>``, the variable (``ACTIONSEC_MODE``) or ``default`` (the plugin adds
+    ``random`` and ``xdist controller`` for the seed, see :meth:`with_seed`).
+    ``config["actionsec_mode"]`` reads a field by its ini key.
+    """
+
+    active: bool = False
+    target: str = DEFAULT_TARGET
+    mode: str = "contract"
+    examples: int = 100
+    seed: int | None = None
+    report: str | None = None
+    baseline: str | None = None
+    update_baseline: bool = False
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+    #: left out of the repr: a URL may carry a password
+    store: str | None = dataclasses.field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    min_severity: str = "stored"
+    budget: float | None = None
+    trusted: tuple[str, ...] | None = None
+    origins: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}), compare=False, hash=False
+    )
+
+    def __getitem__(self, ini_key: str) -> Any:
+        """The field an ini key names (``"actionsec_mode"``: :attr:`mode`)."""
+        try:
+            return getattr(self, _BY_INI[ini_key])
+        except KeyError:
+            raise KeyError(ini_key) from None
+
+    @property
+    def time_limit(self) -> float | None:
+        """Seconds a call may take, None for no limit (a timeout of 0)."""
+        return self.timeout or None
+
+    @property
+    def uses_store(self) -> bool:
+        """True when the built-in suite runs and runs a layer that needs the store."""
+        return self.active and bool({"store", "api"} & set(self.layers))
+
+    def with_seed(self, seed: int, origin: str) -> RunConfig:
+        """A copy with the seed chosen (``origin``: where it came from)."""
+        origins = MappingProxyType({**self.origins, "seed": origin})
+        return dataclasses.replace(self, seed=seed, origins=origins)
+
+    def replay_flags(self) -> list[str]:
+        """The options (shell-quoted) that replay this run, seed first; defaults left out.
+
+        The store URL is printed without its password (the plugin reads it from
+        ``ACTIONSEC_STORE_PASSWORD``), and only when a layer uses the store.
+        """
+        import shlex
+
+        flags = [] if self.seed is None else [f"--actionsec-seed={self.seed}"]
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if option.name in ("seed", "report") or value in (None, option.default):
+                continue
+            if option.name == "store":
+                if not self.uses_store:
+                    continue  # an unused store does not change the run
+                from pytest_actionsec.store import without_password
+
+                value = without_password(str(value))
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            elif option.name == "budget":
+                value = f"{value:g}s"
+            elif isinstance(value, float):
+                value = f"{value:g}"
+            flags.append(shlex.quote(f"{option.flag}={value}"))
+        return flags
+
+
+def _unset(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def read_config(
+    cli: Mapping[str, object] | None = None,
+    ini: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The run configuration from three sources: the first that sets a value wins.
+
+    ``cli`` maps ini keys to command-line values (None: not given; a string is parsed,
+    anything else is taken as its parser's result, as argparse's ``type=`` made it);
+    ``ini`` maps ini keys to ini values; ``env`` is an environment, read for the options
+    that name a variable (an empty variable is unset). ``defaults`` replaces table
+    defaults by field name (the fuzz module's :data:`FUZZ_DEFAULTS`). Raises
+    :class:`ConfigError` naming the source of a bad value.
+    """
+    cli, ini, env = cli or {}, ini or {}, env or {}
+    chosen = dict(defaults or {})
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for option in OPTIONS:
+        value, origin = chosen.get(option.name, option.default), "default"
+        raw_cli, raw_ini = cli.get(option.ini), ini.get(option.ini)
+        raw_env = env.get(option.env, "").strip() if option.env else ""
+        try:
+            if raw_cli is not None:
+                origin = option.flag
+                value = option.parse(raw_cli) if isinstance(raw_cli, str) else raw_cli
+            elif not _unset(raw_ini):
+                origin = f"ini {option.ini}"
+                value = option.parse(str(raw_ini))
+            elif raw_env:
+                origin = str(option.env)
+                value = option.parse(raw_env)
+        except ValueError as exc:
+            raise ConfigError(_where(origin, option.ini, option.flag) + str(exc)) from None
+        values[option.name], origins[option.name] = value, origin
+    for flag in FLAGS:
+        raw_cli, raw_ini = cli.get(flag.ini), ini.get(flag.ini)
+        if raw_cli is not None and raw_cli is not False:
+            values[flag.name], origins[flag.name] = True, flag.flag
+            continue
+        try:
+            on = parse_bool(raw_ini) if raw_ini is not None else False
+        except ValueError as exc:
+            raise ConfigError(f"ini option {flag.ini} {exc}") from None
+        values[flag.name], origins[flag.name] = on, (f"ini {flag.ini}" if on else "default")
+    if values["update_baseline"] and not values["baseline"]:
+        raise ConfigError("--actionsec-update-baseline needs --actionsec-baseline=PATH")
+    return RunConfig(**values, origins=MappingProxyType(origins))
+
+
+def _where(origin: str, ini: str, flag: str) -> str:
+    """How an error names its source: as argparse, pytest's ini errors, or the variable."""
+    if origin == flag:
+        return f"argument {flag}: "
+    if origin == f"ini {ini}":
+        return f"ini option {ini} "
+    return f"{origin} "
