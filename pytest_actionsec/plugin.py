@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import random
 import re
 import time
@@ -32,15 +31,17 @@ from pytest_actionsec.config import (
 )
 from pytest_actionsec.constants import DEFAULT_TARGET as DEFAULT_TARGET  # re-exported
 from pytest_actionsec.constants import LAYERS, MODES
-from pytest_actionsec.registry import REGISTRY, severity_rank
+from pytest_actionsec.registry import REGISTRY
+from pytest_actionsec.suite import Suite
 
 if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
-    from pytest_actionsec.engine import Property, PropertyResult, Run, RunResult
+    from pytest_actionsec.engine import Property, Run, RunResult
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.report import BaselineUpdate
+    from pytest_actionsec.store import Store
     from pytest_actionsec.targets import Target
 
 # A fork's conftest registering an invariant id twice gets a one-line usage error
@@ -168,8 +169,6 @@ class _State:
         #: the baseline file as read, every mode's and target's entries (None: no file)
         self.baseline_file: Any = None
         self.payloads: list[dict[str, Any]] = []
-        self.store: Any = None
-        self.store_error: str | None = None
         #: the store URL to open: --actionsec-store, with the password of
         #: ACTIONSEC_STORE_PASSWORD when it names a user and no password
         self.store_url: str | None = _store_url(settings.store)
@@ -177,18 +176,14 @@ class _State:
         self.store_shown: str | None = None
         #: output files that could not be written at the end (one line each)
         self.write_errors: list[str] = []
-        #: results by run id (:attr:`Run.id`)
-        self.groups: dict[str, RunResult] = {}
         #: True once the session's report file is written
         self.report_written = False
         #: what ``--actionsec-update-baseline`` wrote (None: nothing)
         self.baseline_update: BaselineUpdate | None = None
         #: wall time (epoch seconds) the session started: the controller's under xdist
         self.started: float = config.stash.get(_STARTED, None) or time.time()
-        #: the engine's clock reading at which the session started (set when first needed)
-        self._budget_origin: float | None = None
-        #: seconds kept for the session's end (see :meth:`budget_share`)
-        self._budget_exit = 0.0
+        #: the suite this process runs (the core: runs, store, budget)
+        self.suite = Suite(settings, started=self.started, store_url=self.store_url)
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -202,7 +197,7 @@ class _State:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start with no results (a config runs one session)."""
         self.payloads.clear()
-        self.groups.clear()
+        self.suite.results.clear()
 
     @property
     def active(self) -> bool:
@@ -210,16 +205,12 @@ class _State:
 
     def target(self, path: str | None = None) -> Target:
         """The resolved target (cached); a bad one is a one-line usage error."""
-        from pytest_actionsec.targets import TargetError, resolve_target
+        from pytest_actionsec.targets import TargetError
 
-        path = path or self.settings.target
-        if path not in self._targets:
-            trusted = self.settings.trusted
-            try:
-                self._targets[path] = resolve_target(path, trusted=trusted)
-            except TargetError as exc:
-                raise pytest.UsageError(str(exc)) from None
-        return self._targets[path]
+        try:
+            return self.suite.target(path)
+        except TargetError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def baseline(self) -> Any:
         from pytest_actionsec.report import Baseline, BaselineError
@@ -245,38 +236,14 @@ class _State:
         return p if p.is_absolute() else Path(self.config.invocation_params.dir) / p
 
     def budget_share(self, session: pytest.Session) -> float:
-        """Seconds for the next run: an equal share of the budget left among runs not started.
-
-        The budget is the session's wall time, counted from the process start (the
-        controller's under xdist: start-up, nova's import and worker start-up count).
-        Elapsed time is read on the run clock (``execution.search.RUN_CLOCK``, which
-        tests replace) once the start-up is counted. The exit costs about what the
-        start-up did (unloading the modules it loaded), so as much is kept for it
-        (at most a third of the budget). Under ``--dist loadgroup`` a worker runs
-        about its part of the runs; under other modes it may have to run every one.
-        """
-        from pytest_actionsec.execution.search import RUN_CLOCK
-
-        clock = RUN_CLOCK[0]
-        budget = self.settings["actionsec_budget"]
-        if self._budget_origin is None:
-            startup = max(time.time() - self.started, 0.0)
-            self._budget_origin = clock() - startup
-            self._budget_exit = min(startup, budget / 3)
-        left = budget - self._budget_exit - (clock() - self._budget_origin)
-        groups = {item.run_id(): None for item in session.items if isinstance(item, ActionsecItem)}
-        pending = len([g for g in groups if g not in self.groups])
+        """Seconds for the next run (:meth:`Suite.budget_share` over the session's runs;
+        under ``--dist loadgroup`` a worker makes about its part of them)."""
+        runs = [item.run_id() for item in session.items if isinstance(item, ActionsecItem)]
         workerinput = getattr(self.config, "workerinput", None)
+        workers = None
         if workerinput is not None and workerinput.get("actionsec_grouped"):
             workers = max(int(workerinput.get("workercount", 1)), 1)
-            mine = -(-len(groups) // workers) - len(self.groups)  # ceil: this worker's part
-            pending = min(pending, mine)
-        return float(max(left, 0.0) / max(pending, 1))
-
-    def group_seed(self, run_id: str) -> int:
-        """The seed of one run, derived from the session's seed and the run's id."""
-        digest = hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()
-        return int.from_bytes(digest[:4], "big")
+        return self.suite.budget_share(runs, workers=workers)
 
     def uses_store(self) -> bool:
         """True when the built-in suite runs a layer that needs the store."""
@@ -293,18 +260,14 @@ class _State:
                 f"actionsec: the store layer cannot run: {mask_url(str(exc))}"
             ) from None
 
-    def open_store(self) -> Any:
-        """The session's store (built once), or None with ``store_error`` set (one line)."""
-        if self.store is None and self.store_error is None:
-            from pytest_actionsec.store import Store, mask_url
-
-            try:
-                self.store = Store.open(self.store_url)
-            except Exception as exc:
-                self.store_error = mask_url(
-                    f"actionsec: the store cannot be opened: {type(exc).__name__}: {exc}"
-                )
-        return self.store
+    def open_store(self) -> Store:
+        """The session's store; one that cannot be opened fails the test (never a skip)."""
+        store = self.suite.open_store()
+        if store is None:
+            pytest.fail(
+                self.suite.store_error or "actionsec: the store cannot be opened", pytrace=False
+            )
+        return store
 
     def replay_note(self) -> str:
         """What the replay needs besides its flags (the store password's variable), or ''."""
@@ -315,9 +278,7 @@ class _State:
         return ""
 
     def close(self) -> None:
-        if self.store is not None:
-            store, self.store = self.store, None
-            store.close()
+        self.suite.close()
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
@@ -657,43 +618,24 @@ class ActionsecItem(pytest.Item):
         return {layer: tuple(fams) for layer, fams in judged.items()}
 
     def _group_result(self) -> RunResult:
-        from pytest_actionsec.clock import SkewedClock
-        from pytest_actionsec.engine import run_pipeline
+        from pytest_actionsec.store import StoreError
 
         state = _state(self.config)
-        run = self._run()
-        cached = state.groups.get(run.id)
+        suite = state.suite
+        cached = suite.results.get(self._run().id)
         if cached is not None and cached.covers(self.prop):
             return cached
-        s = state.settings
-        target = state.target()
-        judged = self._judged()
-        store = None
-        if {"store", "api"} & set(judged):
-            store = state.open_store()
-            if store is None:  # the start-up probe passed, the open did not: never a skip
-                pytest.fail(state.store_error or "actionsec: the store cannot be opened", False)
         share = None
-        if s["actionsec_budget"] is not None:
+        if state.settings.budget is not None:
             share = state.budget_share(self.session)
-        with SkewedClock() as clock:
-            result = run_pipeline(
-                target,
-                run,
-                judged,
-                mode=s["actionsec_mode"],
-                max_examples=s["actionsec_examples"],
-                seed=state.group_seed(run.id),
-                clock=clock,
-                timeout=s["actionsec_timeout"] or None,
-                store=store,
-                seconds=share,
-            )
-        state.groups[run.id] = result
-        return result
+        try:
+            return suite.result(self.prop, self._judged(), seconds=share)
+        except StoreError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def runtest(self) -> None:
         from pytest_actionsec.registry import InvariantError
+        from pytest_actionsec.suite import verdict
 
         state = _state(self.config)
         try:
@@ -701,58 +643,20 @@ class ActionsecItem(pytest.Item):
         except (InvariantError, pytest.UsageError) as exc:  # a worker's bad target too
             pytest.fail(str(exc), pytrace=False)
         s = state.settings
-        baseline = state.baseline()
-        floor = severity_rank(s["actionsec_min_severity"])
-        own: list[Violation] = []
-        noted: list[Violation] = []
-        for v in result.violations:
-            # an input class's doing, or a leak read by fewer than the floor: reported only
-            below = bool(v.severity) and severity_rank(v.severity) < floor
-            (noted if v.blame or below else own).append(v)
-        if s["actionsec_update_baseline"]:
-            new, accepted = [], own
-        else:
-            new, accepted = baseline.partition(own)
-        self._record(result, new, accepted, noted)
+        judged = verdict(
+            result,
+            state.baseline(),
+            min_severity=s.min_severity,
+            update_baseline=s.update_baseline,
+        )
+        where = None
+        if result.status != "skipped":  # where the function under test is defined (SARIF)
+            where = state.target().definition(result.property.function)
+        self.user_properties.append(("actionsec", judged.payload(where)))
         if result.status == "skipped":
             pytest.skip(result.reason)
-        if new:
-            # the widest audience first: a tenant leak leads the report
-            ordered = sorted(new, key=lambda v: -severity_rank(v.severity))
-            raise ActionsecFailure(ordered, accepted)
-
-    def _record(
-        self,
-        result: PropertyResult,
-        new: list[Any],
-        accepted: list[Any],
-        noted: list[Any] | None = None,
-    ) -> None:
-        entry = result.to_dict()
-        entry["seed"] = result.seed
-        entry["seconds"] = round(result.seconds, 3)
-        entry["new"] = len(new)
-        entry["accepted"] = len(accepted)
-        if noted:
-            entry["noted"] = len(noted)
-            if entry["status"] == "failed" and not new and not accepted:
-                entry["status"] = "passed"  # every finding is noted: nothing fails
-        # the property that found each one: a crash.timeout is found by any family's run
-        pid = result.property.id
-        violations = [dict(v.to_dict(), property=pid, accepted=False) for v in new]
-        violations += [dict(v.to_dict(), property=pid, accepted=True) for v in accepted]
-        violations += [
-            dict(v.to_dict(), property=pid, accepted=False, noted=True) for v in noted or ()
-        ]
-        leaks = [v.severity for v in new if v.severity]
-        if leaks:  # the widest audience among the new leaks (the summary shows it)
-            entry["severity"] = max(leaks, key=severity_rank)
-        payload: dict[str, Any] = {"property": entry, "violations": violations}
-        if result.status != "skipped":  # where the function under test is defined (SARIF)
-            where = _state(self.config).target().definition(result.property.function)
-            if where is not None:
-                payload["source"] = where.to_dict()
-        self.user_properties.append(("actionsec", payload))
+        if judged.new:
+            raise ActionsecFailure(judged.failures(), list(judged.accepted))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ActionsecFailure):
@@ -1004,31 +908,14 @@ def _why(exc: BaseException) -> str:
     return f"not written ({type(exc).__name__}: {text}" + (f": {where})" if where else ")")
 
 
-def _known_groups() -> frozenset[tuple[str, str]]:
-    """Every (helper, layer) the built-in suite runs, whatever layers this run chose."""
-    from pytest_actionsec.engine import builtin_groups
-
-    return frozenset((g.function, g.layer) for g in builtin_groups(KNOWN_LAYERS))
-
-
 def _update_baseline(state: _State, violations: list[dict[str, Any]]) -> BaselineUpdate:
     """Merge this run's findings into the baseline: what the run covered (properties
     that ran, not skipped; its mode and target) is replaced, the rest kept."""
-    from pytest_actionsec.report import RunScope, update_baseline
+    from pytest_actionsec.report import update_baseline
+    from pytest_actionsec.suite import baseline_scope
 
-    s = state.settings
-    scope = RunScope(
-        mode=s.mode,
-        target=s.target,
-        properties=frozenset(
-            (p["property"]["family"], p["property"]["function"], p["property"]["layer"])
-            for p in state.payloads
-            # a skipped property, or one a spent budget left without an example, did not run
-            if p["property"]["status"] != "skipped" and p["property"]["examples"]
-        ),
-        groups=_known_groups(),
-    )
-    return update_baseline(state._path(str(s.baseline)), violations, scope)
+    scope = baseline_scope(state.settings, [p["property"] for p in state.payloads])
+    return update_baseline(state._path(str(state.settings.baseline)), violations, scope)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -1044,7 +931,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     update = state.baseline_update
     warnings = []
     if state.baseline_file is not None:  # entries that match nothing the plugin knows
-        warnings = state.baseline_file.unknown(INVARIANTS, _known_groups(), MODES, s.baseline)
+        from pytest_actionsec.suite import known_groups
+
+        warnings = state.baseline_file.unknown(INVARIANTS, known_groups(), MODES, s.baseline)
     if state.payloads or warnings:
         terminalreporter.write_sep("=", "actionsec summary")
         for line in summary_lines(
@@ -1153,8 +1042,4 @@ def actionsec_check(
 @pytest.fixture(scope="session")
 def actionsec_store(request: pytest.FixtureRequest) -> Any:
     """A ready store built by nova's migrations (``--actionsec-store`` or sqlite)."""
-    state = _state(request.config)
-    store = state.open_store()
-    if store is None:
-        pytest.fail(state.store_error or "actionsec: the store cannot be opened", pytrace=False)
-    return store
+    return _state(request.config).open_store()

@@ -180,8 +180,8 @@ def test_an_entry_of_another_mode_does_not_apply(tmp_path: Path) -> None:
 def test_a_wildcard_entry_stays_while_found_and_goes_when_all_it_spans_found_nothing(
     tmp_path: Path,
 ) -> None:
-    from pytest_actionsec.plugin import _known_groups
     from pytest_actionsec.report import RunScope, update_baseline
+    from pytest_actionsec.suite import known_groups as _known_groups
 
     path = tmp_path / "b.json"
     wild_found = {"invariant": "bounds.column", "function": "pack_action_start", "field": "*"}
