@@ -197,3 +197,21 @@ def test_the_suite_reports_its_six_runs(tmp_path: Path) -> None:
     assert len(runs) == 6 and sum(runs.values()) == 128
     assert runs["pack_action_event_finish-boundary"] == 3 * len(FAMILIES)  # boundary,store,api
     assert runs["pack_action_event_finish"] == len(FAMILIES)  # packer only
+
+
+def test_every_probe_goes_every_way(nova: Target, store: Store) -> None:
+    """The probes are not shrinking: each reaches every stage, so the fault sink's
+    non-dict-kwargs crash (a probe's shape, rare in draws) is found at all three layers
+    even after another probe found a leak (one drawn example besides)."""
+    result = run_pipeline(
+        nova,
+        Run("add_instance_fault_from_exc"),
+        {"packer": ALL, "store": ALL, "api": ALL},
+        max_examples=1,
+        seed=1,
+        store=store,
+        database=None,
+    )
+    found = {(v.invariant, v.layer) for v in result.violations}
+    assert {("leak.field", layer) for layer in ("packer", "store", "api")} <= found
+    assert {("crash.contract", layer) for layer in ("packer", "store", "api")} <= found

@@ -221,6 +221,8 @@ class _Search:
     first_raise: int | None = None
     #: on the run's clock: a call starting after it ends the round (not counted)
     deadline: float | None = None
+    #: skip the stages after a new finding once the round found its first (shrinking)
+    early_stop: bool = True
     #: builds each call's stages inside its own sandbox (None: ``stages`` are the run's)
     sandbox: Callable[[], contextlib.AbstractContextManager[tuple[Stage, ...]]] | None = None
 
@@ -256,7 +258,7 @@ def _check_call(search: _Search, stages: tuple[Stage, ...], call: Call) -> None:
         raise _DeadlinePassed
     search.collector.examples += 1
     search.round_calls += 1
-    shrinking = search.first_raise is not None
+    shrinking = search.early_stop and search.first_raise is not None
     upstream: Observation | None = None
     found: list[Violation] = []
     fresh: list[Violation] = []
@@ -444,7 +446,9 @@ def _replay_saved(
     if inner is None:
         return out
     run_id, target = pipeline.run.id, pipeline.target
-    search = _Search(stages, pipeline.judged, _Collector(), known=set(probed))
+    # every saved example goes every way (they are few, and each may show findings of
+    # several layers)
+    search = _Search(stages, pipeline.judged, _Collector(), known=set(probed), early_stop=False)
     final: list[Violation] = []
     tokens = (
         contextlib.nullcontext()
@@ -581,6 +585,7 @@ def search(
             # minimal: nothing to shrink) and is known to the search, so a defect the
             # probes show neither ends nor slows the search for the others.
             for probe in fixed:
+                state.first_raise = None  # each probe goes every way: nothing is shrunk
                 try:
                     check(probe)
                 except _Found:
