@@ -613,6 +613,7 @@ class Store:
                     f"cannot migrate {self.url}: {mask_url(_db_message(exc))}"
                 ) from None
             engine = self._engine()
+            _without_thread_yield(engine)
             meta = sa.MetaData()
             meta.reflect(engine, only=list(STORE_TABLES))
         self._tables = {name: meta.tables[name] for name in STORE_TABLES}
@@ -910,6 +911,25 @@ class Store:
                 f"back: {type(exc).__name__}: {exc}"
             )
         return None
+
+
+def _without_thread_yield(engine: Any) -> None:
+    """Drop oslo.db's ``time.sleep(0)`` at every connection check-in from ``engine``.
+
+    It lets eventlet's green threads run between queries (nova's services monkey-patch
+    with eventlet; this process does not): on a busy machine each sleep(0) gave the CPU
+    away, about 0.9 ms per example and 7% of the default suite. What nova writes and
+    reads is unchanged.
+    """
+    import sqlalchemy as sa
+
+    try:
+        from oslo_db.sqlalchemy import engines
+    except ImportError:  # pragma: no cover - another oslo.db layout
+        return
+    hook = getattr(engines, "_thread_yield", None)
+    if hook is not None and sa.event.contains(engine, "checkin", hook):
+        sa.event.remove(engine, "checkin", hook)
 
 
 def _value_key(value: Any) -> Any:
