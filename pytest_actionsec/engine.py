@@ -44,6 +44,7 @@ from pytest_actionsec.oracle import (
     judge,
 )
 from pytest_actionsec.snippets import call_source, with_families
+from pytest_actionsec.specs import spec_bytes as _bytes_in_spec
 from pytest_actionsec.strategies import Call, ExcSpec, calls, probes
 from pytest_actionsec.targets import FACTS, FUNCTIONS, POSITIONAL_PARAMS, Target
 
@@ -325,20 +326,6 @@ def _diff(label: str, before: dict[str, Any], after: dict[str, Any]) -> list[str
     if not changed:
         return []
     return [f"{label}: {', '.join(sorted(changed)[:6])} changed"]
-
-
-def _bytes_in_spec(value: Any) -> list[bytes]:
-    out: list[bytes] = []
-    if isinstance(value, bytes):
-        out.append(value)
-    elif isinstance(value, ExcSpec):
-        for item in list(value.args) + [v for _, v in value.kwargs] + [v for _, v in value.attrs]:
-            if isinstance(item, bytes):
-                out.append(item)
-        for sub in (value.cause, value.context):
-            if sub is not None:
-                out.extend(_bytes_in_spec(sub))
-    return out
 
 
 # ---------------------------------------------------------------------------
