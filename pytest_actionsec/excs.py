@@ -17,6 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from pytest_actionsec import nova
 from pytest_actionsec.canaries import Canary, new_canary, register_planted
 from pytest_actionsec.draws import (
     EDGE_CHARS,
@@ -310,9 +311,7 @@ def _exception_specs(
 
 def _default_trusted() -> tuple[type[BaseException], ...]:
     try:
-        from pytest_actionsec.targets import import_quietly
-
-        return (import_quietly("nova.exception").NovaException,)
+        return (nova.modules().exception.NovaException,)
     except Exception:
         return ()
 

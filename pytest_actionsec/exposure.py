@@ -38,7 +38,8 @@ return value serialised by Nova's ``JSONDictSerializer`` and parsed back
 :func:`visible_fields` renders a record with a distinct marker in every stored
 field and reports which markers come out; :func:`influencing_fields` also
 reports fields that change the output without showing up in it (``host`` through
-the hashed ``hostId``). Nova is imported lazily: importing this module is cheap.
+the hashed ``hostId``). Nova is imported lazily (:func:`pytest_actionsec.nova.api`):
+importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -49,12 +50,15 @@ import functools
 import inspect
 import json
 import logging
-import threading
 import types
 import uuid as _uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from pytest_actionsec.nova import api as nova_api
+from pytest_actionsec.nova import modules as nova_modules
+from pytest_actionsec.targets import FACTS
 
 __all__ = [
     "DEFAULT_FAULT_CODE",
@@ -114,34 +118,31 @@ class ExposureError(Exception):
 
 
 class _Nova:
-    """Nova's modules and the stub-looked-up controller classes, built once."""
+    """Nova's modules (:mod:`pytest_actionsec.nova`) and the stub-looked-up controller
+    and view classes built on nova's own."""
 
     def __init__(self) -> None:
-        from pytest_actionsec.targets import import_quietly, nova_conf
-
-        nova_conf()
-        self.objects = import_quietly("nova.objects")
-        self.objects.register_all()
-        self.fields = import_quietly("nova.objects.fields")
-        self.context = import_quietly("nova.context")
-        policy = import_quietly("nova.policy")
-        # Nova's API process does policy.init() with its registered in-code defaults;
+        modules = nova_modules()
+        api = nova_api()
+        self.objects = modules.objects
+        self.fields = modules.fields
+        self.context = modules.context
         # rules from a policy file (policy.yaml, policy.d/ under /etc/nova, ~/.nova,
-        # ...) would make this not the defaults: refuse rather than render with them.
-        policy.init(suppress_deprecation_warnings=True)
-        if policy._ENFORCER.file_rules:
+        # ...) would make nova's enforcer not the defaults: refuse rather than render
+        # with them.
+        if api.enforcer.file_rules:
             raise ExposureError(
                 "nova's policy enforcer holds rules from a policy file "
-                f"({sorted(policy._ENFORCER.file_rules)[:3]}...): exposure renders with "
+                f"({sorted(api.enforcer.file_rules)[:3]}...): exposure renders with "
                 "nova's in-code default policies only"
             )
-        self.enforcer = policy._ENFORCER
-        self.wsgi = import_quietly("nova.api.openstack.wsgi")
-        self.avr = import_quietly("nova.api.openstack.api_version_request")
+        self.enforcer = api.enforcer
+        self.wsgi = api.wsgi
+        self.avr = api.versions
         self.min_version = self.avr.min_api_version()
         self.max_version = self.avr.max_api_version()
-        actions_api = import_quietly("nova.api.openstack.compute.instance_actions")
-        servers_view = import_quietly("nova.api.openstack.compute.views.servers")
+        actions_api = api.instance_actions
+        servers_view = api.servers_view
         wsgi = self.wsgi
 
         def controller_init(self: Any, compute_api: Any, action_api: Any) -> None:
@@ -183,19 +184,12 @@ class _Nova:
         }
 
 
-_NOVA: _Nova | None = None
-_NOVA_LOCK = threading.Lock()
-
-
+@functools.cache
 def _nova() -> _Nova:
-    global _NOVA
-    if _NOVA is None:
-        with _NOVA_LOCK:
-            if _NOVA is None:
-                with warnings.catch_warnings(), _quiet():
-                    warnings.simplefilter("ignore")
-                    _NOVA = _Nova()
-    return _NOVA
+    """The :class:`_Nova` of this process (a race may build two: the same, harmlessly)."""
+    with warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")
+        return _Nova()
 
 
 def warm() -> None:
@@ -613,8 +607,6 @@ _KIND_OF_TABLE = {
 
 
 def _kind_of(function: str) -> str:
-    from pytest_actionsec.targets import FACTS
-
     return _KIND_OF_TABLE[FACTS[function].table]
 
 

@@ -11,7 +11,8 @@ nova's ``db.instance_fault_create`` and reads the row back.
 
 A target module that defines ``add_instance_fault_from_exc`` itself (with its own
 ``exception_to_dict`` and ``_get_fault_details`` at module level, as nova does) is
-fuzzed with its own; otherwise nova's is used. Nova is imported lazily.
+fuzzed with its own; otherwise nova's is used. Nova is imported lazily
+(:mod:`pytest_actionsec.nova`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from pytest_actionsec import nova
+from pytest_actionsec.errors import TargetError
 
 __all__ = [
     "FAULT_FIELDS",
@@ -34,23 +38,17 @@ __all__ = [
 FAULT_FIELDS: tuple[str, ...] = ("instance_uuid", "code", "message", "details", "host")
 
 #: Where nova defines the sink.
-NOVA_FAULT_MODULE = "nova.compute.utils"
+NOVA_FAULT_MODULE = nova.FAULT_MODULE
 
 _NAME = "add_instance_fault_from_exc"
 _PARAMS = ("context", "instance", "fault")
 
 
 def _fault_class() -> Any:
-    from pytest_actionsec.targets import import_quietly, nova_conf
-
-    with warnings.catch_warnings():
-        # webob and oslo warn (DeprecationWarning) while nova registers its objects:
-        # under -W error that must not turn the fault properties off
-        warnings.simplefilter("ignore")
-        objects = import_quietly("nova.objects")
-        objects.register_all()
-        nova_conf()  # the sink reads CONF.host
-    return objects.InstanceFault
+    # nova.modules() registers the objects quietly (under -W error webob's and oslo's
+    # DeprecationWarnings must not turn the fault properties off) and parses CONF (the
+    # sink reads CONF.host)
+    return nova.modules().objects.InstanceFault
 
 
 def fault_fields() -> dict[str, Any]:
@@ -94,13 +92,11 @@ def find_fault_sink(module: Any, path: str) -> tuple[Callable[..., Any] | None, 
     ``sink`` is None (and ``note`` says why) when neither is usable. Raises
     ``TargetError`` when the module's own sink has the wrong signature.
     """
-    from pytest_actionsec.targets import TargetError, import_quietly
-
     own = getattr(module, _NAME, None)
     origin = f"{path}.{_NAME}"
     if own is None:
         try:
-            own = getattr(import_quietly(NOVA_FAULT_MODULE), _NAME, None)
+            own = getattr(nova.fault_module(), _NAME, None)
         except Exception:
             own = None
         origin = f"{NOVA_FAULT_MODULE}.{_NAME}"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
 
 __all__ = [
+    "MISSING",
     "error_text",
     "expected_kind",
     "field_name",
@@ -30,6 +31,15 @@ __all__ = [
     "utc_naive",
     "utf8_len",
 ]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+#: What a lookup gives for a key or attribute that is not there (never a stored value).
+MISSING: Any = _Missing()
 
 _PY_TYPES: Mapping[str, type] = {
     "str": str,

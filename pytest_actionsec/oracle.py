@@ -13,20 +13,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest_actionsec.invariants  # noqa: F401 - registers the built-in invariants
 from pytest_actionsec.canaries import Canary
 from pytest_actionsec.locations import SourceLocation
-from pytest_actionsec.measure import field_name, plain, short
+from pytest_actionsec.measure import MISSING, field_name, plain, short
 from pytest_actionsec.registry import (
+    REGISTRY,
     SEVERITIES,
-    FamiliesView,
     Invariant,
     InvariantError,
-    InvariantsView,
-    builtin_loaded,
+    Registry,
     severity_rank,
 )
 from pytest_actionsec.targets import COLUMNS, CONTEXT_SOURCES, FACTS, HelperFacts
@@ -47,6 +47,53 @@ __all__ = [
     "select",
     "severity_rank",
 ]
+
+
+class InvariantsView(Mapping[str, Invariant]):
+    """A live, read-only mapping of invariant ids to :class:`Invariant` (the registry's)."""
+
+    def __getitem__(self, key: str) -> Invariant:
+        inv = REGISTRY.get(key)
+        if inv is None:
+            raise KeyError(key)
+        return inv
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([i.id for i in REGISTRY])
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+    def __repr__(self) -> str:
+        return f"InvariantsView({list(self)!r})"
+
+
+class FamiliesView(Sequence[str]):
+    """A live, read-only tuple-like view of the registry's family names (built-ins first)."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return REGISTRY.families()[index]
+
+    def __len__(self) -> int:
+        return len(REGISTRY.families())
+
+    def __contains__(self, value: object) -> bool:
+        return value in REGISTRY.families()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(REGISTRY.families())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, list, FamiliesView)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(REGISTRY.families())
+
 
 #: Every family, built-in ones first (a live view: a fork's own families appear here).
 FAMILIES: Any = FamiliesView()
@@ -92,12 +139,6 @@ class Violation:
         # process: two runs of one seed must report the same evidence
         object.__setattr__(self, "evidence", _ADDRESS.sub(r"\1 at 0x...>", self.evidence))
 
-    @property
-    def statement(self) -> str:
-        """The invariant's one-sentence statement."""
-        inv = builtin_loaded().get(self.invariant)
-        return inv.statement if inv else ""
-
     def key(self) -> tuple[str, str, str, str, str]:
         """What makes two violations the same finding (``kind``: the offending type)."""
         return (self.invariant, self.function, self.layer, self.field or "", self.kind)
@@ -122,14 +163,6 @@ class Violation:
         """``leak.tenant``/``leak.admin``/``leak.stored`` for a leak with an audience, else
         the invariant id."""
         return f"leak.{self.severity}" if self.severity else self.invariant
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True)
@@ -214,7 +247,7 @@ class Observation:
 
 def family_rank(family: str) -> int:
     """A family's position in :data:`FAMILIES` (unknown families last)."""
-    families = builtin_loaded().families()
+    families = REGISTRY.families()
     return families.index(family) if family in families else len(families)
 
 
@@ -224,7 +257,7 @@ def select(items: Iterable[str] | None) -> tuple[frozenset[str], frozenset[str] 
     ``None`` selects everything; a family named whole judges all its invariants.
     Raises ValueError naming an unknown item.
     """
-    registry = builtin_loaded()
+    registry = REGISTRY
     known = registry.families()
     if items is None:
         return frozenset(known), None
@@ -258,7 +291,7 @@ def judge(
     ``only`` narrows to some invariant ids. An invariant whose check raises is a
     bug of that invariant: :class:`~pytest_actionsec.registry.InvariantError`.
     """
-    registry = builtin_loaded()
+    registry = REGISTRY
     known = registry.families()
     chosen = frozenset(known if families is None else families)
     unknown = chosen - set(known)
@@ -269,7 +302,7 @@ def judge(
 
 
 def _judge(
-    registry: Any, obs: Observation, chosen: frozenset[str], ids: frozenset[str] | None
+    registry: Registry, obs: Observation, chosen: frozenset[str], ids: frozenset[str] | None
 ) -> list[Violation]:
     outcome = obs.outcome
     out: list[Violation] = []

@@ -20,9 +20,13 @@ This module imports nothing heavy: the plugin loads it when pytest starts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+# The ground floor: nothing of the package is imported here. The built-ins of
+# pytest_actionsec.invariants register into REGISTRY; pytest_actionsec.oracle, which
+# judges, imports them.
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -106,11 +110,10 @@ class Invariant:
 
 
 class Registry:
-    """Invariants by id, in registration order (built-ins first)."""
+    """Invariants by id: the built-ins first, each kind in registration order."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, Invariant] = {}
-        self._families: dict[str, None] = {}
         #: when True (set by the pytest plugin) a bad registration is remembered in
         #: :attr:`errors` and reported as a one-line usage error instead of raised
         self.defer_errors = False
@@ -124,18 +127,26 @@ class Registry:
             # (pytester runs, importlib.reload); the new one replaces it
             self._by_id[inv.id] = inv
             return inv
+        if old is not None and inv.builtin and not old.builtin:
+            # a user's invariant registered before the built-ins loaded: the built-in
+            # keeps its id, the user's is the duplicate
+            self._by_id[inv.id] = inv
+            self._duplicate(inv, old)
+            return inv
         if old is not None:
-            message = (
-                f"invariant id {inv.id!r} registered twice: by {old.origin or '?'} "
-                f"and by {inv.origin or '?'}"
-            )
-            if self.defer_errors:
-                self.errors.append(message)
-                return old
-            raise InvariantError(message)
+            self._duplicate(old, inv)
+            return old
         self._by_id[inv.id] = inv
-        self._families.setdefault(inv.family, None)
         return inv
+
+    def _duplicate(self, kept: Invariant, refused: Invariant) -> None:
+        message = (
+            f"invariant id {kept.id!r} registered twice: by {kept.origin or '?'} "
+            f"and by {refused.origin or '?'}"
+        )
+        if not self.defer_errors:
+            raise InvariantError(message)
+        self.errors.append(message)
 
     def remove(self, invariant_id: str) -> None:
         """Unregister a user invariant (tests and pytester sessions clean up with this)."""
@@ -145,8 +156,6 @@ class Registry:
         if inv.builtin:
             raise InvariantError(f"built-in invariant {invariant_id!r} cannot be removed")
         del self._by_id[invariant_id]
-        if not any(i.family == inv.family for i in self._by_id.values()):
-            self._families.pop(inv.family, None)
 
     def user_ids(self) -> set[str]:
         """Ids of the invariants that are not built in."""
@@ -159,10 +168,11 @@ class Registry:
 
     def families(self) -> tuple[str, ...]:
         """Every family, built-in ones first, in registration order."""
-        return tuple(self._families)
+        return tuple(dict.fromkeys(i.family for i in self))
 
     def __iter__(self) -> Iterator[Invariant]:
-        return iter(list(self._by_id.values()))
+        invariants = list(self._by_id.values())
+        return iter([i for i in invariants if i.builtin] + [i for i in invariants if not i.builtin])
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -179,7 +189,8 @@ class Registry:
         return [i for i in self._by_id.values() if i.family == family]
 
 
-#: The process's registry (built-ins register when :mod:`pytest_actionsec.invariants` loads).
+#: The process's registry (built-ins register when :mod:`pytest_actionsec.invariants` loads,
+#: which importing :mod:`pytest_actionsec.oracle` does).
 REGISTRY = Registry()
 
 
@@ -226,8 +237,6 @@ def invariant(
         if not callable(check):
             raise InvariantError(f"invariant {invariant_id!r}: {check!r} is not callable")
         origin = f"{getattr(check, '__module__', '?')}.{getattr(check, '__qualname__', '?')}"
-        if not _builtin:
-            builtin_loaded()  # built-ins first: a user id clashing with one is the duplicate
         REGISTRY.add(
             Invariant(
                 id=invariant_id,
@@ -244,56 +253,3 @@ def invariant(
         return check
 
     return register
-
-
-def builtin_loaded() -> Registry:
-    """The registry with the built-in invariants loaded."""
-    import pytest_actionsec.invariants  # noqa: F401 - registers the built-ins
-
-    return REGISTRY
-
-
-class InvariantsView(Mapping[str, Invariant]):
-    """A live, read-only mapping of invariant ids to :class:`Invariant` (built-ins loaded)."""
-
-    def __getitem__(self, key: str) -> Invariant:
-        inv = builtin_loaded().get(key)
-        if inv is None:
-            raise KeyError(key)
-        return inv
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([i.id for i in builtin_loaded()])
-
-    def __len__(self) -> int:
-        return len(builtin_loaded())
-
-    def __repr__(self) -> str:
-        return f"InvariantsView({list(self)!r})"
-
-
-class FamiliesView(Sequence[str]):
-    """A live, read-only tuple-like view of the family names (built-ins first)."""
-
-    def __getitem__(self, index: Any) -> Any:
-        return builtin_loaded().families()[index]
-
-    def __len__(self) -> int:
-        return len(builtin_loaded().families())
-
-    def __contains__(self, value: object) -> bool:
-        return value in builtin_loaded().families()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(builtin_loaded().families())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (tuple, list, FamiliesView)):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(builtin_loaded().families())

@@ -20,7 +20,9 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT
+from pytest_actionsec.credentials import mask_url
 from pytest_actionsec.specs import (
     Call,
     ExcInfoSpec,
@@ -98,13 +100,6 @@ def _bases(spec: ExcSpec) -> set[str]:
     return out
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password hidden (``***``): :func:`pytest_actionsec.store.mask_url`."""
-    from pytest_actionsec.store import mask_url as _mask
-
-    return _mask(url)
-
-
 def with_families(describe: Callable[[], str] | None, families: Iterable[str]) -> Any:
     """``describe`` judging only ``families`` when it prints a snippet (else unchanged)."""
     from pytest_actionsec.oracle import FAMILIES
@@ -160,11 +155,10 @@ def _context_lines(call: Call, target: Target, imports: set[str]) -> list[str]:
     # the constructor normalises some values (generated request ids, filtered
     # catalogs): set what the run's context held
     try:
-        from nova.context import RequestContext
-
+        request_context = nova.modules().context.RequestContext
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            built = RequestContext(**attrs, is_admin=False)
+            built = request_context(**attrs, is_admin=False)
         fix = [
             k
             for k, v in attrs.items()

@@ -2,9 +2,9 @@
 
 A :class:`Call` is one drawn call of one helper; its arguments hold plain
 values and specs (:class:`ExcSpec`, :class:`ObjSpec`, :class:`TbSpec`) that
-build fresh objects with :meth:`Call.build`, and :meth:`Call.source` prints it
-as runnable Python (see :mod:`pytest_actionsec.snippets`). This module does not
-import Hypothesis: replaying a spec needs none.
+build fresh objects with :meth:`Call.build`;
+:func:`pytest_actionsec.snippets.call_source` prints one as runnable Python. This
+module does not import Hypothesis: replaying a spec needs none.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from pytest_actionsec import nova
 from pytest_actionsec.canaries import Canary
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "build_exception",
     "make_instance",
     "raise_through_frame",
+    "spec_bytes",
 ]
 
 
@@ -97,13 +99,10 @@ def make_instance(uuid: Any, *, plain: bool = False) -> Any:
     (unless ``plain``), else a bare object with a ``uuid`` attribute."""
     if not plain:
         try:
-            from pytest_actionsec.targets import import_quietly
-
-            objects = import_quietly("nova.objects")
+            objects = nova.modules().objects
         except Exception:
             objects = None
         if objects is not None:
-            objects.register_all()
             return objects.Instance(uuid=uuid)
     return _BareInstance(uuid)
 
@@ -226,8 +225,8 @@ def build_exception(spec: ExcSpec) -> BaseException:
 
 
 def spec_bytes(value: Any) -> list[bytes]:
-    """The bytes ``value`` carries: itself, or an exception spec's bytes arguments and
-    attributes (its cause's and context's included)."""
+    """The bytes objects an argument carries: itself, or an :class:`ExcSpec`'s arguments,
+    keyword arguments and attributes (its cause and context included)."""
     out: list[bytes] = []
     if isinstance(value, bytes):
         out.append(value)
@@ -310,10 +309,3 @@ class Call:
     def size(self) -> int:
         """A rough size used to keep the smallest example of each violation."""
         return len(repr(self.arguments)) + len(repr(self.context))
-
-    def source(self, target: Target | str, **options: Any) -> str:
-        """A runnable Python script that reproduces this call and prints the violations
-        it shows (``options``: see :func:`pytest_actionsec.snippets.call_source`)."""
-        from pytest_actionsec.snippets import call_source
-
-        return call_source(self, target, **options)

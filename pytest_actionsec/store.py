@@ -23,8 +23,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
-import json
-import re
 import secrets
 import threading
 import time
@@ -34,14 +32,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_actionsec.constants import FIXED_TIME
-from pytest_actionsec.oracle import COLUMNS
-from pytest_actionsec.targets import (
-    FAULT_SINK,
-    FUNCTIONS,
-    TABLE_OF,
-    import_quietly,
-    nova_conf,
+from pytest_actionsec.credentials import (
+    PASSWORD_ENV,
+    mask_url,
+    remember_secret,
+    url_password,
+    with_env_password,
+    without_password,
 )
+from pytest_actionsec.nova import conf as nova_conf
+from pytest_actionsec.nova import migration as nova_migration
+from pytest_actionsec.nova import modules as nova_modules
+from pytest_actionsec.oracle import COLUMNS
+from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, TABLE_OF
 
 __all__ = [
     "ISOLATIONS",
@@ -176,37 +179,6 @@ def classify_store_error(error: BaseException) -> tuple[str, str]:
     return "type.store", message
 
 
-def _nova() -> Any:
-    """Nova's modules this file uses, imported quietly on first use."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import_quietly("nova.objects").register_all()
-        return _NovaModules(
-            conf=import_quietly("nova.conf").CONF,
-            api=import_quietly("nova.db.main.api"),
-            models=import_quietly("nova.db.main.models"),
-            migration=import_quietly("nova.db.migration"),
-            context=import_quietly("nova.context"),
-            objects=import_quietly("nova.objects"),
-            enginefacade=import_quietly("oslo_db.sqlalchemy.enginefacade"),
-        )
-
-
-@dataclass(frozen=True)
-class _NovaModules:
-    conf: Any
-    api: Any
-    models: Any
-    migration: Any
-    context: Any
-    objects: Any
-    enginefacade: Any
-
-
-#: The environment variable whose value is the store's password when the URL has
-#: none (:func:`with_env_password`); replay lines name it instead of the password.
-PASSWORD_ENV = "ACTIONSEC_STORE_PASSWORD"
-
 _DB_EXTRA = "pip install 'pytest-actionsec[db]'"
 #: What installs each synchronous DB-API driver SQLAlchemy names for our backends.
 _DRIVER_INSTALL = {
@@ -223,92 +195,6 @@ _DRIVER_INSTALL = {
 #: to psycopg 3 and ``mysql://`` to MySQLdb, which the extra does not install).
 _EXTRA_DRIVER = {"postgresql": "psycopg2", "mysql": "pymysql"}
 _ASYNC_DRIVERS = ("asyncpg", "aiomysql", "asyncmy", "aiosqlite", "psycopg_async")
-
-_URL_CREDENTIAL = re.compile(
-    r"(?P<head>^\s*[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s'\"]*:)(?P<password>[^@\s'\"]*)@"
-)
-_SECRETS: set[str] = set()
-_SECRET_MIN = 4  # shorter passwords are masked in their URL form only
-
-
-def remember_secret(secret: str | None) -> None:
-    """Have :func:`mask_url` replace ``secret`` (the store's password) in any text.
-
-    In ``user:secret@`` form at any length; alone when it has at least 4 characters
-    (in the spellings a URL, a form or a JSON string give it).
-    """
-    if secret:
-        _SECRETS.add(secret)
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the store's password, and a URL's own password, as ``***``.
-
-    The one masking function: the plugin passes the header, store errors, skip and
-    failure reasons, captured output and logs, replay lines, the JSON and SARIF
-    reports and baselines through it. ``text`` that is a URL has its password
-    masked whatever it is; in other text only the passwords of the stores this
-    process used (:func:`remember_secret`) are, so that the fuzzer's own canary
-    URLs (planted secrets a finding shows) stay as they are.
-    """
-    if not text:
-        return text
-    masked = str(text)
-    stripped = masked.strip()
-    if stripped and not any(c.isspace() for c in stripped):
-        masked = _URL_CREDENTIAL.sub(
-            lambda m: m["head"] + ("***" if m["password"] else "") + "@", masked, count=1
-        )
-    if not _SECRETS:
-        return masked
-    from urllib.parse import quote, quote_plus
-
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        spellings = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-        for spelling in sorted(spellings, key=len, reverse=True):
-            masked = masked.replace(f":{spelling}@", ":***@")
-            if len(secret) >= _SECRET_MIN:
-                masked = masked.replace(spelling, "***")
-    return masked
-
-
-def url_password(url: str) -> str | None:
-    """The password ``url`` carries (None without one, or when it is no URL)."""
-    import sqlalchemy as sa
-
-    try:
-        password = sa.engine.make_url(url.strip()).password
-    except Exception:
-        return None
-    return None if password is None else str(password)
-
-
-def without_password(url: str) -> str:
-    """``url`` with no password at all (a replay names the variable that holds it)."""
-    import sqlalchemy as sa
-
-    try:
-        parsed = sa.engine.make_url(url.strip())
-    except Exception:
-        return mask_url(url)
-    return str(parsed._replace(password=None).render_as_string(hide_password=False))
-
-
-def with_env_password(url: str | None, environ: Mapping[str, str]) -> str | None:
-    """``url`` with the password of :data:`PASSWORD_ENV` when it names a user but no password."""
-    password = environ.get(PASSWORD_ENV)
-    if not url or not password:
-        return url
-    import sqlalchemy as sa
-
-    try:
-        parsed = sa.engine.make_url(url.strip())
-    except Exception:
-        return url  # _parse_url reports it
-    if parsed.username is None or parsed.password is not None:
-        return url
-    remember_secret(password)
-    return str(parsed.set(password=password).render_as_string(hide_password=False))
 
 
 def _import_driver(parsed: Any) -> None:
@@ -561,7 +447,7 @@ class Store:
                 store._server = _ServerDatabase(parsed)
                 store.database = store._server.name
                 connection = store._server.url
-            store._nova = _nova()
+            store._nova = nova_modules()
             store._configure(connection.render_as_string(hide_password=False))
             store._migrate()
         except BaseException:
@@ -594,20 +480,19 @@ class Store:
         # configure() may be called only once on an enginefacade: give nova's
         # global context manager a fresh factory (reset on close), so Stores can
         # follow each other in one process.
-        manager = nova.api.context_manager
+        manager = nova.db.context_manager
         self._reset = manager.patch_factory(nova.enginefacade.transaction_context())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nova.api.configure(conf)
+            nova.db.configure(conf)
 
     def _migrate(self) -> None:
         import sqlalchemy as sa
 
-        nova = self._nova
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                nova.migration.db_sync(database="main")
+                nova_migration().db_sync(database="main")
             except Exception as exc:
                 raise StoreError(
                     f"cannot migrate {self.url}: {mask_url(_db_message(exc))}"
@@ -662,7 +547,7 @@ class Store:
             nova = self._nova
             if nova is not None and self._reset is not None:
                 with contextlib.suppress(Exception):
-                    nova.api.context_manager.dispose_pool()
+                    nova.db.context_manager.dispose_pool()
                 self._reset()
                 self._reset = None
             if nova is not None:
@@ -689,7 +574,7 @@ class Store:
             raise StoreError(f"the store {self.url} is closed")
 
     def _engine(self) -> Any:
-        return self._nova.api.get_engine()
+        return self._nova.db.get_engine()
 
     def server_database_exists(self) -> bool:
         """True while this store's server database exists (False for sqlite)."""
@@ -721,7 +606,7 @@ class Store:
             # Nova's DB API functions called with this context join the outer
             # writer transaction (enginefacade nesting); raising rolls it back.
             try:
-                with self._nova.api.context_manager.writer.using(ctx) as session:
+                with self._nova.db.context_manager.writer.using(ctx) as session:
                     raise _Rollback(work(ctx, session))
             except _Rollback as done:
                 return done.result
@@ -810,7 +695,7 @@ class Store:
         return out
 
     def _parents(self, ctx: Any, function: str, record: Mapping[str, Any], when: Any) -> None:
-        api = self._nova.api
+        api = self._nova.db
         uuid = record.get("instance_uuid")
         request_id = record.get("request_id")
         if uuid is not None:
@@ -852,7 +737,7 @@ class Store:
             )
 
     def _write(self, ctx: Any, function: str, values: dict[str, Any]) -> int:
-        api = self._nova.api
+        api = self._nova.db
         writer = {
             "pack_action_start": api.action_start,
             "pack_action_finish": api.action_finish,
@@ -923,11 +808,9 @@ def _without_thread_yield(engine: Any) -> None:
     """
     import sqlalchemy as sa
 
-    try:
-        from oslo_db.sqlalchemy import engines
-    except ImportError:  # pragma: no cover - another oslo.db layout
-        return
-    hook = getattr(engines, "_thread_yield", None)
+    from pytest_actionsec.nova import thread_yield_hook
+
+    hook = thread_yield_hook()
     if hook is not None and sa.event.contains(engine, "checkin", hook):
         sa.event.remove(engine, "checkin", hook)
 

@@ -8,7 +8,6 @@ fallback) needs it.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import inspect
 import warnings
@@ -16,8 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET
+from pytest_actionsec.errors import TargetError
+from pytest_actionsec.faults import fault_fields, find_fault_sink
 from pytest_actionsec.locations import SourceLocation, definition, real_function
+from pytest_actionsec.nova import import_quietly
 
 __all__ = [
     "COLUMNS",
@@ -35,7 +38,6 @@ __all__ = [
     "Target",
     "TargetError",
     "import_quietly",
-    "nova_conf",
     "resolve_target",
 ]
 
@@ -239,10 +241,6 @@ _CONTEXT_ATTRS = (
 )
 
 
-class TargetError(Exception):
-    """A target cannot be used; the message is one line naming the problem."""
-
-
 class PlainContext:
     """A stand-in request context with the attributes the packers read."""
 
@@ -310,25 +308,10 @@ class Target:
         return call
 
 
-def import_quietly(name: str) -> Any:
-    """Import a module with import-time warnings silenced (nova's eventlet noise)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return importlib.import_module(name)
-
-
-def nova_conf() -> Any:
-    """``nova.conf.CONF``, parsed with no config files or directories when no one has
-    parsed it yet (nova's code reads options such as ``host`` when called)."""
-    conf = import_quietly("nova.conf").CONF
-    if getattr(conf, "_namespace", None) is None:  # not parsed yet by anyone
-        conf([], project="nova", default_config_files=[], default_config_dirs=[])
-    return conf
-
-
-def _try_import(name: str) -> Any | None:
+def _nova() -> nova.NovaModules | None:
+    """Nova's modules, or None when nova is not importable (a target without nova)."""
     try:
-        return import_quietly(name)
+        return nova.modules()
     except Exception:
         return None
 
@@ -381,11 +364,10 @@ def _find_helper(module: Any, path: str, name: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
-def _nova_context_factory() -> Callable[..., Any] | None:
-    nova_context = _try_import("nova.context")
-    if nova_context is None:
+def _nova_context_factory(modules: nova.NovaModules | None) -> Callable[..., Any] | None:
+    if modules is None:
         return None
-    request_context = nova_context.RequestContext
+    request_context = modules.context.RequestContext
 
     def make(**attrs: Any) -> Any:
         values = {k: attrs.get(k) for k in _CONTEXT_ATTRS if k in attrs}
@@ -452,11 +434,12 @@ def resolve_target(
             schemas[table] = dict(fields)
 
     notes: list[str] = []
+    modules = _nova()
     boundary = getattr(module, "serialize_args", None)
     if callable(boundary):
         boundary_origin = f"{path}.serialize_args"
     else:
-        base = _try_import("nova.objects.base")
+        base = modules.base if modules is not None else None
         boundary = getattr(base, "serialize_args", None) if base is not None else None
         if callable(boundary):
             boundary_origin = "nova.objects.base.serialize_args"
@@ -468,23 +451,18 @@ def resolve_target(
                 "and nova.objects.base is not importable"
             )
 
-    from pytest_actionsec.faults import find_fault_sink
-
     sink, fault_origin, fault_note = find_fault_sink(module, path)
     if sink is not None:
         helpers[FAULT_SINK] = sink
         # the record is nova's InstanceFault whoever builds it (capturing() needs it)
-        from pytest_actionsec.faults import fault_fields
-
         schemas.setdefault("instance_faults", fault_fields())
     if fault_note:
         notes.append(fault_note)
 
     trusted_classes: list[type[BaseException]] = []
     if trusted is None:
-        nova_exception = _try_import("nova.exception")
-        if nova_exception is not None:
-            trusted_classes.append(nova_exception.NovaException)
+        if modules is not None:
+            trusted_classes.append(modules.exception.NovaException)
     else:
         for item in trusted:
             cls = _load_object(item) if isinstance(item, str) else item
@@ -492,7 +470,7 @@ def resolve_target(
                 raise TargetError(f"trusted exception {item!r} is not an exception class")
             trusted_classes.append(cls)
 
-    factory = _nova_context_factory()
+    factory = _nova_context_factory(modules)
     if factory is not None:
         context_origin = "nova.context.RequestContext"
     else:

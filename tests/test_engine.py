@@ -26,6 +26,7 @@ from pytest_actionsec.engine import (
     time_limit,
 )
 from pytest_actionsec.oracle import FAMILIES, judge
+from pytest_actionsec.snippets import call_source
 from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, probes
 from pytest_actionsec.targets import FUNCTIONS, HELPERS, Target, resolve_target
 
@@ -128,7 +129,7 @@ def test_probes_pass_on_the_safe_packer() -> None:
     calls_ = probes(safe, FINISH)
     assert len(calls_) == 5  # the safe packer trusts its own NovaException-like class
     for call in calls_:
-        assert judge(execute(safe, call)) == [], call.source(safe.path)
+        assert judge(execute(safe, call)) == [], call_source(call, safe.path)
 
 
 def test_only_event_finish_has_probes(nova_target: Target) -> None:
@@ -463,7 +464,7 @@ def test_execute_fills_the_observation(nova_target: Target) -> None:
     assert obs.bytes_inputs == (b"x",)
     assert obs.canaries == (c,)
     assert obs.hostile == call.hostile
-    assert obs.input_text() == call.source(nova_target.path)
+    assert obs.input_text() == call_source(call, nova_target.path)
     assert obs.sources["request_id"] == "req-1"
     assert {v.invariant for v in judge(obs)} == {"type.bytes-repr"}
 

@@ -242,7 +242,8 @@ def test_fault_sink_printed_input_calls_novas_own_function(target: Target) -> No
     drawn = _draw(target, "add_instance_fault_from_exc", "packer", "contract", 3)
     for layer in ("packer", "store", "api"):
         for call in drawn:
-            source = call.source(target) if layer == "packer" else call.source(target, layer=layer)
+            layer_option = None if layer == "packer" else layer  # None: the call's own
+            source = call_source(call, target, layer=layer_option)
             assert "from nova.compute.utils import add_instance_fault_from_exc" in source
             assert "replay.call(add_instance_fault_from_exc, context," in source
             assert "target.helpers" not in source and "resolve_target" not in source

@@ -25,6 +25,7 @@ from pytest_actionsec import draws
 from pytest_actionsec.canaries import Canary, planted_canaries, render_text
 from pytest_actionsec.clock import SkewedClock
 from pytest_actionsec.engine import execute
+from pytest_actionsec.snippets import call_source
 from pytest_actionsec.strategies import (
     Call,
     ContextSpec,
@@ -757,7 +758,7 @@ def test_trusted_classes_sharing_a_dotted_path_are_not_confused(nova_target: Tar
         assert isinstance(kwargs["exc_val"], cls)
         assert not isinstance(kwargs["exc_val"], other)
         # the snippet still names the class by its dotted path
-        assert "(_tests_reimported.TwinError):" in call.source(target.path)
+        assert "(_tests_reimported.TwinError):" in call_source(call, target.path)
 
 
 def test_exceptions_strategy_keeps_twin_trusted_classes_apart() -> None:
@@ -792,7 +793,7 @@ def test_raise_through_frame_keeps_secret_in_locals() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Call.source() is runnable Python that reproduces the call.
+# call_source() is runnable Python that reproduces the call.
 
 _HARNESS = r"""
 import contextlib, io, json, sys, warnings
@@ -896,7 +897,7 @@ def test_call_source_reproduces_the_call(nova_target: Target, tmp_path: Any) -> 
             hostile=("context lacks request_id",),
         )
     )
-    sources = [c.source(nova_target.path) for c in drawn]
+    sources = [call_source(c, nova_target.path) for c in drawn]
     for src in sources:
         compile(src, "<snippet>", "exec")
         assert "replay.call(" in src and src.rstrip().endswith("replay.show()")
@@ -924,7 +925,7 @@ def test_call_source_traceback_of_unraised_exception(nova_target: Target, tmp_pa
     assert _tb_from_unraised_exc(call)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(call.source(nova_target.path), "<snippet>", "exec"), {})
+        exec(compile(call_source(call, nova_target.path), "<snippet>", "exec"), {})
     first = buf.getvalue().splitlines()[0]
     assert first.startswith("record: ")
     assert [("dict", _mask(first[len("record: ") :]))] == _expected(nova_target, [call])

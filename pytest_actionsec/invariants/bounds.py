@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pytest_actionsec.invariants.type import store_verdict
 from pytest_actionsec.measure import (
@@ -13,9 +14,11 @@ from pytest_actionsec.measure import (
     type_ok,
     utf8_len,
 )
-from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import COLUMNS
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 _FINISH = ("pack_action_event_finish",)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pytest_actionsec.measure import error_text, short
-from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import SINKS
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 
 def _what_went_wrong(obs: Observation) -> tuple[str, str] | None:

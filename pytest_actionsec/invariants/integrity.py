@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pytest_actionsec.invariants.null import source_of
-from pytest_actionsec.measure import field_name, plain, same, short
-from pytest_actionsec.oracle import MISSING, Observation
+from pytest_actionsec.measure import MISSING, field_name, plain, same, short
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import COLUMNS, FAULT_SINK
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 _FINISH = ("pack_action_event_finish",)
 _SINK = (FAULT_SINK,)

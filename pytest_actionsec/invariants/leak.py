@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
-from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 _CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
 

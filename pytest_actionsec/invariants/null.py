@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pytest_actionsec.measure import short
-from pytest_actionsec.oracle import MISSING, Observation
+from pytest_actionsec.measure import MISSING, short
 from pytest_actionsec.registry import Finding, invariant
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 
 def source_of(obs: Observation, where: tuple[str, str]) -> object:

@@ -7,9 +7,12 @@ The engine snapshots the inputs and the global state around each call and fills
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import OUTCOMES, Finding, invariant
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 
 @invariant(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pytest_actionsec.measure import field_name, same, short, utc_naive
-from pytest_actionsec.oracle import MISSING, Observation
+from pytest_actionsec.measure import MISSING, field_name, same, short, utc_naive
 from pytest_actionsec.registry import Finding, invariant
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 
 @invariant(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pytest_actionsec.measure import (
     expected_kind,
@@ -12,9 +13,11 @@ from pytest_actionsec.measure import (
     short,
     type_ok,
 )
-from pytest_actionsec.oracle import Observation
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import SINKS
+
+if TYPE_CHECKING:
+    from pytest_actionsec.oracle import Observation
 
 
 @invariant(

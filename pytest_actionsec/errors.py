@@ -1,0 +1,14 @@
+""":class:`TargetError`, in a module of its own below every module that raises it.
+
+Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
+(:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
+with it; ``pytest_actionsec.targets.TargetError`` is this class.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TargetError"]
+
+
+class TargetError(Exception):
+    """A target cannot be used; the message is one line naming the problem."""

@@ -1,0 +1,206 @@
+"""The one place nova is imported: quietly, once per process, ``register_all()`` once.
+
+Every other module reaches nova through the accessors here: :func:`modules` (nova's
+objects, registered, its parsed ``CONF`` and its database API), :func:`migration`
+(nova's alembic migrations, for a store) and :func:`api` (nova's API code and policy
+enforcer, for the api layer: about 1 s, so loaded only when asked). Each loads on its
+first call, under a lock, with import-time warnings silenced (so ``-W error`` works)
+and nova's logging off; a failure is raised to the caller and retried on the next call.
+
+Importing this module imports nothing of nova (only calling an accessor does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "FAULT_MODULE",
+    "NovaAPI",
+    "NovaModules",
+    "api",
+    "conf",
+    "fault_module",
+    "import_quietly",
+    "migration",
+    "modules",
+    "thread_yield_hook",
+]
+
+#: Where nova defines the instance-fault sink (``add_instance_fault_from_exc``).
+FAULT_MODULE = "nova.compute.utils"
+
+T = TypeVar("T")
+
+
+def import_quietly(name: str) -> ModuleType:
+    """Import a module with import-time warnings silenced (nova's eventlet noise)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No warnings and no logging (nova's policy engine logs at DEBUG while it loads)."""
+    previous = logging.root.manager.disable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+class _Once(Generic[T]):
+    """``build()`` called once per process under a lock; its value kept (not a failure)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    with _quiet():
+                        self._value = self._build()
+                value = self._value
+        return value
+
+
+def conf() -> Any:
+    """``nova.conf.CONF``, parsed with no config files or directories when no one has
+    parsed it yet (nova's code reads options such as ``host`` when called)."""
+    cfg = import_quietly("nova.conf").CONF
+    if getattr(cfg, "_namespace", None) is None:  # not parsed yet by anyone
+        cfg([], project="nova", default_config_files=[], default_config_dirs=[])
+    return cfg
+
+
+@dataclass(frozen=True)
+class NovaModules:
+    """Nova's object and database side: ``objects`` registered, ``conf`` parsed."""
+
+    #: ``nova.conf.CONF`` (parsed: see :func:`conf`)
+    conf: Any
+    #: ``nova.context`` (``RequestContext``)
+    context: ModuleType
+    #: ``nova.exception`` (``NovaException``)
+    exception: ModuleType
+    #: ``nova.objects``, after ``register_all()``
+    objects: ModuleType
+    #: ``nova.objects.fields``
+    fields: ModuleType
+    #: ``nova.objects.base`` (``serialize_args``, the RPC boundary)
+    base: ModuleType
+    #: ``nova.db.main.api``
+    db: ModuleType
+    #: ``nova.db.main.models``
+    models: ModuleType
+    #: ``oslo_db.sqlalchemy.enginefacade``
+    enginefacade: ModuleType
+
+
+def _load_modules() -> NovaModules:
+    objects = import_quietly("nova.objects")
+    objects.register_all()
+    return NovaModules(
+        conf=conf(),
+        context=import_quietly("nova.context"),
+        exception=import_quietly("nova.exception"),
+        objects=objects,
+        fields=import_quietly("nova.objects.fields"),
+        base=import_quietly("nova.objects.base"),
+        db=import_quietly("nova.db.main.api"),
+        models=import_quietly("nova.db.main.models"),
+        enginefacade=import_quietly("oslo_db.sqlalchemy.enginefacade"),
+    )
+
+
+_MODULES = _Once(_load_modules)
+
+
+def modules() -> NovaModules:
+    """Nova's objects (registered once), its parsed ``CONF`` and its database API."""
+    return _MODULES()
+
+
+def _load_migration() -> ModuleType:
+    modules()
+    return import_quietly("nova.db.migration")
+
+
+_MIGRATION = _Once(_load_migration)
+
+
+def migration() -> ModuleType:
+    """``nova.db.migration`` (``db_sync``): only a store needs it (0.2 s more)."""
+    return _MIGRATION()
+
+
+@dataclass(frozen=True)
+class NovaAPI:
+    """Nova's API code, and its policy enforcer initialised with the in-code defaults."""
+
+    #: ``nova.policy`` after ``policy.init()``
+    policy: ModuleType
+    #: ``nova.policy._ENFORCER``, nova's process-wide enforcer
+    enforcer: Any
+    #: ``nova.api.openstack.wsgi``
+    wsgi: ModuleType
+    #: ``nova.api.openstack.api_version_request``
+    versions: ModuleType
+    #: ``nova.api.openstack.compute.instance_actions``
+    instance_actions: ModuleType
+    #: ``nova.api.openstack.compute.views.servers``
+    servers_view: ModuleType
+
+
+def _load_api() -> NovaAPI:
+    modules()
+    policy = import_quietly("nova.policy")
+    # Nova's API process does policy.init() with its registered in-code defaults.
+    policy.init(suppress_deprecation_warnings=True)
+    return NovaAPI(
+        policy=policy,
+        enforcer=policy._ENFORCER,
+        wsgi=import_quietly("nova.api.openstack.wsgi"),
+        versions=import_quietly("nova.api.openstack.api_version_request"),
+        instance_actions=import_quietly("nova.api.openstack.compute.instance_actions"),
+        servers_view=import_quietly("nova.api.openstack.compute.views.servers"),
+    )
+
+
+_API = _Once(_load_api)
+
+
+def api() -> NovaAPI:
+    """Nova's API modules and its policy enforcer (about 1 s the first time)."""
+    return _API()
+
+
+def fault_module() -> ModuleType:
+    """``nova.compute.utils``, imported on every call (a fork may lack it: then raises)."""
+    return import_quietly(FAULT_MODULE)
+
+
+def thread_yield_hook() -> Any:
+    """oslo.db's connection check-in listener that sleeps so eventlet's green threads
+    run (``oslo_db.sqlalchemy.engines._thread_yield``), or None in an oslo.db without it."""
+    try:
+        engines = import_quietly("oslo_db.sqlalchemy.engines")
+    except ImportError:  # pragma: no cover - another oslo.db layout
+        return None
+    return getattr(engines, "_thread_yield", None)
