@@ -2,8 +2,9 @@
 
 A :class:`Target` bundles everything the strategies and the oracle need to know
 about one implementation of Nova's ``instance_action`` packers. It is resolved
-from a dotted module path; nova itself is imported only when the path (or a
-fallback) needs it.
+from a dotted module path. Importing this module imports no nova; resolving a
+target loads nova's modules when nova is installed (:func:`pytest_actionsec.nova.modules`:
+its request context, RPC boundary, exception base and fault sink are the fallbacks).
 """
 
 from __future__ import annotations

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from pytest_actionsec.oracle import FAMILIES, INVARIANTS, Observation, judge, select
-from pytest_actionsec.registry import REGISTRY, Finding, InvariantError, invariant
+from pytest_actionsec.registry import (
+    REGISTRY,
+    Finding,
+    Invariant,
+    InvariantError,
+    Registry,
+    invariant,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -164,3 +171,39 @@ def test_a_failing_user_invariant_fails_its_suite_item_in_one_line(
         ["*invariant acme.broken (conftest.broken) raised RuntimeError: *bug in the rule*"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def _inv(invariant_id: str, *, builtin: bool, origin: str) -> Invariant:
+    return Invariant(
+        id=invariant_id,
+        family=invariant_id.split(".")[0],
+        statement="A rule.",
+        source="",
+        origin=origin,
+        builtin=builtin,
+    )
+
+
+def test_built_ins_come_first_whenever_they_register() -> None:
+    registry = Registry()
+    registry.add(_inv("acme.first", builtin=False, origin="conftest.first"))
+    registry.add(_inv("leak.field", builtin=True, origin="builtins.field"))
+    registry.add(_inv("type.record", builtin=True, origin="builtins.record"))
+    assert [i.id for i in registry] == ["leak.field", "type.record", "acme.first"]
+    assert registry.families() == ("leak", "type", "acme")
+
+
+def test_a_user_invariant_registered_before_the_built_ins_is_the_duplicate() -> None:
+    registry = Registry()
+    registry.add(_inv("leak.field", builtin=False, origin="conftest.mine"))
+    with pytest.raises(InvariantError, match=r"by builtins\.field and by conftest\.mine"):
+        registry.add(_inv("leak.field", builtin=True, origin="builtins.field"))
+    assert registry.get("leak.field").builtin  # type: ignore[union-attr]
+    deferred = Registry()
+    deferred.defer_errors = True
+    deferred.add(_inv("leak.field", builtin=False, origin="conftest.mine"))
+    deferred.add(_inv("leak.field", builtin=True, origin="builtins.field"))
+    assert deferred.take_errors() == [
+        "invariant id 'leak.field' registered twice: by builtins.field and by conftest.mine"
+    ]
+    assert [i.origin for i in deferred] == ["builtins.field"]
