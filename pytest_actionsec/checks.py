@@ -88,9 +88,9 @@ class Checker:
     """Pack with a target's helpers and judge the result.
 
     ``invariants`` restricts the check to families and/or invariant ids;
-    ``canaries`` are extra planted secrets (canaries registered on the inputs
-    by the strategies are found automatically); with ``clock`` the server clock
-    is known exactly.
+    ``canaries`` are extra planted secrets (a list is shared, not copied: canaries
+    planted in it later count; those registered on the inputs by the strategies are
+    found automatically); with ``clock`` the server clock is known exactly.
     """
 
     def __init__(
@@ -104,7 +104,8 @@ class Checker:
     ) -> None:
         self.target = target
         self.families, self.only = select(invariants)
-        self.canaries: list[Canary] = list(canaries)
+        # a list is kept, not copied: canaries planted in it later still count
+        self.canaries: list[Canary] = canaries if isinstance(canaries, list) else list(canaries)
         self.clock = clock
         self.hostile = hostile
 

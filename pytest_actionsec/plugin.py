@@ -44,10 +44,6 @@ if TYPE_CHECKING:
     from pytest_actionsec.store import Store
     from pytest_actionsec.targets import Target
 
-# A fork's conftest registering an invariant id twice gets a one-line usage error
-# (raised by the plugin once conftests are loaded), not an import traceback.
-REGISTRY.defer_errors = True
-
 __all__ = ["ActionsecItem"]
 
 _FLAG = {entry.name: entry.flag for entry in ENTRIES}
@@ -333,9 +329,14 @@ def _process_started() -> float | None:
 
 
 @pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Remember the user invariants registered before this session's conftests load,
-    and when the session started (``--actionsec-budget`` counts the start-up)."""
+    and when the session started (``--actionsec-budget`` counts the start-up).
+
+    From here on a conftest registering an invariant id twice gets a one-line usage
+    error (raised once conftests are loaded), not an import traceback."""
+    REGISTRY.defer_errors = True
     early_config.stash[_USER_INVARIANTS] = REGISTRY.user_ids()
     workerinput = getattr(early_config, "workerinput", None)
     started = workerinput.get("actionsec_started") if workerinput is not None else None
@@ -1029,14 +1030,13 @@ def actionsec_check(
     if "actionsec_clock" in request.fixturenames:
         clock = request.getfixturevalue("actionsec_clock")
     mode = values.get("mode") or _state(request.config).settings.mode
-    checker = Checker(
+    return Checker(
         actionsec_target,
         invariants=values.get("invariants"),
         clock=clock,
         hostile=mode == "hostile",
+        canaries=actionsec_canaries.canaries,  # shared: planted later still count
     )
-    checker.canaries = actionsec_canaries.canaries  # shared: planted later still count
-    return checker
 
 
 @pytest.fixture(scope="session")
