@@ -850,3 +850,16 @@ def test_api_layer_caps_a_leaks_severity_at_who_was_shown_it(nova: Target) -> No
     packed = _obs(nova, FAULT_SINK, dict(record))
     packed = dataclasses.replace(packed, canaries=(c,))
     assert {v.severity for v in judge(packed) if v.invariant == "leak.field"} == {"tenant"}
+
+
+def test_a_key_that_is_no_column_is_never_a_leak(nova: Target) -> None:
+    """nova's DB API never writes a key that is no column (an event has no ``message``):
+    no one reads it, so a secret there is no leak (integrity.columns names the key)."""
+    c = _secret()
+    obs = _error_obs(nova, ValueError(c.token), "ValueError", message=f"boom {c.token}")
+    obs = dataclasses.replace(obs, canaries=(c,))
+    found = {(v.invariant, v.field) for v in judge(obs)}
+    assert ("leak.field", "message") not in found
+    assert ("integrity.columns", "message") in found
+    leaked = dataclasses.replace(obs, record=dict(obs.record, details=f"x {c.token}"))
+    assert ("leak.field", "details") in {(v.invariant, v.field) for v in judge(leaked)}

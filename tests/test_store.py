@@ -560,3 +560,20 @@ def test_api_layer_reports_a_row_nova_cannot_render(
     assert obs.render_error is not None and "bytes" in obs.render_error
     crash = [v for v in judge(obs) if v.invariant == "crash.api"]
     assert len(crash) == 1 and "nova's API cannot render the stored row" in crash[0].evidence
+
+
+def test_a_refused_row_yields_its_refusal_and_nothing_judged_on_it(
+    target: Target, sqlite_store: Store, clock: SkewedClock
+) -> None:
+    """No row exists when the database refused it: the store layer reports the refusal
+    (type.store), not again what the packed record shows (the packer layer's findings)."""
+    from pytest_actionsec.execution.stages import STORE_INVARIANTS, judge_stored
+    from pytest_actionsec.oracle import FAMILIES
+
+    direct = store_executor(target, sqlite_store, clock=clock, event_finish_via="packer")
+    obs = direct(_tb_call())
+    assert obs.store_error is not None and obs.packed is None  # refused, never stored
+    packer_view = {v.invariant for v in judge(obs, tuple(FAMILIES))}
+    assert packer_view - STORE_INVARIANTS  # the packed record has findings of its own
+    stored = judge_stored(obs, tuple(FAMILIES))
+    assert stored and {v.invariant for v in stored} <= STORE_INVARIANTS

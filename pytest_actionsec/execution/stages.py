@@ -243,10 +243,15 @@ def judge_stored(obs: Observation, families: Iterable[str]) -> list[Violation]:
     column default for a NULL start_time, a coercion the helper cannot prevent) is
     not the helper's defect: when the packed record, judged the same way, shows no
     violation of its own, only the database's refusals and changes
-    (:data:`STORE_INVARIANTS`) are kept.
+    (:data:`STORE_INVARIANTS`) are kept. A row the database refused yields its refusal
+    and nothing else: no row exists to judge.
     """
     chosen = tuple(families)
     found = judge(obs, chosen)
+    if obs.packed is None and obs.store_error is not None and obs.outcome == "record":
+        # the database refused the row: its refusal is the finding, and nothing is judged
+        # on a row that does not exist (the packed record is the packer layer's to judge)
+        return [v for v in found if v.invariant in STORE_INVARIANTS]
     if obs.packed is None or not found:
         return found
     clean = dataclasses.replace(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.registry import Finding, invariant
+from pytest_actionsec.targets import COLUMNS
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -24,13 +25,19 @@ _CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
     _builtin=True,
 )
 def leak_field(obs: Observation) -> Iterator[Finding]:
-    """Search every field's stored text for every canary of the input; a hit's severity
+    """Search every stored field's text (keys that are columns of the record's table)
+    for every canary of the input; a hit's severity
     is who reads that field through Nova's API (:func:`audience`), and at the ``api``
     layer no more than who was shown the canary in the rendered row."""
     if not obs.canaries:
         return
+    columns = COLUMNS.get(obs.facts.table, {})
     for name, value in obs.record.items():
         where = field_name(name)
+        if columns and where not in columns:
+            # a key that is no column of the table is never written, so no one reads it
+            # (integrity.columns reports the key itself)
+            continue
         hits = find_canaries(render_text(value), obs.canaries, where=where)
         if not hits:
             continue
