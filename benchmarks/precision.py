@@ -1,9 +1,10 @@
 """Precision: the paranoid correct packer gives no finding, in both modes at every layer.
 
-For seeds 1..N (``--seeds``), runs every built-in group (helper x layer, all families,
-100 examples, no example database, one SkewedClock per run as the plugin does) of
-``tests.zoo.paranoid`` in contract and hostile mode at the layers packer, boundary and
-store (in-process sqlite, or ``--store URL``). Findings blamed on an input's own class
+For seeds 1..N (``--seeds``), makes every run of the built-in suite (one per function, and
+event finish through the boundary; all families at every layer, 100 examples, no example
+database, one SkewedClock per run as the plugin does: ``engine.run_pipeline``) of
+``tests.zoo.paranoid`` in contract and hostile mode at the layers packer, boundary, store
+and api (in-process sqlite, or ``--store URL``). Findings blamed on an input's own class
 are counted apart (they never fail a run). Prints a markdown section; exit status 1
 when any finding is reported against the packer.
 Usage: python benchmarks/precision.py [--seeds 20] [--store URL]
@@ -18,7 +19,8 @@ from collections import Counter
 from _common import fmt, now
 
 from pytest_actionsec.clock import SkewedClock
-from pytest_actionsec.engine import builtin_groups, run_group
+from pytest_actionsec.engine import builtin_runs, run_pipeline
+from pytest_actionsec.oracle import FAMILIES
 from pytest_actionsec.store import Store
 from pytest_actionsec.targets import resolve_target
 
@@ -42,11 +44,13 @@ def main() -> int:
             for seed in range(1, args.seeds + 1):
                 t0 = now()
                 own = 0
-                for group in builtin_groups(LAYERS):
+                for run in builtin_runs(LAYERS):
+                    judged = dict.fromkeys(run.layers(), tuple(FAMILIES))
                     with SkewedClock() as clock:
-                        result = run_group(
-                            group,
+                        result = run_pipeline(
                             target,
+                            run,
+                            judged,
                             mode=mode,
                             seed=seed,
                             clock=clock,

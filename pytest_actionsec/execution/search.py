@@ -160,7 +160,8 @@ def _first(found: list[Violation]) -> Violation:
     return min(found, key=lambda v: (_LAYER_RANK.get(v.layer, 9), family_rank(v.family), v.key()))
 
 
-#: Extra Hypothesis rounds a run may take after one ended early on a new finding.
+#: Extra Hypothesis rounds a run may take, per judged layer, after one ended early on a
+#: new finding.
 TOP_UP_ROUNDS = 2
 
 
@@ -564,8 +565,8 @@ def search(
         stages = reduced.stages(logs=lines, arm=arm)
         # Every violation not shown by a probe is raised (and so shrunk) in the round
         # that first finds it; a round that finds one ends early (Hypothesis stops
-        # generating soon after a failure), so up to TOP_UP_ROUNDS more rounds spend
-        # what is left of ``max_examples`` with the keys found so far known: judged
+        # generating soon after a failure), so up to TOP_UP_ROUNDS more rounds per judged
+        # layer spend what is left of ``max_examples`` with the keys found so far known: judged
         # and kept, never raised again, so a defect found once does not end the
         # search for others.
         state = _Search(stages, judged, collector)
@@ -598,13 +599,16 @@ def search(
                 stages, reduced, mode, seed, drawn, parent, inner, adopted, probed
             )
             searched = 0  # examples generated before each round's first new finding
+            # each judged layer has as many top-up rounds as a run of its own would: a
+            # round ends at its first new finding, and one run now finds every layer's
+            top_ups = TOP_UP_ROUNDS * len(judged)
             deadline = None if seconds is None else started + seconds
             state.deadline = deadline
             round_no = 0
             while True:
                 if deadline is None:
                     budget = max_examples - searched
-                    if round_no > TOP_UP_ROUNDS or budget <= 0:
+                    if round_no > top_ups or budget <= 0:
                         break
                 else:  # a time budget: rounds of max_examples until it is spent
                     budget = max_examples
