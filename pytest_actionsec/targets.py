@@ -40,6 +40,7 @@ __all__ = [
     "PlainContext",
     "Target",
     "TargetError",
+    "fallback_text",
     "import_quietly",
     "load_function",
     "resolve_target",
@@ -266,6 +267,12 @@ class PlainContext:
         return f"PlainContext(request_id={getattr(self, 'request_id', '<missing>')!r})"
 
 
+def fallback_text(kind: str, dotted: str) -> str:
+    """What a finding says when it went through nova's ``kind`` (``sink``, ``boundary``)."""
+    what = "fault sink" if kind == "sink" else "RPC boundary"
+    return f"through nova's {what} (fallback): {dotted}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Everything the strategies and the oracle need about one implementation."""
@@ -285,17 +292,25 @@ class Target:
     #: ``"sink"``: the dotted path used); the reports name them
     fallbacks: Mapping[str, str] = field(default_factory=dict)
 
-    def via(self, function: str, layer: str) -> str | None:
-        """What a finding on ``function`` at ``layer`` went through that is nova's
-        fallback, not the target's (None: only the target's own code)."""
+    def fallback_of(self, function: str, layer: str) -> tuple[str, str] | None:
+        """``(kind, dotted path)`` of nova's fallback that ``function`` at ``layer`` goes
+        through (``kind``: ``sink`` or ``boundary``), None when only the target's own code."""
         if function == FAULT_SINK and "sink" in self.fallbacks:
-            return f"through nova's fault sink (fallback): {self.fallbacks['sink']}"
+            return "sink", self.fallbacks["sink"]
         through_boundary = layer == "boundary" or (
             layer in ("store", "api") and self.boundary is not None
         )
         if function == BOUNDARY_HELPER and through_boundary and "boundary" in self.fallbacks:
-            return f"through nova's RPC boundary (fallback): {self.fallbacks['boundary']}"
+            return "boundary", self.fallbacks["boundary"]
         return None
+
+    def via(self, function: str, layer: str) -> str | None:
+        """How a finding on ``function`` at ``layer`` says it went through nova's
+        fallback (None: only the target's own code)."""
+        found = self.fallback_of(function, layer)
+        if found is None:
+            return None
+        return fallback_text(*found)
 
     def definition(self, function: str) -> SourceLocation | None:
         """Where the function called as ``function`` is defined (nova's own sink, not the
