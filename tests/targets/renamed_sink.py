@@ -10,7 +10,8 @@ from tests.targets.module_level import (  # noqa: F401
 
 
 def add_server_fault_from_exc(context, instance, fault, exc_info=None, fault_message=None):
-    """Records the fault's class name only (never its text: no leak)."""
+    """Records the fault's class name only (never its text: no leak), always code 500
+    (wrong for a Nova exception with ``kwargs['code']``: ``integrity.code``)."""
     from nova import objects
 
     record = objects.InstanceFault(context=context)
