@@ -34,6 +34,7 @@ __all__ = [
     "parse_bool",
     "parse_budget",
     "parse_examples",
+    "parse_function",
     "parse_layers",
     "parse_min_severity",
     "parse_mode",
@@ -133,6 +134,18 @@ def parse_target(value: str) -> str:
     text = str(value).strip()
     if not text or any(part == "" or not part.isidentifier() for part in text.split(".")):
         raise ValueError(f"must be a dotted module path, got {value!r}")
+    return text
+
+
+def parse_function(value: str) -> str:
+    """A function's dotted path (``pkg.mod.func`` or ``pkg.mod.Class.func``; only its form
+    is checked: nothing is imported), or ``none`` to turn it off."""
+    text = str(value).strip()
+    if text.lower() == "none":
+        return "none"
+    parts = text.split(".")
+    if len(parts) < 2 or any(not part.isidentifier() for part in parts):
+        raise ValueError(f"must be a dotted path pkg.mod.func or none, got {value!r}")
     return text
 
 
@@ -318,6 +331,28 @@ OPTIONS: tuple[Option, ...] = (
         env="ACTIONSEC_TRUSTED",
         shown_default="nova.exception.NovaException",
     ),
+    Option(
+        "sink",
+        "--actionsec-sink",
+        "actionsec_sink",
+        parse_function,
+        None,
+        "dotted path of the instance-fault sink to fuzz (pkg.mod.func or pkg.mod.Class.func, "
+        "whatever its name), or none to skip the fault properties",
+        env="ACTIONSEC_SINK",
+        shown_default="the target's add_instance_fault_from_exc, else nova's",
+    ),
+    Option(
+        "boundary",
+        "--actionsec-boundary",
+        "actionsec_boundary",
+        parse_function,
+        None,
+        "dotted path of the RPC boundary decorator wrapping pack_action_event_finish, or none "
+        "to skip the boundary layer",
+        env="ACTIONSEC_BOUNDARY",
+        shown_default="the target's serialize_args, else nova's",
+    ),
 )
 
 FLAGS: tuple[Flag, ...] = (
@@ -377,6 +412,10 @@ class RunConfig:
     min_severity: str = "stored"
     budget: float | None = None
     trusted: tuple[str, ...] | None = None
+    #: the fault sink's dotted path, ``none`` (off) or None (the target's, else nova's)
+    sink: str | None = None
+    #: the RPC boundary's dotted path, ``none`` (off) or None (the target's, else nova's)
+    boundary: str | None = None
     origins: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )

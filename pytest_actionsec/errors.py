@@ -11,4 +11,14 @@ __all__ = ["TargetError"]
 
 
 class TargetError(Exception):
-    """A target cannot be used; the message is one line naming the problem."""
+    """A target cannot be used; the message is one line naming the problem, or a head
+    line then one indented line per problem when there are several.
+
+    ``option`` is the setting every problem comes from (``"sink"``, ``"boundary"``,
+    ``"trusted"``), None when it is the target itself: the plugin and the fuzz module
+    name its flag, ini key or variable.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option

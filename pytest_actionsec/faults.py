@@ -9,10 +9,11 @@ packer layer nothing is written (:func:`capturing` takes the values where
 ``create()`` would send them to the database); the store layer writes them with
 nova's ``db.instance_fault_create`` and reads the row back.
 
-A target module that defines ``add_instance_fault_from_exc`` itself (with its own
-``exception_to_dict`` and ``_get_fault_details`` at module level, as nova does) is
-fuzzed with its own; otherwise nova's is used. Nova is imported lazily
-(:mod:`pytest_actionsec.nova`).
+A sink named by ``--actionsec-sink`` (a dotted path, whatever its name) is fuzzed;
+otherwise a target module that defines ``add_instance_fault_from_exc`` itself (with
+its own ``exception_to_dict`` and ``_get_fault_details`` at module level, as nova
+does) is fuzzed with its own; otherwise nova's is used (a fallback the reports name).
+Nova is imported lazily (:mod:`pytest_actionsec.nova`).
 """
 
 from __future__ import annotations
@@ -86,29 +87,40 @@ def capturing(sink: Callable[..., Any]) -> Callable[..., dict[str, Any] | None]:
     return call
 
 
-def find_fault_sink(module: Any, path: str) -> tuple[Callable[..., Any] | None, str, str]:
-    """``(sink, origin, note)`` for a target module: its own sink, else nova's.
+def find_fault_sink(
+    module: Any, path: str, *, given: tuple[Any, str] | None = None
+) -> tuple[Callable[..., Any] | None, str, str]:
+    """``(sink, origin, note)`` for a target module: ``given`` (the function named by
+    ``--actionsec-sink`` and its dotted path), else its own sink, else nova's.
 
     ``sink`` is None (and ``note`` says why) when neither is usable. Raises
-    ``TargetError`` when the module's own sink has the wrong signature.
+    ``TargetError`` when the sink is not callable or has the wrong signature.
     """
-    own = getattr(module, _NAME, None)
-    origin = f"{path}.{_NAME}"
-    if own is None:
-        try:
-            own = getattr(nova.fault_module(), _NAME, None)
-        except Exception:
-            own = None
-        origin = f"{NOVA_FAULT_MODULE}.{_NAME}"
+    if given is not None:
+        own, origin = given
+        label = f"sink {origin!r}"
+        name = getattr(own, "__name__", origin.rpartition(".")[2])
+    else:
+        own = getattr(module, _NAME, None)
+        origin = f"{path}.{_NAME}"
+        label, name = f"target {path!r}", _NAME
         if own is None:
-            return (
-                None,
-                "none",
-                f"fault properties skipped: the target defines no {_NAME} and "
-                f"{NOVA_FAULT_MODULE} is not importable",
-            )
+            try:
+                own = getattr(nova.fault_module(), _NAME, None)
+            except Exception:
+                own = None
+            origin = f"{NOVA_FAULT_MODULE}.{_NAME}"
+            if own is None:
+                return (
+                    None,
+                    "none",
+                    f"fault properties skipped: the target defines no {_NAME} and "
+                    f"{NOVA_FAULT_MODULE} is not importable",
+                )
+    option = "sink" if given is not None else None
     if not callable(own):
-        raise TargetError(f"target {path!r}: {_NAME} is not callable")
+        what = f"is not callable ({type(own).__name__})" if given else f"{name} is not callable"
+        raise TargetError(f"{label}: {what}", option=option)
     try:
         signature = inspect.signature(own)
     except (TypeError, ValueError):
@@ -118,8 +130,9 @@ def find_fault_sink(module: Any, path: str) -> tuple[Callable[..., Any] | None, 
             signature.bind(*_PARAMS, exc_info=None, fault_message=None)
         except TypeError:
             raise TargetError(
-                f"target {path!r}: {_NAME}{signature} does not accept "
-                "(context, instance, fault, exc_info=None, fault_message=None)"
+                f"{label}: {name}{signature} does not accept "
+                "(context, instance, fault, exc_info=None, fault_message=None)",
+                option=option,
             ) from None
     try:
         wrapped = capturing(own)

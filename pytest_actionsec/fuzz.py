@@ -13,10 +13,11 @@ Configured by environment variables, read when the module is imported (by
 ``ACTIONSEC_TARGET`` (default ``nova.objects.instance_action``), ``ACTIONSEC_MODE``
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
-``ACTIONSEC_TIMEOUT`` (seconds, default 10; 0: no limit). A bad value (or a target,
-trusted class or store that cannot be used) is a collection error of one line naming
-the variable. The server clock is frozen once per process (at the first example,
-moved per example) and the store opened once.
+``ACTIONSEC_TIMEOUT`` (seconds, default 10; 0: no limit), ``ACTIONSEC_SINK`` and
+``ACTIONSEC_BOUNDARY`` (a dotted path, or ``none``: no fault sink, no boundary test). A
+bad value (or a target, trusted class, sink, boundary or store that cannot be used) is
+a collection error of one line naming the variable. The server clock is frozen once
+per process (at the first example, moved per example) and the store opened once.
 
 Run it with pytest (``pytest --pyargs pytest_actionsec.fuzz``, plain Hypothesis,
 saved under run_group's own key) or point HypoFuzz at it
@@ -93,9 +94,11 @@ def _tests() -> dict[str, Callable[[], None]]:
 
     config = _config()
     try:
-        target = resolve_target(config.target, trusted=config.trusted)
+        target = resolve_target(
+            config.target, trusted=config.trusted, sink=config.sink, boundary=config.boundary
+        )
     except TargetError as exc:
-        name = _ENV["trusted"] if str(exc).startswith("trusted") else _ENV["target"]
+        name = _ENV[exc.option or "target"]
         raise ConfigError(f"{name}: {exc}") from None
     store = None
     if "store" in config.layers or "api" in config.layers:

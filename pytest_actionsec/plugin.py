@@ -206,6 +206,8 @@ class _State:
         try:
             return self.suite.target(path)
         except TargetError as exc:
+            if exc.option in ("sink", "boundary"):  # name the flag or ini key it came from
+                raise pytest.UsageError(f"{self.settings.origins[exc.option]}: {exc}") from None
             raise pytest.UsageError(str(exc)) from None
 
     def baseline(self) -> Any:
@@ -503,6 +505,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "budget",
         "min_severity",
         "trusted",
+        "sink",
+        "boundary",
         "report",
         "baseline",
         "update_baseline",
@@ -511,7 +515,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         if isinstance(value, tuple):
             value = ",".join(value)
         if value is None:
-            value = {"store": "sqlite (in-process)", "trusted": "default"}.get(name, "-")
+            value = {
+                "store": "sqlite (in-process)",
+                "trusted": "default",
+                "sink": "default",
+                "boundary": "default",
+            }.get(name, "-")
         elif name == "store":
             from pytest_actionsec.store import mask_url
 
@@ -650,10 +659,12 @@ class ActionsecItem(pytest.Item):
             min_severity=s.min_severity,
             update_baseline=s.update_baseline,
         )
-        where = None
+        where = fallback = None
         if result.status != "skipped":  # where the function under test is defined (SARIF)
-            where = state.target().definition(result.property.function)
-        self.user_properties.append(("actionsec", judged.payload(where)))
+            target = state.target()
+            where = target.definition(result.property.function)
+            fallback = target.fallback_of(result.property.function, result.property.layer)
+        self.user_properties.append(("actionsec", judged.payload(where, fallback=fallback)))
         if result.status == "skipped":
             pytest.skip(result.reason)
         if judged.new:
@@ -673,6 +684,7 @@ class ActionsecItem(pytest.Item):
                     else ""
                 ),
                 format_violations(failure.new),
+                *self._via_lines(state),
                 "",
                 _replay_line(state, self._replay_selection()),
             ]
@@ -680,6 +692,11 @@ class ActionsecItem(pytest.Item):
 
             return mask_url("\n".join(lines))
         return super().repr_failure(excinfo)
+
+    def _via_lines(self, state: _State) -> list[str]:
+        """``via: through nova's ... (fallback)`` when the findings went through it."""
+        via = state.target().via(self.prop.function, self.prop.layer)
+        return [f"via: {via}"] if via else []
 
     def _replay_selection(self) -> str:
         """The ``-k`` that selects the items this session ran in this item's run."""
@@ -884,6 +901,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             functions={
                 p["property"]["function"]: p["source"] for p in state.payloads if p.get("source")
             },
+            fallbacks=_fallbacks(state),
         )
         try:
             write_report(state._path(s.report), _masked(report), tool_version=__version__)
@@ -901,6 +919,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         pytest.ExitCode.NO_TESTS_COLLECTED,
     ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # lost output is not a green run
+
+
+def _fallbacks(state: _State) -> dict[str, str]:
+    """Nova's functions the run went through for want of the target's own (by kind),
+    from the results (an xdist worker's too)."""
+    found: dict[str, str] = {}
+    for payload in state.payloads:
+        found.update(payload.get("fallbacks") or {})
+    return dict(sorted(found.items()))
 
 
 def _why(exc: BaseException) -> str:
@@ -946,6 +973,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             baseline_update=update,
             baseline_warnings=warnings,
             report=s.report if state.report_written else None,
+            fallbacks=_fallbacks(state),
         ):
             terminalreporter.write_line(mask_url(line))
     for error in state.write_errors:

@@ -460,8 +460,12 @@ def build_report(
     violations: Iterable[Mapping[str, Any]],
     root: str | os.PathLike[str] | None = None,
     functions: Mapping[str, Mapping[str, Any]] | None = None,
+    fallbacks: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the JSON report (properties and violations sorted for stable output).
+
+    ``fallbacks`` names nova's functions the run fuzzed for want of the target's own
+    (``{"boundary": "nova.objects.base.serialize_args"}``; ``sink`` likewise).
 
     ``functions`` maps each function fuzzed to where it is defined (``name``, ``path``,
     ``line``); with ``root`` (the checkout, see :func:`~pytest_actionsec.locations.source_root`)
@@ -487,6 +491,7 @@ def build_report(
         "seed": seed,
         "examples_per_property": examples,
         "layers": list(layers),
+        "fallbacks": dict(sorted((fallbacks or {}).items())),
         **({"root": str(Path(root).resolve())} if root is not None else {}),
         **(
             {"functions": {name: placed(functions[name]) for name in sorted(functions)}}
@@ -753,8 +758,11 @@ def summary_lines(
     baseline_update: BaselineUpdate | None = None,
     baseline_warnings: Sequence[str] = (),
     report: str | None = None,
+    fallbacks: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The terminal summary: one line per property (family, helper, layer, examples, verdict)."""
+    """The terminal summary: one line per property (family, helper, layer, examples, verdict),
+    the totals, and one line per fallback of ``fallbacks`` (nova's function fuzzed for want
+    of the target's own, by kind: ``sink``, ``boundary``)."""
     rows = sorted(properties, key=lambda p: (p["layer"], p["function"], p["family"]))
     width = max([10, *(len(p["family"]) for p in rows)])
     lines = [f"{'property':<{width}} {'helper':<26} {'layer':<9} {'examples':>8}  verdict"]
@@ -774,6 +782,16 @@ def summary_lines(
         f"{sum(runs.values())} examples, "
         f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
     )
+    for kind, dotted in sorted((fallbacks or {}).items()):
+        what, flag = (
+            ("fault sink", "--actionsec-sink")
+            if kind == "sink"
+            else ("RPC boundary", "--actionsec-boundary")
+        )
+        lines.append(
+            f"actionsec: fallback: the target has no {what} of its own; nova's {dotted} was "
+            f"fuzzed in its place (choose with {flag}=DOTTED or {flag}=none)"
+        )
     if baseline_written is not None:
         lines.append(f"actionsec: baseline {baseline} now accepts {baseline_written} finding(s)")
     if baseline_update is not None:

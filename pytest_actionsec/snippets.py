@@ -120,14 +120,31 @@ def _uses_uuid(text: str) -> bool:
     return "UUID(" in text
 
 
+def _import_ref(dotted: str, imports: set[str]) -> str:
+    """How the script names the function at ``dotted`` (``pkg.mod.func`` or
+    ``pkg.mod.Class.func``), importing its module's first attribute."""
+    import importlib
+
+    parts = dotted.split(".")
+    cut = len(parts) - 1
+    for n in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
+        try:
+            importlib.import_module(".".join(parts[:n]))
+        except Exception:
+            continue
+        cut = n
+        break
+    imports.add(f"from {'.'.join(parts[:cut])} import {parts[cut]}")
+    return ".".join(parts[cut:])
+
+
 def _helper_ref(target: Target, function: str, imports: set[str]) -> str:
     """How the script names the target's own ``function`` (importing it)."""
     import importlib
 
     if function == FAULT_SINK:
-        module = target.fault_origin.rpartition(".")[0] or "nova.compute.utils"
-        imports.add(f"from {module} import {FAULT_SINK}")
-        return FAULT_SINK
+        origin = target.fault_origin if "." in target.fault_origin else ""
+        return _import_ref(origin or f"nova.compute.utils.{FAULT_SINK}", imports)
     owner = FACTS[function].owner
     try:
         loaded = importlib.import_module(target.path)
@@ -246,13 +263,13 @@ def call_source(
         or (layer in ("store", "api") and event_finish_via == "boundary" and target.boundary)
     )
     if through_boundary:
-        module = target.boundary_origin.rpartition(".")[0] or "nova.objects.base"
-        imports.add(f"from {module} import serialize_args")
+        origin = target.boundary_origin if "." in target.boundary_origin else ""
+        boundary = _import_ref(origin or "nova.objects.base.serialize_args", imports)
         out.append("")
         out.append("")
         out.append("def pack_through_rpc(*args, **kwargs):")
-        out.append(f'    """{call.function} behind the RPC boundary (serialize_args)."""')
-        out.append(f"    remote = serialize_args(lambda cls, *a, **k: {helper}(*a, **k))")
+        out.append(f'    """{call.function} behind the RPC boundary ({boundary})."""')
+        out.append(f"    remote = {boundary}(lambda cls, *a, **k: {helper}(*a, **k))")
         out.append("    return remote(None, *args, **kwargs)")
         out.append("")
         out.append("")

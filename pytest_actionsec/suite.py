@@ -41,9 +41,13 @@ class Verdict:
     accepted: tuple[Violation, ...]
     noted: tuple[Violation, ...]
 
-    def payload(self, source: SourceLocation | None = None) -> dict[str, Any]:
+    def payload(
+        self, source: SourceLocation | None = None, *, fallback: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
         """The report's entry (``property`` and its ``violations``; ``source``: where the
-        function under test is defined)."""
+        function under test is defined; ``fallback``: ``(kind, dotted path)`` of nova's
+        function the run went through for want of the target's own, named by each
+        violation's ``via`` and the payload's ``fallbacks``)."""
         result = self.result
         entry = result.to_dict()
         entry["seed"] = result.seed
@@ -61,12 +65,19 @@ class Verdict:
         violations += [
             dict(v.to_dict(), property=pid, accepted=False, noted=True) for v in self.noted
         ]
+        if fallback is not None:
+            from pytest_actionsec.targets import fallback_text
+
+            via = fallback_text(*fallback)
+            violations = [dict(v, via=via) for v in violations]
         leaks = [v.severity for v in self.new if v.severity]
         if leaks:  # the widest audience among the new leaks (the summary shows it)
             entry["severity"] = max(leaks, key=severity_rank)
         payload: dict[str, Any] = {"property": entry, "violations": violations}
         if result.status != "skipped" and source is not None:
             payload["source"] = source.to_dict()
+        if result.status != "skipped" and fallback is not None:
+            payload["fallbacks"] = dict([fallback])
         return payload
 
     def failures(self) -> list[Violation]:
@@ -152,7 +163,10 @@ class Suite:
 
         path = path or self.config.target
         if path not in self._targets:
-            self._targets[path] = resolve_target(path, trusted=self.config.trusted)
+            c = self.config
+            self._targets[path] = resolve_target(
+                path, trusted=c.trusted, sink=c.sink, boundary=c.boundary
+            )
         return self._targets[path]
 
     def run_of(self, prop: Property) -> Run:

@@ -24,6 +24,7 @@ from pytest_actionsec.locations import SourceLocation, definition, real_function
 from pytest_actionsec.nova import import_quietly
 
 __all__ = [
+    "BOUNDARY_HELPER",
     "COLUMNS",
     "CONTEXT_SOURCES",
     "DEFAULT_TARGET",
@@ -31,6 +32,7 @@ __all__ = [
     "FAULT_SINK",
     "FUNCTIONS",
     "HELPERS",
+    "OFF",
     "POSITIONAL_PARAMS",
     "SINKS",
     "TABLE_OF",
@@ -38,7 +40,9 @@ __all__ = [
     "PlainContext",
     "Target",
     "TargetError",
+    "fallback_text",
     "import_quietly",
+    "load_function",
     "resolve_target",
 ]
 
@@ -219,6 +223,12 @@ HELPERS: tuple[str, ...] = tuple(name for name in FACTS if name != FAULT_SINK)
 #: Functions that write a record themselves (a target may lack them: then skipped).
 SINKS: tuple[str, ...] = (FAULT_SINK,)
 
+#: The helper the RPC boundary wraps.
+BOUNDARY_HELPER = "pack_action_event_finish"
+
+#: The word that turns ``--actionsec-sink`` or ``--actionsec-boundary`` off.
+OFF = "none"
+
 #: Every function the built-in suite fuzzes: the four helpers, then the sinks.
 FUNCTIONS: tuple[str, ...] = HELPERS + SINKS
 
@@ -257,6 +267,12 @@ class PlainContext:
         return f"PlainContext(request_id={getattr(self, 'request_id', '<missing>')!r})"
 
 
+def fallback_text(kind: str, dotted: str) -> str:
+    """What a finding says when it went through nova's ``kind`` (``sink``, ``boundary``)."""
+    what = "fault sink" if kind == "sink" else "RPC boundary"
+    return f"through nova's {what} (fallback): {dotted}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Everything the strategies and the oracle need about one implementation."""
@@ -272,6 +288,29 @@ class Target:
     notes: tuple[str, ...] = field(default=())
     #: where the instance-fault sink comes from (``none``: the target has none)
     fault_origin: str = "none"
+    #: nova's functions used because the target has none of its own (``"boundary"``,
+    #: ``"sink"``: the dotted path used); the reports name them
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
+
+    def fallback_of(self, function: str, layer: str) -> tuple[str, str] | None:
+        """``(kind, dotted path)`` of nova's fallback that ``function`` at ``layer`` goes
+        through (``kind``: ``sink`` or ``boundary``), None when only the target's own code."""
+        if function == FAULT_SINK and "sink" in self.fallbacks:
+            return "sink", self.fallbacks["sink"]
+        through_boundary = layer == "boundary" or (
+            layer in ("store", "api") and self.boundary is not None
+        )
+        if function == BOUNDARY_HELPER and through_boundary and "boundary" in self.fallbacks:
+            return "boundary", self.fallbacks["boundary"]
+        return None
+
+    def via(self, function: str, layer: str) -> str | None:
+        """How a finding on ``function`` at ``layer`` says it went through nova's
+        fallback (None: only the target's own code)."""
+        found = self.fallback_of(function, layer)
+        if found is None:
+            return None
+        return fallback_text(*found)
 
     def definition(self, function: str) -> SourceLocation | None:
         """Where the function called as ``function`` is defined (nova's own sink, not the
@@ -296,7 +335,7 @@ class Target:
         """
         if self.boundary is None:
             return None
-        packer = self.helpers["pack_action_event_finish"]
+        packer = self.helpers[BOUNDARY_HELPER]
 
         def _remote(_cls: Any, *args: Any, **kwargs: Any) -> Any:
             return packer(*args, **kwargs)
@@ -320,19 +359,22 @@ def _nova() -> nova.NovaModules | None:
 def _load_object(dotted: str) -> Any:
     module_name, _, attr = dotted.rpartition(".")
     if not module_name:
-        raise TargetError(f"trusted exception {dotted!r} is not a dotted path 'module.Class'")
+        raise TargetError(
+            f"trusted exception {dotted!r} is not a dotted path 'module.Class'", option="trusted"
+        )
     try:
         module = import_quietly(module_name)
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise TargetError(
-            f"trusted exception {dotted!r}: module {module_name!r} does not import ({detail})"
+            f"trusted exception {dotted!r}: module {module_name!r} does not import ({detail})",
+            option="trusted",
         ) from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise TargetError(
-            f"trusted exception {dotted!r}: {module_name!r} has no {attr!r}"
+            f"trusted exception {dotted!r}: {module_name!r} has no {attr!r}", option="trusted"
         ) from None
 
 
@@ -363,6 +405,129 @@ def _find_helper(module: Any, path: str, name: str) -> Callable[..., Any]:
         )
     _check_signature(path, name, func)
     return func  # type: ignore[no-any-return]
+
+
+def load_function(dotted: str, option: str) -> Any:
+    """The object ``dotted`` names: a module attribute (``pkg.mod.func``) or a class
+    attribute (``pkg.mod.Class.func``); ``option`` (``sink``, ``boundary``) heads the
+    one-line :class:`TargetError` raised when it does not import or is no such name."""
+    label = f"{option} {dotted!r}"
+    parts = dotted.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise TargetError(
+            f"{label}: must be a dotted path 'module.function' or 'module.Class.function' "
+            f"(or {OFF})",
+            option=option,
+        )
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj = import_quietly(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or module_name
+            if module_name == missing or module_name.startswith(missing + "."):
+                continue  # not a module: a shorter prefix may be
+            raise TargetError(
+                f"{label}: module {module_name!r} does not import: no module named {missing!r}",
+                option=option,
+            ) from None
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise TargetError(
+                f"{label}: module {module_name!r} does not import ({detail})", option=option
+            ) from None
+        for depth, attr in enumerate(parts[cut:]):
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                owner = ".".join(parts[: cut + depth])
+                raise TargetError(f"{label}: {owner!r} has no {attr!r}", option=option) from None
+        return obj
+    raise TargetError(f"{label}: no module named {parts[0]!r}", option=option)
+
+
+def _check_boundary(func: Any, dotted: str) -> None:
+    """A boundary is a decorator: it takes the remotable function and returns its wrapper."""
+    label = f"boundary {dotted!r}"
+    if not callable(func):
+        raise TargetError(f"{label}: is not callable ({type(func).__name__})", option="boundary")
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(func)
+    except TypeError:
+        name = getattr(func, "__name__", dotted.rpartition(".")[2])
+        raise TargetError(
+            f"{label}: {name}{sig} does not accept (fn): a boundary decorates the "
+            "remotable function, as nova.objects.base.serialize_args does",
+            option="boundary",
+        ) from None
+
+
+def _own_package(path: str, origin: str) -> bool:
+    """True when ``origin`` (a dotted path) is in the target's own top-level package."""
+    return origin.partition(".")[0] == path.partition(".")[0]
+
+
+def _find_boundary(
+    module: Any, path: str, boundary: str | None, modules: nova.NovaModules | None
+) -> tuple[Callable[..., Any] | None, str, str]:
+    """``(boundary, origin, note)``: the one named, else the target's own, else nova's."""
+    if boundary is not None and boundary.strip().lower() == OFF:
+        return None, OFF, "boundary properties skipped: turned off by --actionsec-boundary=none"
+    if boundary is not None:
+        dotted = boundary.strip()
+        func = load_function(dotted, "boundary")
+        _check_boundary(func, dotted)
+        return func, dotted, ""
+    own = getattr(module, "serialize_args", None)
+    if callable(own):
+        return own, f"{path}.serialize_args", ""
+    base = modules.base if modules is not None else None
+    func = getattr(base, "serialize_args", None) if base is not None else None
+    if callable(func):
+        return func, "nova.objects.base.serialize_args", ""
+    return (
+        None,
+        OFF,
+        "boundary properties skipped: the target defines no serialize_args "
+        "and nova.objects.base is not importable",
+    )
+
+
+def _find_sink(
+    module: Any, path: str, sink: str | None
+) -> tuple[Callable[..., Any] | None, str, str]:
+    """``(sink, origin, note)``: the one named, else the target's own, else nova's."""
+    if sink is not None and sink.strip().lower() == OFF:
+        return None, OFF, "fault properties skipped: turned off by --actionsec-sink=none"
+    if sink is None:
+        return find_fault_sink(module, path)
+    dotted = sink.strip()
+    return find_fault_sink(module, path, given=(load_function(dotted, "sink"), dotted))
+
+
+def _all_problems(path: str, problems: Sequence[TargetError]) -> TargetError:
+    """One error for every problem: itself when there is one, else a head line and one
+    indented line per problem."""
+    if len(problems) == 1:
+        return problems[0]
+    prefix = f"target {path!r}"
+    lines = []
+    for problem in problems:
+        text = str(problem)
+        if text.startswith(prefix):
+            text = text[len(prefix) :].lstrip(":").strip()
+            text = text.removeprefix("has ")  # "no pack_action_finish (looked for ...)"
+        lines.append(f"\n  - {text}")
+    options = {p.option for p in problems}
+    option = options.pop() if len(options) == 1 else None
+    return TargetError(
+        f"target {path!r} cannot be used ({len(problems)} problems):" + "".join(lines),
+        option=option,
+    )
 
 
 def _nova_context_factory(modules: nova.NovaModules | None) -> Callable[..., Any] | None:
@@ -398,12 +563,19 @@ def resolve_target(
     path: str = DEFAULT_TARGET,
     *,
     trusted: Sequence[str | type[BaseException]] | None = None,
+    sink: str | None = None,
+    boundary: str | None = None,
 ) -> Target:
     """Resolve a dotted module path into a :class:`Target`.
 
     ``trusted`` lists the exception classes whose ``format_message()`` text may
     be stored (default: ``nova.exception.NovaException`` when nova imports).
-    Raises :class:`TargetError` with a one-line message on any problem.
+    ``sink`` and ``boundary`` name the instance-fault sink and the RPC boundary by
+    dotted path (``pkg.mod.func`` or ``pkg.mod.Class.func``, whatever the name), or
+    ``none`` to turn them off (their properties skip); None (default): the target's
+    own, else nova's, recorded in :attr:`Target.fallbacks`. Raises
+    :class:`TargetError`: one line for one problem; every wrong or missing helper,
+    boundary and sink at once, one per line after a head line, for several.
     """
     if not isinstance(path, str) or not path.strip():
         raise TargetError(f"target must be a dotted module path, got {path!r}")
@@ -423,7 +595,13 @@ def resolve_target(
             f"target {path!r} does not import: {type(exc).__name__}: {exc}".splitlines()[0]
         ) from None
 
-    helpers = {name: _find_helper(module, path, name) for name in HELPERS}
+    problems: list[TargetError] = []
+    helpers: dict[str, Callable[..., Any]] = {}
+    for name in HELPERS:
+        try:
+            helpers[name] = _find_helper(module, path, name)
+        except TargetError as exc:
+            problems.append(exc)
 
     schemas: dict[str, Mapping[str, Any]] = {}
     for owner, table in (
@@ -435,30 +613,36 @@ def resolve_target(
             schemas[table] = dict(fields)
 
     notes: list[str] = []
+    fallbacks: dict[str, str] = {}
     modules = _nova()
-    boundary = getattr(module, "serialize_args", None)
-    if callable(boundary):
-        boundary_origin = f"{path}.serialize_args"
+    found_boundary: Callable[..., Any] | None = None
+    boundary_origin = fault_origin = OFF
+    try:
+        found_boundary, boundary_origin, note = _find_boundary(module, path, boundary, modules)
+    except TargetError as exc:
+        problems.append(exc)
     else:
-        base = modules.base if modules is not None else None
-        boundary = getattr(base, "serialize_args", None) if base is not None else None
-        if callable(boundary):
-            boundary_origin = "nova.objects.base.serialize_args"
-        else:
-            boundary = None
-            boundary_origin = "none"
-            notes.append(
-                "boundary properties skipped: the target defines no serialize_args "
-                "and nova.objects.base is not importable"
-            )
+        if note:
+            notes.append(note)
+        if boundary is None and found_boundary is not None:
+            if not _own_package(path, boundary_origin):
+                fallbacks["boundary"] = boundary_origin
 
-    sink, fault_origin, fault_note = find_fault_sink(module, path)
-    if sink is not None:
-        helpers[FAULT_SINK] = sink
-        # the record is nova's InstanceFault whoever builds it (capturing() needs it)
-        schemas.setdefault("instance_faults", fault_fields())
-    if fault_note:
-        notes.append(fault_note)
+    try:
+        found_sink, fault_origin, note = _find_sink(module, path, sink)
+    except TargetError as exc:
+        problems.append(exc)
+    else:
+        if found_sink is not None:
+            helpers[FAULT_SINK] = found_sink
+            # the record is nova's InstanceFault whoever builds it (capturing() needs it)
+            schemas.setdefault("instance_faults", fault_fields())
+            if sink is None and not _own_package(path, fault_origin):
+                fallbacks["sink"] = fault_origin
+        if note:
+            notes.append(note)
+    if problems:
+        raise _all_problems(path, problems)
 
     trusted_classes: list[type[BaseException]] = []
     if trusted is None:
@@ -468,7 +652,9 @@ def resolve_target(
         for item in trusted:
             cls = _load_object(item) if isinstance(item, str) else item
             if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-                raise TargetError(f"trusted exception {item!r} is not an exception class")
+                raise TargetError(
+                    f"trusted exception {item!r} is not an exception class", option="trusted"
+                )
             trusted_classes.append(cls)
 
     factory = _nova_context_factory(modules)
@@ -482,11 +668,12 @@ def resolve_target(
         path=path,
         helpers=helpers,
         schemas=schemas,
-        boundary=boundary,
+        boundary=found_boundary,
         boundary_origin=boundary_origin,
         trusted=tuple(trusted_classes),
         context_factory=factory,
         context_origin=context_origin,
         notes=tuple(notes),
         fault_origin=fault_origin,
+        fallbacks=fallbacks,
     )

@@ -47,6 +47,8 @@ BAD = [
     ("min_severity", "loud", "must be one of stored, admin, tenant, got 'loud'"),
     ("budget", "soon", "must be a duration like 90s, 10m or 2h, got 'soon'"),
     ("budget", "0s", "must be a positive duration like 90s, 10m or 2h, got '0s'"),
+    ("sink", "nova", "must be a dotted path pkg.mod.func or none, got 'nova'"),
+    ("boundary", "a..b", "must be a dotted path pkg.mod.func or none, got 'a..b'"),
 ]
 
 
@@ -153,7 +155,34 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_STORE",
         "ACTIONSEC_TIMEOUT",
         "ACTIONSEC_TRUSTED",
+        "ACTIONSEC_SINK",
+        "ACTIONSEC_BOUNDARY",
     }
+
+
+def test_sink_and_boundary_from_the_command_line_ini_and_environment() -> None:
+    assert (read_config().sink, read_config().boundary) == (None, None)  # the target's, else nova's
+    cli = read_config(cli={"actionsec_sink": "a.b.f", "actionsec_boundary": " NONE "})
+    assert (cli.sink, cli.boundary) == ("a.b.f", "none")
+    assert (cli.origins["sink"], cli.origins["boundary"]) == (
+        "--actionsec-sink",
+        "--actionsec-boundary",
+    )
+    ini = read_config(ini={"actionsec_sink": "a.B.f", "actionsec_boundary": "a.g"})
+    assert (ini.sink, ini.boundary, ini.origins["sink"]) == ("a.B.f", "a.g", "ini actionsec_sink")
+    env = read_config(env={"ACTIONSEC_SINK": "none", "ACTIONSEC_BOUNDARY": "a.g"})
+    assert (env.sink, env.boundary, env.origins["boundary"]) == (
+        "none",
+        "a.g",
+        "ACTIONSEC_BOUNDARY",
+    )
+
+
+def test_replay_flags_carry_the_sink_and_the_boundary_when_given() -> None:
+    assert not any("sink" in f or "boundary=" in f for f in read_config().replay_flags())
+    config = read_config(cli={"actionsec_sink": "a.Faults.f", "actionsec_boundary": "none"})
+    flags = config.replay_flags()
+    assert "--actionsec-sink=a.Faults.f" in flags and "--actionsec-boundary=none" in flags
 
 
 def test_an_empty_variable_is_unset() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -190,3 +191,195 @@ def test_sarif_level_and_security_severity_follow_the_audience() -> None:
         ("note", "8.5"),  # accepted: a note, its score kept
         ("error", None),
     ]
+
+
+# ---------------------------------------------------------------------------
+# --actionsec-sink and --actionsec-boundary in a run; nova's fallbacks named.
+
+_RENAMED = "tests.targets.renamed_sink"
+_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+@pytest.fixture
+def root_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest subprocess imports this repository's ``tests`` package (the fixtures)."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))
+    )
+
+
+_FAST = ("--actionsec", "-p", "no:cacheprovider", "--actionsec-examples=3", "--actionsec-seed=1")
+
+
+def test_none_skips_the_sink_and_the_boundary_with_the_option_named(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest(
+        *_FAST,
+        "--actionsec-target=tests.targets.module_level",
+        "--actionsec-sink=none",
+        "--actionsec-boundary=none",
+        "--actionsec-layers=packer,boundary",
+        "-k",
+        "leak and (fault or event_finish)",
+        "-rs",
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*sink=none (--actionsec-sink), boundary=none (--actionsec-boundary)*",
+        ]
+    )
+    skipped = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
+    assert sorted(line.partition(": ")[2] for line in skipped) == [
+        "boundary properties skipped: turned off by --actionsec-boundary=none",
+        "fault properties skipped: turned off by --actionsec-sink=none",
+    ]
+    result.assert_outcomes(passed=1, skipped=2)  # event finish packed directly still runs
+    assert "fallback" not in result.stdout.str()
+
+
+def test_a_sink_named_in_the_ini_file_is_fuzzed_and_replayed_with(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        "[pytest]\n"
+        f"actionsec_sink = {_RENAMED}.Faults.add_server_fault_from_exc\n"
+        f"actionsec_boundary = {_RENAMED}.remotable_args\n"
+    )
+    result = pytester.runpytest(
+        *_FAST, f"--actionsec-target={_RENAMED}", "--actionsec-layers=packer", "-k", "fault", "-q"
+    )
+    out = result.stdout.str()
+    # judged as the sink: its own code 500 for a Nova exception's 400 (the probe's)
+    result.assert_outcomes(passed=7, failed=1)
+    assert "integrity.code [integrity] add_instance_fault_from_exc (packer layer)" in out
+    assert "replay.call(Faults.add_server_fault_from_exc, context," in out
+    assert (
+        f"fault={_RENAMED}.Faults.add_server_fault_from_exc"
+        in pytester.runpytest(*_FAST, f"--actionsec-target={_RENAMED}", "--co").stdout.str()
+    )
+    assert f"--actionsec-sink={_RENAMED}.Faults.add_server_fault_from_exc" in out  # replay
+    assert f"--actionsec-boundary={_RENAMED}.remotable_args" in out
+    assert "fallback" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (
+            ["--actionsec-sink=actionsec_no_such_pkg.f"],
+            "",
+            "ERROR: --actionsec-sink: sink 'actionsec_no_such_pkg.f': no module named "
+            "'actionsec_no_such_pkg'",
+        ),
+        (
+            [],
+            f"actionsec_boundary = {_RENAMED}.NOT_CALLABLE",
+            f"ERROR: ini actionsec_boundary: boundary '{_RENAMED}.NOT_CALLABLE': is not "
+            "callable (int)",
+        ),
+    ],
+)
+def test_a_bad_sink_or_boundary_is_a_one_line_usage_error(
+    pytester: pytest.Pytester, args: list[str], ini: str, message: str, root_on_path: None
+) -> None:
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest_subprocess(
+        "--actionsec", "--actionsec-target=tests.targets.module_level", *args
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1, errors
+    result.stderr.fnmatch_lines([message])
+
+
+def test_a_malformed_sink_path_is_refused_by_the_parser(
+    pytester: pytest.Pytester, root_on_path: None
+) -> None:
+    result = pytester.runpytest_subprocess("--actionsec", "--actionsec-sink=nodots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--actionsec-sink: must be a dotted path pkg.mod.func or none*"])
+
+
+def test_every_problem_of_a_target_is_one_usage_error(
+    pytester: pytest.Pytester, root_on_path: None
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--actionsec", "--actionsec-target=tests.targets.many_problems"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert errors[0] == "ERROR: target 'tests.targets.many_problems' cannot be used (4 problems):"
+    starts = ("pack_action_start(", "no pack_action_finish", "pack_action_event_finish(")
+    starts += ("add_instance_fault_from_exc(context, fault) does not accept",)
+    assert len(errors) == 5
+    assert all(
+        line.startswith(f"  - {start}") for line, start in zip(errors[1:], starts, strict=True)
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_novas_fallbacks_are_named_in_the_summary_the_report_and_each_finding(
+    pytester: pytest.Pytester,
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    result = pytester.runpytest(
+        *_FAST,
+        "--actionsec-target=tests.targets.module_level",
+        "--actionsec-layers=packer,boundary",
+        "--actionsec-report=r.json",
+        "-k",
+        "leak and fault or integrity and event_finish",
+        "-q",
+    )
+    out = result.stdout.str()
+    for line in (
+        "actionsec: fallback: the target has no fault sink of its own; nova's "
+        "nova.compute.utils.add_instance_fault_from_exc was fuzzed in its place (choose "
+        "with --actionsec-sink=DOTTED or --actionsec-sink=none)",
+        "actionsec: fallback: the target has no RPC boundary of its own; nova's "
+        "nova.objects.base.serialize_args was fuzzed in its place (choose with "
+        "--actionsec-boundary=DOTTED or --actionsec-boundary=none)",
+        # the failure of nova's sink (CVE-2019-14433: its message leaks)
+        "via: through nova's fault sink (fallback): nova.compute.utils.add_instance_fault_from_exc",
+    ):
+        assert line in out.splitlines(), out[-3000:]
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    schema = json.loads(
+        (Path(__file__).parents[1] / "pytest_actionsec" / "report.schema.json").read_text()
+    )
+    assert list(Draft202012Validator(schema).iter_errors(report)) == []
+    assert report["fallbacks"] == {
+        "boundary": "nova.objects.base.serialize_args",
+        "sink": "nova.compute.utils.add_instance_fault_from_exc",
+    }
+    by_via = {(v["function"], v["layer"]): v.get("via") for v in report["violations"]}
+    assert by_via[("add_instance_fault_from_exc", "packer")] == (
+        "through nova's fault sink (fallback): nova.compute.utils.add_instance_fault_from_exc"
+    )
+    assert by_via.get(("pack_action_event_finish", "packer"), "none") in (None, "none")
+    boundary = by_via.get(("pack_action_event_finish", "boundary"))
+    assert boundary in (
+        None,
+        "through nova's RPC boundary (fallback): nova.objects.base.serialize_args",
+    )
+    assert not Draft202012Validator(schema).is_valid({**report, "fallbacks": {"other": "x"}})
+
+
+def test_a_target_with_its_own_sink_and_boundary_reports_no_fallback(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest(
+        *_FAST,
+        "--actionsec-target=tests.zoo.safe",
+        "--actionsec-layers=packer",
+        "--actionsec-report=r.json",
+        "-k",
+        "leak and fault",
+        "-q",
+    )
+    assert "fallback" not in result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    assert report["fallbacks"] == {} and not any("via" in v for v in report["violations"])

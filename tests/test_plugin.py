@@ -173,12 +173,13 @@ def test_bad_option_values_are_usage_errors(
         (None, "ERROR: target 'no_such_module' does not import: no module named 'no_such_module'"),
         (
             "def pack_action_start(c, u, a):\n    return {}\n",
-            "ERROR: target 'tgt' has no pack_action_finish*",
+            # every missing helper at once, one per line after the head
+            "ERROR: target 'tgt' cannot be used (3 problems):",
         ),
         (
             "def pack_action_start(c, u):\n    return {}\n"
             "pack_action_finish = pack_action_event_start = pack_action_event_finish = None\n",
-            "ERROR: target 'tgt': pack_action_start(c, u) does not accept*",
+            "ERROR: target 'tgt' cannot be used (4 problems):",
         ),
         (
             "raise RuntimeError('boom at import')\n",
@@ -198,6 +199,14 @@ def test_bad_targets_are_one_line_usage_errors(
     errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
     assert len(errors) == 1
     result.stderr.fnmatch_lines([message])
+    if module is not None and "problems" in message:
+        result.stderr.fnmatch_lines(
+            [
+                "  - *pack_action_start*" if "(c, u)" in module else "  - no pack_action_finish*",
+                "  - no pack_action_*",
+                "  - no pack_action_event_finish (looked for*",
+            ]
+        )
     assert "Traceback" not in result.stderr.str()
 
 

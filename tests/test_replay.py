@@ -291,3 +291,22 @@ def test_printed_inputs_import_only_what_they_use(target: Target) -> None:
                     assert _unused_imports(source) == [], source
                     checked += 1
     assert checked >= 200
+
+
+def test_printed_inputs_call_the_sink_and_boundary_the_run_named() -> None:
+    pkg = "tests.targets.renamed_sink"
+    named = resolve_target(
+        pkg, sink=f"{pkg}.Faults.add_server_fault_from_exc", boundary=f"{pkg}.remotable_args"
+    )
+    (sink_call,) = _draw(named, "add_instance_fault_from_exc", "packer", "contract", 1)
+    source = call_source(sink_call, named)
+    assert f"from {pkg} import Faults" in source
+    assert "replay.call(Faults.add_server_fault_from_exc, context," in source
+    assert "nova.compute.utils" not in source
+    (finish_call,) = _draw(named, "pack_action_event_finish", "boundary", "contract", 1)
+    source = call_source(finish_call, named)
+    assert "remote = remotable_args(lambda cls" in source and "serialize_args" not in source
+    assert _unused_imports(source) == []
+    done = _run_script(source)  # the printed input runs, through the named boundary
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("record: "), done.stdout

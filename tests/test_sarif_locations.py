@@ -256,6 +256,11 @@ def test_help_shows_every_options_default(pytester: pytest.Pytester) -> None:
         ({"ACTIONSEC_TIMEOUT": "soon"}, "ACTIONSEC_TIMEOUT must be a number of seconds"),
         ({"ACTIONSEC_TARGET": "no.such.module"}, "ACTIONSEC_TARGET: target 'no.such.module'"),
         ({"ACTIONSEC_TRUSTED": "no.Such"}, "ACTIONSEC_TRUSTED: trusted exception 'no.Such'"),
+        ({"ACTIONSEC_SINK": "no_such_pkg.f"}, "ACTIONSEC_SINK: sink 'no_such_pkg.f': no module"),
+        (
+            {"ACTIONSEC_BOUNDARY": "tests.targets.renamed_sink.NOT_CALLABLE"},
+            "ACTIONSEC_BOUNDARY: boundary 'tests.targets.renamed_sink.NOT_CALLABLE': is not",
+        ),
         (
             {"ACTIONSEC_LAYERS": "packer,store", "ACTIONSEC_STORE": "bogus://x"},
             "ACTIONSEC_STORE: bad database URL",

@@ -260,3 +260,131 @@ def test_error_bad_trusted_object() -> None:
 def test_error_trusted_module_import_raises_is_one_line() -> None:
     message = _error(f"{FIXTURES}.module_level", trusted=[f"{FIXTURES}.broken_import.Boom"])
     assert "does not import" in message
+
+
+# ---------------------------------------------------------------------------
+# The sink and the boundary named, turned off, or nova's fallbacks.
+
+RENAMED = f"{FIXTURES}.renamed_sink"
+
+
+def test_nova_itself_has_no_fallback(nova_target: Target) -> None:
+    assert nova_target.fallbacks == {}
+    assert nova_target.via("add_instance_fault_from_exc", "packer") is None
+
+
+def test_a_target_without_its_own_gets_novas_as_named_fallbacks() -> None:
+    target = resolve_target(f"{FIXTURES}.module_level")
+    assert target.fallbacks == {
+        "boundary": "nova.objects.base.serialize_args",
+        "sink": "nova.compute.utils.add_instance_fault_from_exc",
+    }
+    assert target.via("add_instance_fault_from_exc", "store") == (
+        "through nova's fault sink (fallback): nova.compute.utils.add_instance_fault_from_exc"
+    )
+    for layer in ("boundary", "store", "api"):  # event finish goes through the boundary
+        assert "RPC boundary (fallback)" in str(target.via("pack_action_event_finish", layer))
+    assert target.via("pack_action_event_finish", "packer") is None
+    assert target.via("pack_action_start", "boundary") is None
+
+
+@pytest.mark.parametrize(
+    "sink", [f"{RENAMED}.add_server_fault_from_exc", f"{RENAMED}.Faults.add_server_fault_from_exc"]
+)
+def test_a_sink_named_by_dotted_path_is_fuzzed_whatever_its_name(sink: str) -> None:
+    from pytest_actionsec.locations import real_function
+    from tests.targets import renamed_sink
+
+    target = resolve_target(RENAMED, sink=sink, boundary=f"{RENAMED}.remotable_args")
+    assert (target.fault_origin, target.boundary_origin) == (sink, f"{RENAMED}.remotable_args")
+    assert target.fallbacks == {} and target.notes == ()
+    assert real_function(target.helpers["add_instance_fault_from_exc"]) is (
+        renamed_sink.add_server_fault_from_exc
+    )
+    assert target.boundary is renamed_sink.remotable_args
+    # the named sink is called as the fault sink: its fault is captured, not written
+    from pytest_actionsec.specs import make_instance
+
+    fault = target.helpers["add_instance_fault_from_exc"](
+        target.make_context(), make_instance("6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"), KeyError("s")
+    )
+    assert fault is not None and fault["message"] == "KeyError"
+
+
+def test_without_a_named_one_a_renamed_sink_is_not_found() -> None:
+    target = resolve_target(RENAMED)
+    assert target.fault_origin == "nova.compute.utils.add_instance_fault_from_exc"
+    assert "sink" in target.fallbacks
+
+
+def test_none_turns_the_sink_and_the_boundary_off() -> None:
+    target = resolve_target(f"{FIXTURES}.module_level", sink="none", boundary=" None ")
+    assert "add_instance_fault_from_exc" not in target.helpers
+    assert target.boundary is None and target.boundary_call() is None
+    assert (target.fault_origin, target.boundary_origin, target.fallbacks) == ("none", "none", {})
+    assert target.notes == (
+        "boundary properties skipped: turned off by --actionsec-boundary=none",
+        "fault properties skipped: turned off by --actionsec-sink=none",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "dotted", "expected"),
+    [
+        ("sink", "nodots", "must be a dotted path 'module.function'"),
+        ("sink", "actionsec_no_such_pkg.mod.f", "no module named 'actionsec_no_such_pkg'"),
+        ("sink", f"{RENAMED}.no_such_sink", f"{RENAMED!r} has no 'no_such_sink'"),
+        ("sink", f"{RENAMED}.Faults.nope", f"'{RENAMED}.Faults' has no 'nope'"),
+        ("sink", f"{RENAMED}.NOT_CALLABLE", "is not callable (int)"),
+        ("sink", f"{FIXTURES}.module_level", "is not callable (module)"),
+        ("sink", f"{RENAMED}.remotable_args", "remotable_args(fn) does not accept (context, "),
+        ("sink", f"{FIXTURES}.broken_import.f", "does not import (RuntimeError: target exploded"),
+        ("boundary", f"{RENAMED}.NOT_CALLABLE", "is not callable (int)"),
+        (
+            "boundary",
+            f"{RENAMED}.add_server_fault_from_exc",
+            "add_server_fault_from_exc(context, instance, fault, exc_info=None, "
+            "fault_message=None) does not accept (fn)",
+        ),
+        ("boundary", "actionsec_no_such_pkg.f", "no module named 'actionsec_no_such_pkg'"),
+    ],
+)
+def test_a_bad_dotted_path_is_one_line_naming_the_option(
+    option: str, dotted: str, expected: str
+) -> None:
+    with pytest.raises(TargetError) as info:
+        resolve_target(f"{FIXTURES}.module_level", **{option: dotted})
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{option} {dotted!r}: ") and expected in message, message
+    assert info.value.option == option
+
+
+# ---------------------------------------------------------------------------
+# Every problem of a target at once.
+
+
+def test_every_signature_problem_is_reported_at_once() -> None:
+    with pytest.raises(TargetError) as info:
+        resolve_target(f"{FIXTURES}.many_problems", boundary=f"{RENAMED}.NOT_CALLABLE")
+    head, *lines = str(info.value).split("\n")
+    assert head == f"target '{FIXTURES}.many_problems' cannot be used (5 problems):"
+    assert lines == [
+        "  - pack_action_start(context, instance_uuid) does not accept "
+        "(context, instance_uuid, action_name)",
+        "  - no pack_action_finish (looked for InstanceAction.pack_action_finish and a "
+        "module-level pack_action_finish)",
+        "  - pack_action_event_finish(context) does not accept "
+        "(context, instance_uuid, event_name, exc_val=None, exc_tb=None)",
+        f"  - boundary '{RENAMED}.NOT_CALLABLE': is not callable (int)",
+        "  - add_instance_fault_from_exc(context, fault) does not accept "
+        "(context, instance, fault, exc_info=None, fault_message=None)",
+    ]
+    assert info.value.option is None  # the target's own problems and an option's
+
+
+def test_a_sink_turned_off_is_not_checked() -> None:
+    with pytest.raises(TargetError) as info:
+        resolve_target(f"{FIXTURES}.many_problems", sink="none")
+    assert str(info.value).startswith(f"target '{FIXTURES}.many_problems' cannot be used (3 ")
+    assert "add_instance_fault_from_exc" not in str(info.value)
