@@ -485,7 +485,10 @@ def test_json_report_validates_against_the_shipped_schema(pytester: pytest.Pytes
         "--actionsec-report=r.json",
         *SCHEMA_RUN,
     )
-    result.assert_outcomes(failed=3, passed=6)
+    # integrity fails at the packer and the boundary; the store refuses the record (an
+    # int key: type.store, not selected here) and nothing is judged on a row that does not
+    # exist, so the store's integrity passes
+    result.assert_outcomes(failed=2, passed=7)
     report = _report(pytester)
     validator = Draft202012Validator(schema)
     assert list(validator.iter_errors(report)) == []
