@@ -242,6 +242,12 @@ _DECISIONS: dict[tuple[Any, ...], Any] = {}
 _DENIED = object()
 
 
+def _remember(key: tuple[Any, ...], decision: Any) -> None:
+    if len(_DECISIONS) > 4096:  # a bound, never reached by the suite's few personas
+        _DECISIONS.clear()
+    _DECISIONS[key] = decision
+
+
 def _caller(creds: Any) -> tuple[Any, ...] | None:
     """What a policy decision depends on of the caller (a RequestContext), or None."""
     try:
@@ -302,13 +308,9 @@ def _remembering(enforcer: Any) -> Any:
             decided = real(rule, target, creds, do_raise, exc, *args, **kwargs)
         except Exception as error:
             if exc is not None and type(error) is exc:
-                if len(_DECISIONS) > 4096:
-                    _DECISIONS.clear()
-                _DECISIONS[key] = _DENIED
+                _remember(key, _DENIED)
             raise
-        if len(_DECISIONS) > 4096:
-            _DECISIONS.clear()
-        _DECISIONS[key] = decided
+        _remember(key, decided)
         return decided
 
     return authorize

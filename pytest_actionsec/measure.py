@@ -57,6 +57,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text`` with its whitespace collapsed, cut to ``limit`` characters."""
+    line = " ".join(text.strip().split("\n")[0].split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def short(value: Any, limit: int = 120) -> str:
     """A repr cut to ``limit`` characters; never raises."""
     try:

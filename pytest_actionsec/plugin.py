@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
-    from pytest_actionsec.engine import Property, Run, RunResult
+    from pytest_actionsec.engine import Property, RunResult
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.report import BaselineUpdate
     from pytest_actionsec.store import Store
@@ -599,24 +599,16 @@ class ActionsecItem(pytest.Item):
 
         return run_of(self.prop.function, self.prop.layer).id
 
-    def _run(self) -> Run:
-        from pytest_actionsec.execution.plan import run_of
-
-        target = _state(self.config).target()
-        return run_of(self.prop.function, self.prop.layer, has_boundary=target.boundary is not None)
-
     def _siblings(self) -> list[ActionsecItem]:
         """The items of this item's run still selected in the session, in suite order."""
-        from pytest_actionsec.execution.plan import run_of
-
-        run = self._run()
-        target = _state(self.config).target()
-        has_boundary = target.boundary is not None
+        state = _state(self.config)
+        state.target()  # resolved (a bad one is a usage error), then the suite's
+        run_of = state.suite.run_of
+        run = run_of(self.prop)
         return [
             item
             for item in self.session.items
-            if isinstance(item, ActionsecItem)
-            and run_of(item.prop.function, item.prop.layer, has_boundary=has_boundary) == run
+            if isinstance(item, ActionsecItem) and run_of(item.prop) == run
         ] or [self]
 
     def _judged(self) -> dict[str, tuple[str, ...]]:
@@ -632,8 +624,8 @@ class ActionsecItem(pytest.Item):
 
         state = _state(self.config)
         suite = state.suite
-        cached = suite.results.get(self._run().id)
-        if cached is not None and cached.covers(self.prop):
+        cached = suite.cached(self.prop)  # before the budget's share is taken for a new run
+        if cached is not None:
             return cached
         share = None
         if state.settings.budget is not None:

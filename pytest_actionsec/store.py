@@ -40,6 +40,7 @@ from pytest_actionsec.credentials import (
     with_env_password,
     without_password,
 )
+from pytest_actionsec.measure import one_line
 from pytest_actionsec.nova import conf as nova_conf
 from pytest_actionsec.nova import migration as nova_migration
 from pytest_actionsec.nova import modules as nova_modules
@@ -131,8 +132,7 @@ class _Rollback(Exception):
 
 
 def _one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    line = " ".join(text.strip().split("\n")[0].split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return one_line(text, limit)
 
 
 def _db_message(error: BaseException) -> str:

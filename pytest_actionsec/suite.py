@@ -222,6 +222,11 @@ class Suite:
             pending = min(pending, mine)
         return float(max(left, 0.0) / max(pending, 1))
 
+    def cached(self, prop: Property) -> RunResult | None:
+        """The result of ``prop``'s run when one made already judged ``prop``."""
+        found = self.results.get(self.run_of(prop).id)
+        return found if found is not None and found.covers(prop) else None
+
     def result(
         self,
         prop: Property,
@@ -237,10 +242,10 @@ class Suite:
         from pytest_actionsec.engine import run_pipeline
         from pytest_actionsec.store import StoreError
 
-        run = self.run_of(prop)
-        cached = self.results.get(run.id)
-        if cached is not None and cached.covers(prop):
+        cached = self.cached(prop)
+        if cached is not None:
             return cached
+        run = self.run_of(prop)
         store = None
         if {"store", "api"} & set(judged):
             store = self.open_store()

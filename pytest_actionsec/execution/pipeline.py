@@ -71,7 +71,7 @@ class Pipeline:
     describe_families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        known = self.run.layers(self.target.boundary is not None or self.run.via == "boundary")
+        known = self.run.layers(self.target.boundary is not None)
         chosen = {layer: tuple(dict.fromkeys(f)) for layer, f in self.judged.items() if f}
         bad = [layer for layer in chosen if layer not in known]
         if bad:

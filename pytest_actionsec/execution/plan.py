@@ -86,12 +86,12 @@ class Run:
         return self.function if self.via == "packer" else f"{self.function}-{self.via}"
 
     def layers(self, has_boundary: bool = True) -> tuple[str, ...]:
-        """The layers this run can judge (in stage order)."""
-        if self.via == "boundary":
-            return ("boundary", "store", "api")
-        if self.function == BOUNDARY_FUNCTION and has_boundary:
-            return ("packer",)
-        return ("packer", "store", "api")
+        """The layers this run judges (in stage order): those :func:`run_of` gives it."""
+        return tuple(
+            layer
+            for layer in LAYERS
+            if run_of(self.function, layer, has_boundary=has_boundary) == self
+        )
 
 
 def run_of(function: str, layer: str, *, has_boundary: bool = True) -> Run:

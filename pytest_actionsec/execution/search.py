@@ -14,6 +14,7 @@ fuzz module and HypoFuzz campaigns), under the same database key.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import sys
 import time
@@ -64,7 +65,6 @@ __all__ = [
 #: freezegun (which patches module attributes) leaves it real; a test replaces
 #: its item to control time (the plugin's budget reads the same clock).
 RUN_CLOCK: list[Callable[[], float]] = [time.perf_counter]
-_REAL_CLOCK = RUN_CLOCK
 _LAYER_RANK = {layer: i for i, layer in enumerate(LAYERS)}
 
 
@@ -222,8 +222,10 @@ class _Search:
     first_raise: int | None = None
     #: on the run's clock: a call starting after it ends the round (not counted)
     deadline: float | None = None
-    #: skip the stages after a new finding once the round found its first (shrinking)
-    early_stop: bool = True
+    #: skip the stages after a new finding once the round found its first (Hypothesis is
+    #: then shrinking): set for the seeded rounds and ordinary tests; the probes and the
+    #: saved examples go every way
+    early_stop: bool = False
     #: builds each call's stages inside its own sandbox (None: ``stages`` are the run's)
     sandbox: Callable[[], contextlib.AbstractContextManager[tuple[Stage, ...]]] | None = None
 
@@ -255,7 +257,7 @@ def _check_call(search: _Search, stages: tuple[Stage, ...], call: Call) -> None:
     after one that showed a new finding are not run: that finding is raised, and
     shrinking it costs only the stages it needs.
     """
-    if search.deadline is not None and _REAL_CLOCK[0]() >= search.deadline:
+    if search.deadline is not None and RUN_CLOCK[0]() >= search.deadline:
         raise _DeadlinePassed
     search.collector.examples += 1
     search.round_calls += 1
@@ -449,7 +451,7 @@ def _replay_saved(
     run_id, target = pipeline.run.id, pipeline.target
     # every saved example goes every way (they are few, and each may show findings of
     # several layers)
-    search = _Search(stages, pipeline.judged, _Collector(), known=set(probed), early_stop=False)
+    search = _Search(stages, pipeline.judged, _Collector(), known=set(probed))
     final: list[Violation] = []
     tokens = (
         contextlib.nullcontext()
@@ -526,7 +528,7 @@ def search(
     """
     from hypothesis import settings
 
-    started = _REAL_CLOCK[0]()
+    started = RUN_CLOCK[0]()
     run, target = pipeline.run, pipeline.target
     skipped = pipeline.skipped()
     judged = {layer: fams for layer, fams in pipeline.judged.items() if layer not in skipped}
@@ -536,16 +538,7 @@ def search(
 
     if not judged:
         return result("skipped", reason="; ".join(dict.fromkeys(skipped.values())))
-    reduced = Pipeline(
-        target,
-        run,
-        judged,
-        store=pipeline.store,
-        clock=pipeline.clock,
-        timeout=pipeline.timeout,
-        executor=pipeline.executor,
-        describe_families=pipeline.describe_families,
-    )
+    reduced = dataclasses.replace(pipeline, judged=judged)
     drawn = (
         strategy if strategy is not None else calls(target, run.function, mode=mode, layer=run.via)
     )
@@ -586,7 +579,6 @@ def search(
             # minimal: nothing to shrink) and is known to the search, so a defect the
             # probes show neither ends nor slows the search for the others.
             for probe in fixed:
-                state.first_raise = None  # each probe goes every way: nothing is shrunk
                 try:
                     check(probe)
                 except _Found:
@@ -604,6 +596,7 @@ def search(
             top_ups = TOP_UP_ROUNDS * len(judged)
             deadline = None if seconds is None else started + seconds
             state.deadline = deadline
+            state.early_stop = True
             round_no = 0
             while True:
                 if deadline is None:
@@ -612,7 +605,7 @@ def search(
                         break
                 else:  # a time budget: rounds of max_examples until it is spent
                     budget = max_examples
-                    if round_no > 0 and _REAL_CLOCK[0]() >= deadline:
+                    if round_no > 0 and RUN_CLOCK[0]() >= deadline:
                         break
                 state.round_calls, state.first_raise = 0, None
                 fresh_keys.clear()
@@ -654,7 +647,7 @@ def search(
         examples=collector.examples + replayed.examples,
         violations=tuple(violations),
         reason=note,
-        seconds=_REAL_CLOCK[0]() - started,
+        seconds=RUN_CLOCK[0]() - started,
     )
 
 
@@ -688,7 +681,9 @@ def hypothesis_test(
         with capture_logs() as lines, time_limit(pipeline.timeout) as arm:
             yield pipeline.stages(logs=lines, arm=arm)
 
-    check = _make_check(_Search((), pipeline.judged, _Collector(), sandbox=sandbox), run.id)
+    check = _make_check(
+        _Search((), pipeline.judged, _Collector(), early_stop=True, sandbox=sandbox), run.id
+    )
     parent = settings()
     inner = parent.database if database == "default" else database
     db = run_database(inner, run.id, target.path, mode) if keyed else inner

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_actionsec.constants import DEFAULT_TIMEOUT
 from pytest_actionsec.execution.sandbox import Arm, example_logs, observe
 from pytest_actionsec.locations import raise_site
+from pytest_actionsec.measure import one_line
 from pytest_actionsec.oracle import Observation, Violation, judge
 from pytest_actionsec.snippets import call_source
 from pytest_actionsec.specs import ExcSpec, spec_bytes
@@ -306,12 +307,11 @@ def rendered(obs: Observation, *, packages: Iterable[str] = ("nova",)) -> Observ
     try:
         views = render_views(obs.function, obs.record)
     except Exception as exc:
-        text = " ".join(f"{type(exc).__name__}: {exc}".strip().split("\n")[0].split())
         return dataclasses.replace(
             obs,
             layer="api",
             views={},
-            render_error=text if len(text) <= 300 else text[:297] + "...",
+            render_error=one_line(f"{type(exc).__name__}: {exc}"),
             raise_site=raise_site(exc, set(packages)),
         )
     return dataclasses.replace(obs, layer="api", views=views)
