@@ -61,11 +61,15 @@ class Verdict:
                 entry["status"] = "passed"  # every finding is noted: nothing fails
         # the property that found each one: a crash.timeout is found by any family's run
         pid = result.property.id
-        violations = [dict(v.to_dict(), property=pid, accepted=False) for v in self.new]
-        violations += [dict(v.to_dict(), property=pid, accepted=True) for v in self.accepted]
-        violations += [
-            dict(v.to_dict(), property=pid, accepted=False, noted=True) for v in self.noted
-        ]
+
+        def entry_of(v: Violation, **flags: bool) -> dict[str, Any]:
+            # ``kind`` (the offending type, '' for none) tells apart findings of one field:
+            # a merge of several runs' reports keeps each once (pytest_actionsec.merge)
+            return dict(v.to_dict(), property=pid, kind=v.kind, **flags)
+
+        violations = [entry_of(v, accepted=False) for v in self.new]
+        violations += [entry_of(v, accepted=True) for v in self.accepted]
+        violations += [entry_of(v, accepted=False, noted=True) for v in self.noted]
         if fallback is not None:
             from pytest_actionsec.targets import fallback_text
 
