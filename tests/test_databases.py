@@ -216,9 +216,13 @@ def test_a_redis_database_saves_replays_and_reads_only(redis_prefix: str) -> Non
 # pytest --actionsec with it, in processes of their own.
 
 
-def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, *args: str, ci: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ, PYTHONPATH=str(ROOT), **env)
     full.pop("CI", None)  # the default profile: a database unless the option says
+    if ci:
+        full["CI"] = "true"  # Hypothesis loads its ci profile: no database of its own
     full["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / PROFILE_DB.parent)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
@@ -282,6 +286,27 @@ def test_none_saves_nothing_and_several_are_all_written(tmp_path: Path, redis_pr
     for part in ("readonly:local", "readonly:" + url):
         replayed = _run(tmp_path, *_suite(1, 2, part))
         assert replayed.returncode == 1, (part, replayed.stdout[-2000:])
+
+
+def test_xdist_workers_here_and_through_tx_share_it_under_the_ci_profile(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    pytest.importorskip("xdist")
+    url = _url(redis_prefix)
+    under_ci = _run(tmp_path, *_suite(50, 1, None), ci=True)
+    assert under_ci.returncode == 1, under_ci.stdout[-2000:]
+    assert not (tmp_path / PROFILE_DB).exists()  # the ci profile has no database
+    # -n 2: each worker opens the database itself
+    found = _run(tmp_path, *_suite(50, 1, url), "-n", "2", ci=True)
+    assert found.returncode == 1, found.stdout[-2000:]
+    assert _keys(redis_prefix) > 0
+    # workers started through --tx (popen here, ssh=host on other machines)
+    spread = ["--dist", "loadgroup", "--tx", f"2*popen//python={sys.executable}"]
+    replayed = _run(tmp_path, *_suite(1, 2, url), *spread, ci=True)
+    assert replayed.returncode == 1, replayed.stdout[-2000:]
+    assert "leak.field" in replayed.stdout
+    alone = _run(tmp_path, *_suite(1, 2, _url(redis_prefix + "other:")), *spread, ci=True)
+    assert alone.returncode == 0, alone.stdout[-2000:]
 
 
 def test_the_default_is_still_the_hypothesis_profiles(tmp_path: Path) -> None:
