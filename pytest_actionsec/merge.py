@@ -1,10 +1,10 @@
-"""Merge the JSON reports of several runs into one: ``python -m pytest_actionsec.report merge``.
+"""Merge the JSON reports of several runs into one: ``python -m pytest_actionsec.merge``.
 
 A campaign spread over several processes, CI runners, shards of a matrix or xdist
 sessions writes one JSON report per run (``--actionsec-report=PATH.json``); the merge
 is one report of the same schema, and optionally one SARIF log for code scanning::
 
-    python -m pytest_actionsec.report merge OUT.json IN1.json IN2.json [--sarif OUT.sarif]
+    python -m pytest_actionsec.merge OUT.json IN1.json IN2.json [--sarif OUT.sarif]
 
 What the merged report holds:
 
@@ -295,23 +295,17 @@ _ORDER = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pytest_actionsec.report merge OUT.json IN.json... [--sarif OUT.sarif]``."""
+    """``python -m pytest_actionsec.merge OUT.json IN.json... [--sarif OUT.sarif]``."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_actionsec.report",
-        description="Tools for pytest-actionsec reports.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    merge = commands.add_parser(
-        "merge",
-        help="merge the JSON reports of several runs into one (every finding once)",
+        prog="python -m pytest_actionsec.merge",
         description="Merge the JSON reports of several runs (processes, CI runners, shards) "
         "of one target and mode into one JSON report, every finding once.",
     )
-    merge.add_argument("out", metavar="OUT.json", help="the merged JSON report to write")
-    merge.add_argument("inputs", metavar="IN.json", nargs="+", help="the runs' JSON reports")
-    merge.add_argument("--sarif", metavar="OUT.sarif", help="also write the merge as SARIF 2.1.0")
+    parser.add_argument("out", metavar="OUT.json", help="the merged JSON report to write")
+    parser.add_argument("inputs", metavar="IN.json", nargs="+", help="the runs' JSON reports")
+    parser.add_argument("--sarif", metavar="OUT.sarif", help="also write the merge as SARIF 2.1.0")
     args = parser.parse_args(argv)
     from pytest_actionsec import __version__
     from pytest_actionsec.credentials import mask_url
@@ -330,10 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path, data in outputs:
             write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except ReportError as exc:
-        parser.exit(2, f"{parser.prog} merge: error: {mask_url(str(exc))}\n")
+        parser.exit(2, f"{parser.prog}: error: {mask_url(str(exc))}\n")
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        parser.exit(2, f"{parser.prog} merge: error: {exc.filename or args.out}: {why}\n")
+        parser.exit(2, f"{parser.prog}: error: {exc.filename or args.out}: {why}\n")
     new = len([v for v in merged["violations"] if not v.get("accepted") and not v.get("noted")])
     print(
         f"actionsec: merged {len(args.inputs)} report(s), {len(merged['merged_from'])} run(s), "
@@ -342,3 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{new} new"
     )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -43,8 +43,8 @@ limit it to runs of that mode and target; without them it applies to every run.
 An entry that matches nothing the plugin knows (an unknown invariant, helper,
 layer or mode) is a one-line warning in the summary.
 
-``python -m pytest_actionsec.report merge OUT.json IN.json... [--sarif OUT.sarif]``
-merges the reports of several runs into one, every finding once (see
+``python -m pytest_actionsec.merge OUT.json IN.json... [--sarif OUT.sarif]`` merges
+the reports of several runs into one, every finding once (see
 :mod:`pytest_actionsec.merge`).
 
 ``--actionsec-update-baseline`` merges: entries of another mode or target, or of
@@ -804,9 +804,3 @@ def summary_lines(
     if report:
         lines.append(f"actionsec: report written to {report}")
     return lines
-
-
-if __name__ == "__main__":  # python -m pytest_actionsec.report merge OUT.json IN.json...
-    from pytest_actionsec.merge import main
-
-    raise SystemExit(main())

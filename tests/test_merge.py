@@ -1,4 +1,4 @@
-"""Merging the reports of several runs: ``python -m pytest_actionsec.report merge``.
+"""Merging the reports of several runs: ``python -m pytest_actionsec.merge``.
 
 The reports are real: three processes of ``pytest --actionsec`` against
 ``tests.zoo.m_leak_cause`` with three seeds, sharing one example database (a real Redis
@@ -106,7 +106,7 @@ def _identity(v: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return _run(cwd, "-m", "pytest_actionsec.report", "merge", *args)
+    return _run(cwd, "-m", "pytest_actionsec.merge", *args)
 
 
 def test_three_runs_merge_into_one_report_every_finding_once(
@@ -283,7 +283,7 @@ def test_a_file_that_is_not_a_report_is_a_one_line_error(
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert lines[0].startswith("python -m pytest_actionsec.report merge: error: " + error), lines
+    assert lines[0].startswith("python -m pytest_actionsec.merge: error: " + error), lines
     assert not (tmp_path / "out.json").exists()
 
 
