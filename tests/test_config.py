@@ -55,6 +55,7 @@ BAD = [
         "names an unknown kind of database 'ftp://' (directories and redis:// URLs are "
         "known): 'ftp://h/0'",
     ),
+    ("store_stage", "f", "must be a dotted path pkg.mod.func or none, got 'f'"),
 ]
 
 
@@ -164,6 +165,7 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_SINK",
         "ACTIONSEC_BOUNDARY",
         "ACTIONSEC_DATABASE",
+        "ACTIONSEC_STORE_STAGE",
     }
 
 
