@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
+    from pytest_actionsec.databases import OpenedDatabase
     from pytest_actionsec.engine import Property, RunResult
     from pytest_actionsec.execution.stages import RecordStore
     from pytest_actionsec.oracle import Violation
@@ -57,6 +58,7 @@ OPT_BASELINE = _FLAG["baseline"]
 OPT_UPDATE_BASELINE = _FLAG["update_baseline"]
 OPT_LAYERS = _FLAG["layers"]
 OPT_STORE = _FLAG["store"]
+OPT_DATABASE = _FLAG["database"]
 OPT_TIMEOUT = _FLAG["timeout"]
 OPT_TRUSTED = _FLAG["trusted"]
 OPT_BUDGET = _FLAG["budget"]
@@ -178,6 +180,8 @@ class _State:
         self.baseline_update: BaselineUpdate | None = None
         #: wall time (epoch seconds) the session started: the controller's under xdist
         self.started: float = config.stash.get(_STARTED, None) or time.time()
+        #: the example database, once opened (:meth:`open_database`)
+        self.database: OpenedDatabase | None = None
         #: the suite this process runs (the core: runs, store, budget)
         self.suite = Suite(settings, started=self.started, store_url=self.store_url)
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
@@ -267,6 +271,25 @@ class _State:
             )
         return store
 
+    def open_database(self) -> None:
+        """Open ``--actionsec-database`` for the suite (relative paths from the directory
+        pytest was started in): one that cannot be used is a one-line usage error."""
+        from pytest_actionsec.databases import DatabaseError, open_database
+
+        spec = self.settings.database
+        origin = self.settings.origins.get("database", OPT_DATABASE)
+        try:
+            self.database = open_database(spec, base=self.config.invocation_params.dir)
+        except DatabaseError as exc:
+            raise pytest.UsageError(f"{origin}: {exc}") from None
+        self.suite.database = self.database.database
+
+    def close_database(self) -> None:
+        """Close the example database's connections (if it was opened)."""
+        if self.database is not None:
+            database, self.database = self.database, None
+            database.close()
+
     def replay_note(self) -> str:
         """What the replay needs besides its flags (the store password's variable), or ''."""
         from pytest_actionsec.store import PASSWORD_ENV, url_password
@@ -277,6 +300,7 @@ class _State:
 
     def close(self) -> None:
         self.suite.close()
+        self.close_database()
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
@@ -407,6 +431,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _check_outputs(state)
         if settings.baseline:
             state.baseline()
+        if not _distributing(config):  # a controller of workers runs no item
+            state.open_database()
+        elif settings.database is not None:  # its workers open it: checked once here
+            state.open_database()
+            state.close_database()
         if workerinput is None:  # the controller checks once; workers open the store
             if state.uses_store():
                 state.check_store()
@@ -501,6 +530,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "examples",
         "layers",
         "store",
+        "database",
         "timeout",
         "budget",
         "min_severity",
@@ -518,6 +548,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         if value is None:
             value = {
                 "store": "sqlite (in-process)",
+                "database": "hypothesis profile's",
                 "trusted": "default",
                 "sink": "default",
                 "boundary": "default",
@@ -527,6 +558,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             from pytest_actionsec.store import mask_url
 
             value = state.store_shown or mask_url(str(value))
+        elif name == "database":
+            from pytest_actionsec.databases import describe
+
+            value = describe(value)
         elif name == "budget":
             value = f"{value:g}s"
         shown.append(f"{name}={value} ({s.origins[name]})")
@@ -795,14 +830,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
     outcome: Any = yield
     import sys
 
-    if "pytest_actionsec.store" not in sys.modules:  # nothing was opened or remembered
+    if "pytest_actionsec.credentials" not in sys.modules:  # nothing was opened or remembered
         return
     report = outcome.get_result()
     _mask_report(report)
 
 
 def _mask_report(report: Any) -> None:
-    from pytest_actionsec.store import mask_url
+    from pytest_actionsec.credentials import mask_url
 
     report.sections = [(title, mask_url(text)) for title, text in report.sections]
     longrepr = report.longrepr
