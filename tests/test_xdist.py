@@ -232,12 +232,16 @@ def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) 
 END_RECORDER = """
 import atexit
 import gc
-import os
 import sys
 
 import pytest
 
-_who = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+_who = ["controller"]  # the environment may hold an outer xdist run's worker id
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        _who[0] = config.workerinput["workerid"]
 
 
 @pytest.hookimpl(trylast=True)
@@ -248,13 +252,13 @@ def pytest_testnodedown(node, error):
 
 def pytest_unconfigure(config):
     hooks = config.pluginmanager.get_plugin("actionsec-xdist")
-    if _who == "controller" and hooks is not None:
+    if _who[0] == "controller" and hooks is not None:
         with open("prefetched.txt", "w") as fh:
             fh.write(str(hooks.prefetched))
 
 
 def _frozen():
-    with open("frozen-" + _who + ".txt", "w") as fh:
+    with open("frozen-" + _who[0] + ".txt", "w") as fh:
         fh.write(str(gc.get_freeze_count()))
 
 
