@@ -519,18 +519,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _freeze_for_exit() -> None:
-    """Collect the garbage once, then freeze what is left (:func:`gc.freeze`).
+    """Collect the young garbage, then freeze what is left (:func:`gc.freeze`).
 
     A process that ran the suite holds nova's objects (about 300,000); the
-    interpreter's exit would walk them all again in its cyclic collections, which
-    took 0.5 to 2 s per process here (each xdist worker, and the controller waits
-    for them). Only in the session a process was started for, as it ends: the
-    garbage found now is still collected (its finalizers run, pytest's unraisable
-    hook still sees them), and objects freed by reference counting still are.
+    interpreter's exit and pytest's cleanup would walk them all again in full
+    collections, which took 0.5 to 2 s per process here (each xdist worker, and
+    the controller waits for them). Only in the session a process was started for,
+    as it ends (after the other plugins' ``pytest_unconfigure``, pytest's unraisable
+    check among them, which has just made a full collection): what became garbage
+    since, in the young generations, is still collected (its finalizers run while
+    pytest's unraisable hook is installed), and objects freed by reference counting
+    still are.
     """
     import gc
 
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
 
 
