@@ -336,6 +336,8 @@ def _masked(value: Any) -> Any:
 _STATE = pytest.StashKey[_State]()
 _USER_INVARIANTS = pytest.StashKey[set[str]]()
 _STARTED = pytest.StashKey[float]()
+#: True for the session the process was started for (not a later in-process run)
+_OWN_PROCESS = pytest.StashKey[bool]()
 #: True until this process configured its first session (later ones are in-process runs)
 _FIRST_SESSION = [True]
 
@@ -368,6 +370,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     started = workerinput.get("actionsec_started") if workerinput is not None else None
     if started is None and _FIRST_SESSION[0]:  # the process's own run: its start-up counts
         started = _process_started()
+    early_config.stash[_OWN_PROCESS] = _FIRST_SESSION[0]
     _FIRST_SESSION[0] = False
     early_config.stash[_STARTED] = float(started) if started is not None else time.time()
 
@@ -461,6 +464,8 @@ class _XdistHooks:
 
     def __init__(self, state: _State) -> None:
         self.state = state
+        #: True once the modules of the controller's end were imported
+        self.prefetched = False
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["actionsec_seed"] = self.state.seed
@@ -468,6 +473,23 @@ class _XdistHooks:
         node.workerinput["actionsec_started"] = self.state.started
         # whether each run's items all go to one worker (for the worker's budget share)
         node.workerinput["actionsec_grouped"] = self.state.config.option.dist == "loadgroup"
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """When the first worker is done, import what the controller's end needs.
+
+        The report, the summary and Hypothesis's own terminal summary (which imports
+        Hypothesis, half a second, in a controller that ran nothing) would otherwise
+        be imported after the last worker is done; now they load while the others
+        still run, on the core the first one left free.
+        """
+        if self.prefetched or not self.state.active:
+            return
+        self.prefetched = True
+        import importlib
+
+        for module in _CONTROLLER_END:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -481,6 +503,16 @@ class _XdistHooks:
             return None
         return _run_scheduler(config, log)
 
+
+#: What the controller imports once the workers are done: the report and the
+#: summary's modules, and what Hypothesis's terminal summary imports.
+_CONTROLLER_END = (
+    "pytest_actionsec.report",
+    "pytest_actionsec.locations",
+    "pytest_actionsec.oracle",
+    "pytest_actionsec.suite",
+    "hypothesis.internal.observability",
+)
 
 _ITEM_ID = re.compile(r"actionsec\[[^\]-]+-([^\]]+)\](@.*)?")
 
@@ -505,11 +537,33 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
     return RunScheduling(config, log)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the store database, if one was opened."""
+    """Close the store database, if one was opened; then make the process's exit quick."""
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
+        if state.active and config.stash.get(_OWN_PROCESS, False):
+            _freeze_for_exit()
+
+
+def _freeze_for_exit() -> None:
+    """Collect the young garbage, then freeze what is left (:func:`gc.freeze`).
+
+    A process that ran the suite holds nova's objects (about 300,000); the
+    interpreter's exit and pytest's cleanup would walk them all again in full
+    collections, which took 0.5 to 2 s per process here (each xdist worker, and
+    the controller waits for them). Only in the session a process was started for,
+    as it ends (after the other plugins' ``pytest_unconfigure``, pytest's unraisable
+    check among them, which has just made a full collection): what became garbage
+    since, in the young generations, is still collected (its finalizers run while
+    pytest's unraisable hook is installed), and objects freed by reference counting
+    still are.
+    """
+    import gc
+
+    gc.collect(1)
+    gc.freeze()
 
 
 def _replay_text(state: _State) -> str:
