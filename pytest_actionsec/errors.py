@@ -3,11 +3,14 @@
 Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
 (:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
 with it; ``pytest_actionsec.targets.TargetError`` is this class.
+
+:class:`PolicyError` is a deployment policy file that cannot be used
+(:mod:`pytest_actionsec.policies`).
 """
 
 from __future__ import annotations
 
-__all__ = ["TargetError"]
+__all__ = ["PolicyError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -22,3 +25,8 @@ class TargetError(Exception):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class PolicyError(Exception):
+    """A policy file (``--actionsec-policy``) cannot be used; one line naming the file and,
+    when one is at fault, the rule."""
