@@ -320,8 +320,9 @@ OPTIONS: tuple[Option, ...] = (
         parse_min_severity,
         "stored",
         "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
-        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
-        "member reads); leaks read by fewer are reported, never failing",
+        "an admin, nova's service role or a project's user reads through Nova's API) or "
+        "tenant (leaks a project's user who is no admin reads); leaks read by fewer are "
+        "reported, never failing",
     ),
     Option(
         "policy",

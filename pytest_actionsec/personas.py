@@ -50,8 +50,8 @@ __all__ = [
 #: The coarse levels, narrowest first: (level, who reads a leak of that level).
 LEVELS: tuple[tuple[str, str], ...] = (
     ("stored", "in the database; Nova's API shows this field to no one"),
-    ("admin", "only an admin (or nova's service role) reads this field through Nova's API"),
-    ("tenant", "a user of a project (not an admin) reads this field through Nova's API"),
+    ("admin", "only admins and nova's service role read this field through Nova's API"),
+    ("tenant", "a project's user who is no admin reads this field through Nova's API"),
 )
 
 #: The coarse levels' names, narrowest first.
