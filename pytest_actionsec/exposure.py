@@ -367,6 +367,7 @@ def _rendering(policies: PolicySet | None = None) -> Iterator[_Nova]:
         finally:
             if outer is None:
                 vars(enforcer).pop("authorize", None)  # the class's own method again
+                _CALLERS.clear()
             enforcer.use_conf = use_conf
             nova.policy._ENFORCER = previous
 
@@ -382,13 +383,27 @@ def _remember(key: tuple[Any, ...], decision: Any) -> None:
     _DECISIONS[key] = decision
 
 
+#: each caller's policy values during the rendering under way, by id (with the caller,
+#: so the id stays its own): read once per rendering, as nova's code under the
+#: controllers never changes them (only ``read_deleted``, which is none of them)
+_CALLERS: dict[int, tuple[Any, tuple[Any, ...] | None]] = {}
+
+
 def _caller(creds: Any) -> tuple[Any, ...] | None:
     """What a policy decision depends on of the caller (a RequestContext), or None."""
+    known = _CALLERS.get(id(creds))
+    if known is not None and known[0] is creds:
+        return known[1]
     try:
         values = creds.to_policy_values()
-        return tuple(sorted((k, repr(v)) for k, v in dict(values).items()))
+        caller: tuple[Any, ...] | None = tuple(
+            sorted((k, repr(v)) for k, v in dict(values).items())
+        )
     except Exception:
-        return None
+        caller = None
+    if len(_CALLERS) < 256:
+        _CALLERS[id(creds)] = (creds, caller)
+    return caller
 
 
 class _Trace:
@@ -669,15 +684,22 @@ def _render_action(
     events: Sequence[Mapping[str, Any]],
     context: Any,
     microversion: str,
+    built: dict[Any, Any] | None = None,
 ) -> dict[str, Any] | None:
     req = _request(
         nova, context, microversion, f"/v2.1/servers/{SERVER_UUID}/os-instance-actions/req"
     )
-    action_obj = _row(nova, "action", action, {"id": 1})
-    event_objs = [
-        _row(nova, "event", event, {"id": index, "action_id": 1})
-        for index, event in enumerate(events, start=1)
-    ]
+    action_obj = _built(
+        built, ("action", id(action)), lambda: _row(nova, "action", action, {"id": 1})
+    )
+    event_objs = _built(
+        built,
+        ("events", id(events)),
+        lambda: [
+            _row(nova, "event", event, {"id": index, "action_id": 1})
+            for index, event in enumerate(events, start=1)
+        ],
+    )
     lookup = _ComputeLookup(nova, _instance(nova, context))
     controller = nova.ActionsController(lookup, _ActionLookup(action_obj, event_objs))
     with _denials(nova, lookup) as denied:
@@ -722,12 +744,23 @@ def render_fault(
 
 
 def _render_fault(
-    nova: _Nova, fault: Mapping[str, Any], context: Any, microversion: str
+    nova: _Nova,
+    fault: Mapping[str, Any],
+    context: Any,
+    microversion: str,
+    built: dict[Any, Any] | None = None,
 ) -> dict[str, Any] | None:
     req = _request(nova, context, microversion, f"/v2.1/servers/{SERVER_UUID}")
     instance = _instance(nova, context)
-    instance.fault = _row(
-        nova, "fault", fault, {"id": 1, "instance_uuid": SERVER_UUID, "code": DEFAULT_FAULT_CODE}
+    instance.fault = _built(
+        built,
+        ("fault", id(fault)),
+        lambda: _row(
+            nova,
+            "fault",
+            fault,
+            {"id": 1, "instance_uuid": SERVER_UUID, "code": DEFAULT_FAULT_CODE},
+        ),
     )
     lookup = _ComputeLookup(nova, instance)
     controller = nova.ServersController(lookup)
@@ -742,21 +775,34 @@ def _render_fault(
     return result
 
 
-def _render_one(
-    nova: _Nova, kind: str, row: Mapping[str, Any], context: Any, microversion: str
-) -> Any:
-    """What ``context`` reads of a stored ``row`` of ``kind`` at ``microversion`` (an event
-    inside an action built from its lookup keys)."""
+def _built(built: dict[Any, Any] | None, key: Any, build: Callable[[], Any]) -> Any:
+    """``build()``, once per ``built`` (the nova objects of one row, rendered for every
+    persona: nova's controllers only read them)."""
+    if built is None:
+        return build()
+    if key not in built:
+        built[key] = build()
+    return built[key]
+
+
+def _row_render(nova: _Nova, kind: str, row: Mapping[str, Any]) -> Callable[[Any, str], Any]:
+    """How a stored ``row`` of ``kind`` renders for a caller at a microversion (an event
+    inside an action built from its lookup keys), its nova objects built once."""
+    built: dict[Any, Any] = {}
     if kind == "fault":
-        return _render_fault(nova, row, context, microversion)
+        return lambda context, mv: _render_fault(nova, row, context, mv, built)
     if kind == "action":
-        return _render_action(nova, row, [], context, microversion)
+        no_events: list[Mapping[str, Any]] = []
+        return lambda context, mv: _render_action(nova, row, no_events, context, mv, built)
     action = {
         **_NEUTRAL_ACTION,
         "request_id": row.get("request_id"),
         "instance_uuid": row.get("instance_uuid"),
     }
-    return _first_event(_render_action(nova, action, [row], context, microversion))
+    events = [row]
+    return lambda context, mv: _first_event(
+        _render_action(nova, action, events, context, mv, built)
+    )
 
 
 _UNSHARED = object()
@@ -983,9 +1029,7 @@ def render_views(
     active ones); ``share`` False renders every persona afresh (for tests)."""
     kind = _kind_of(function)
     with _rendering(policies) as nova:
-        return _render_personas(
-            nova, lambda context, mv: _render_one(nova, kind, row, context, mv), share=share
-        )
+        return _render_personas(nova, _row_render(nova, kind, row), share=share)
 
 
 def readers(
