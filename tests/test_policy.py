@@ -465,3 +465,18 @@ def test_the_header_names_the_files_and_the_report_lists_the_personas(
     first = next(v for v in bad["violations"] if "audience" in v)
     first["audience"] = "project_reader"
     assert not Draft202012Validator(schema).is_valid(bad)
+
+
+def test_a_replay_renders_and_judges_with_the_runs_policy_files(
+    tmp_path: Path, active: Callable[[PolicySet | None], None]
+) -> None:
+    from pytest_actionsec.replay import Replay
+
+    path = tmp_path / "widen.yaml"
+    path.write_text(WIDEN, encoding="utf-8")
+    Replay(FINISH, "packer", policies=[str(path)])
+    chosen = exposure.active_policies()
+    assert chosen is not None and chosen.paths == (str(path),)
+    assert "project_reader" in readers(FINISH, "details")
+    with pytest.raises(PolicyError, match="cannot be read"):
+        Replay(FINISH, "packer", policies=[str(tmp_path / "missing.yaml")])
