@@ -171,7 +171,7 @@ class _Nova:
         self.max_version = self.avr.max_api_version()
         actions_api = api.instance_actions
         servers_view = api.servers_view
-        servers_api = import_servers()
+        servers_api = api.servers
         wsgi = self.wsgi
 
         def controller_init(self: Any, compute_api: Any, action_api: Any) -> None:
@@ -232,13 +232,6 @@ class _Nova:
         self.not_found: type[BaseException] = actions_api.exc.HTTPNotFound
         #: an enforcer per policy set (:func:`_enforcer`)
         self.enforcers: dict[PolicySet, Any] = {}
-
-
-def import_servers() -> Any:
-    """``nova.api.openstack.compute.servers`` (loaded with nova's API code)."""
-    import sys
-
-    return sys.modules["nova.api.openstack.compute.servers"]
 
 
 def _undecorated(method: Any) -> Any:

@@ -168,6 +168,8 @@ class NovaAPI:
     instance_actions: ModuleType
     #: ``nova.api.openstack.compute.views.servers``
     servers_view: ModuleType
+    #: ``nova.api.openstack.compute.servers`` (``ServersController``)
+    servers: ModuleType
 
 
 def _load_api() -> NovaAPI:
@@ -182,6 +184,7 @@ def _load_api() -> NovaAPI:
         versions=import_quietly("nova.api.openstack.api_version_request"),
         instance_actions=import_quietly("nova.api.openstack.compute.instance_actions"),
         servers_view=import_quietly("nova.api.openstack.compute.views.servers"),
+        servers=import_quietly("nova.api.openstack.compute.servers"),
     )
 
 
