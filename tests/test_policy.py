@@ -480,3 +480,42 @@ def test_a_replay_renders_and_judges_with_the_runs_policy_files(
     assert "project_reader" in readers(FINISH, "details")
     with pytest.raises(PolicyError, match="cannot be read"):
         Replay(FINISH, "packer", policies=[str(tmp_path / "missing.yaml")])
+
+
+@pytest.mark.parametrize("texts", [(), (SERVICE_ADMIN,)])
+def test_the_server_lookup_finds_what_novas_database_finds_for_every_persona(
+    policy: Callable[..., PolicySet], store: Store, texts: tuple[str, ...]
+) -> None:
+    """The lookup stub against nova's own ``instance_get_by_uuid`` on a real database:
+    found for the server's project and for admins (``context_is_admin`` decides who is
+    one), not found for another project's users."""
+    import warnings
+
+    from pytest_actionsec.nova import modules
+
+    nova = modules()
+    admin = nova.context.get_admin_context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nova.db.instance_create(
+            admin, {"uuid": SERVER_UUID, "project_id": SERVER_PROJECT_ID, "user_id": "u-1"}
+        )
+    policies = policy(*texts) if texts else None
+    try:
+        found = {}
+        with exposure._rendering(policies) as rendering:
+            for persona in PERSONAS:
+                context = exposure._context(rendering, persona)
+                try:
+                    nova.db.instance_get_by_uuid(context, SERVER_UUID)
+                    in_db = True
+                except nova.exception.InstanceNotFound:
+                    in_db = False
+                stub = exposure._finds(rendering, context, exposure._instance(rendering, context))
+                assert stub == in_db, persona.name
+                found[persona.name] = in_db
+    finally:
+        nova.db.instance_destroy(admin, SERVER_UUID, hard_delete=True)
+    assert {name for name, yes in found.items() if not yes} == (
+        OTHERS | ({"service"} if not texts else set())
+    )
