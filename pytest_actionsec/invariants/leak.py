@@ -9,6 +9,7 @@ from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.personas import level_of
 from pytest_actionsec.registry import Finding, invariant
+from pytest_actionsec.targets import TABLE_OF
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -70,7 +71,10 @@ def _seen_by(
 
 def readers(obs: Observation, field: str) -> tuple[str, ...] | None:
     """The personas that read ``field`` of this record through Nova's API under the
-    policies in use (narrowest first); None when Nova's API code is not importable."""
+    policies in use (narrowest first); None when Nova's API code is not importable or
+    the record is not nova's (another project's API decides who reads it)."""
+    if obs.facts.table not in TABLES:
+        return None
     try:
         from pytest_actionsec.exposure import readers as nova_readers
 
@@ -80,9 +84,14 @@ def readers(obs: Observation, field: str) -> tuple[str, ...] | None:
         return None
 
 
+#: nova's own tables (whose readers nova's API code decides)
+TABLES = frozenset(TABLE_OF.values())
+
+
 def audience(obs: Observation, field: str) -> str:
     """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
-    Nova's API under the policies in use; ``""`` when Nova's API code is not importable."""
+    Nova's API under the policies in use; ``""`` when Nova's API code is not importable or
+    the record is not nova's."""
     found = readers(obs, field)
     return "" if found is None else level_of(found)
 
