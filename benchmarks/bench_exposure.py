@@ -16,7 +16,8 @@ store
     ``serialize_args`` boundary there, as in the plugin);
 api
     the store layer, then each stored row rendered through nova's API code
-    (``exposure.render_views``: member and admin x 5 microversions = 10 renders;
+    (``exposure.render_views``: 8 personas x 5 microversions = 40 views, one render per
+    distinct set of policy decisions;
     ``store_executor(render=True)``).
 
 Per-example cost = the run_group's wall seconds / ``GroupResult.examples`` (every call
@@ -37,7 +38,7 @@ median render). A warm-up run of every function at every layer (5 examples) prec
 the measurements. ``--profile K`` adds cProfile's
 top K entries (by own time) of one more, untimed, api-layer run of every function.
 Usage: python benchmarks/bench_exposure.py [--examples 100] [--repeats 3] [--mode contract]
-[--seed 20261122] [--functions f1,f2] [--profile 0]
+[--seed 20261122] [--functions f1,f2] [--profile 0] [--policy FILE ...]
 """
 
 from __future__ import annotations
@@ -151,7 +152,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--profile", type=int, default=0, help="cProfile top K of the api layer")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        help="a policy file to render with (repeatable; default: nova's in-code defaults)",
+    )
     args = parser.parse_args()
+    if args.policy:
+        from pytest_actionsec.policies import load_policies
+
+        exposure.use_policies(load_policies(args.policy))
     functions = [f for f in args.functions.split(",") if f]
     unknown = [f for f in functions if f not in FUNCTIONS]
     if unknown:
@@ -254,7 +265,8 @@ def main() -> None:
         "shrinking calls). ratio = median over repetitions of layer/packer per example "
         "(min-max over repetitions). "
         "api split = share of the api layer's wall time: render (exposure.render_views: "
-        "2 roles x 5 microversions; ms per example and calls per example), roundtrip "
+        "8 personas x 5 microversions, one render per distinct set of decisions; ms per "
+        "example and calls per example), roundtrip "
         "(Store.roundtrip/blame: write + read back), rest (generation, packing, oracle). "
         f"Working tree {working_tree_label()}.\n"
     )
@@ -305,7 +317,7 @@ def main() -> None:
         kind, took = renders[0]
         later = median(x for k, x in renders[1:] if k == kind)
         print(
-            f"- first render_views call (a{'n' if kind[0] in 'aeiou' else ''} {kind}, 10 renders): "
+            f"- first render_views call (a{'n' if kind[0] in 'aeiou' else ''} {kind}, 40 views): "
             f"{fmt(took * 1e3)} ms, later ones of that kind median {fmt(later * 1e3)} ms: "
             + (
                 f"one-off {fmt((took - later) * 1e3)} ms"

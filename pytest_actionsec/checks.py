@@ -32,6 +32,7 @@ from pytest_actionsec.oracle import (
     judge,
     select,
 )
+from pytest_actionsec.personas import LEVELS
 from pytest_actionsec.targets import FUNCTIONS, Target
 
 __all__ = ["Checker", "Outcome", "check_record", "format_hits", "format_violations"]
@@ -51,11 +52,7 @@ class Outcome:
         return not self.violations
 
 
-_AUDIENCE = {
-    "tenant": "a member of the server's project reads this field through Nova's API",
-    "admin": "only an admin reads this field through Nova's API",
-    "stored": "in the database; Nova's API shows this field to no one",
-}
+_AUDIENCE = dict(LEVELS)
 
 
 def format_violations(violations: Sequence[Violation], *, with_input: bool = True) -> str:
@@ -70,6 +67,8 @@ def format_violations(violations: Sequence[Violation], *, with_input: bool = Tru
             lines.append(f"   field:     {v.field}")
         if v.severity:
             lines.append(f"   audience:  {v.label} ({_AUDIENCE.get(v.severity, v.severity)})")
+            if v.audience:
+                lines.append(f"   personas:  {', '.join(v.audience)}")
         lines.append(f"   evidence:  {v.evidence}")
         if v.location is not None:
             lines.append(f"   at:        {v.location}")

@@ -13,6 +13,7 @@ Core module: it imports neither pytest nor nova nor Hypothesis.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -39,6 +40,7 @@ __all__ = [
     "parse_layers",
     "parse_min_severity",
     "parse_mode",
+    "parse_path",
     "parse_seed",
     "parse_target",
     "parse_text",
@@ -155,6 +157,14 @@ def parse_trusted(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(value).split(",") if part.strip())
 
 
+def parse_path(value: str) -> str:
+    """A file's path, not empty (only its form is checked: nothing is read)."""
+    text = str(value).strip()
+    if not text:
+        raise ValueError(f"must be a file's path, got {value!r}")
+    return text
+
+
 def parse_text(value: str) -> str:
     """Free text (a path or a URL), taken as given."""
     return str(value)
@@ -201,6 +211,9 @@ class Option:
     env: str | None = None
     #: what ``--help`` says of the default when it is not the plain value
     shown_default: str | None = None
+    #: given more than once: the flag repeated, the ini key a linelist, the variable
+    #: ``os.pathsep``-separated; the value is the tuple of every item parsed
+    repeatable: bool = False
 
     def help_text(self) -> str:
         """The help text with the default, as ``pytest --help`` shows it."""
@@ -328,8 +341,22 @@ OPTIONS: tuple[Option, ...] = (
         parse_min_severity,
         "stored",
         "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
-        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
-        "member reads); leaks read by fewer are reported, never failing",
+        "an admin, nova's service role or a project's user reads through Nova's API) or "
+        "tenant (leaks a project's user who is no admin reads); leaks read by fewer are "
+        "reported, never failing",
+    ),
+    Option(
+        "policy",
+        "--actionsec-policy",
+        "actionsec_policy",
+        parse_path,
+        (),
+        "oslo.policy file (YAML or JSON) of the deployment, applied over nova's in-code "
+        "defaults for the api layer and every leak's audience; give it again for more "
+        "files (a later file's rule wins, as policy.d files over policy_file)",
+        env="ACTIONSEC_POLICY",
+        shown_default="none: nova's in-code defaults",
+        repeatable=True,
     ),
     Option(
         "budget",
@@ -451,6 +478,8 @@ class RunConfig:
     sink: str | None = None
     #: the RPC boundary's dotted path, ``none`` (off) or None (the target's, else nova's)
     boundary: str | None = None
+    #: the deployment's policy files, in the order they apply (empty: nova's defaults)
+    policy: tuple[str, ...] = ()
     #: the store stage factory's dotted path for records that are not nova's, ``none``
     #: or None (the target package's entry point, if any)
     store_stage: str | None = None
@@ -493,6 +522,9 @@ class RunConfig:
         for option in OPTIONS:
             value = getattr(self, option.name)
             if option.name in ("seed", "report") or value in (None, option.default):
+                continue
+            if option.repeatable:
+                flags.extend(shlex.quote(f"{option.flag}={item}") for item in value)
                 continue
             if option.name == "store":
                 if not self.uses_store:
@@ -542,6 +574,10 @@ def read_config(
         value, origin = chosen.get(option.name, option.default), "default"
         raw_cli, raw_ini = cli.get(option.ini), ini.get(option.ini)
         raw_env = env.get(option.env, "").strip() if option.env else ""
+        if option.repeatable:
+            env_items = [part for part in raw_env.split(os.pathsep) if part.strip()]
+            values[option.name], origins[option.name] = _items(option, raw_cli, raw_ini, env_items)
+            continue
         try:
             if raw_cli is not None:
                 origin = option.flag
@@ -568,6 +604,26 @@ def read_config(
     if values["update_baseline"] and not values["baseline"]:
         raise ConfigError("--actionsec-update-baseline needs --actionsec-baseline=PATH")
     return RunConfig(**values, origins=MappingProxyType(origins))
+
+
+def _items(option: Option, *raws: Any) -> tuple[tuple[Any, ...], str]:
+    """A repeatable option's items from the first source giving some (command line, ini
+    linelist, variable), each parsed, and that source."""
+    raw_cli, raw_ini, raw_env = raws
+    for raw, origin in (
+        (raw_cli, option.flag),
+        (raw_ini, f"ini {option.ini}"),
+        (raw_env, str(option.env)),
+    ):
+        if isinstance(raw, str):
+            raw = raw.splitlines() if origin.startswith("ini ") else [raw]
+        items = [item for item in raw or () if not _unset(item)]
+        if items:
+            try:
+                return tuple(option.parse(str(item)) for item in items), origin
+            except ValueError as exc:
+                raise ConfigError(_where(origin, option.ini, option.flag) + str(exc)) from None
+    return tuple(option.default), "default"
 
 
 def _where(origin: str, ini: str, flag: str) -> str:

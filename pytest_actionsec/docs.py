@@ -67,7 +67,7 @@ def _show_default(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
+        return ",".join(str(v) for v in value) or "-"
     return str(value)
 
 

@@ -3,15 +3,16 @@ their own below every module that raises them.
 
 Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
 (:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
-with the first (``pytest_actionsec.targets.TargetError`` is that class); opening an
-example database (:mod:`pytest_actionsec.databases`) refuses a bad one with the second;
-merging reports (:mod:`pytest_actionsec.merge`) refuses a file that is not one with the
-third.
+with :class:`TargetError` (``pytest_actionsec.targets.TargetError`` is that class);
+opening an example database (:mod:`pytest_actionsec.databases`) refuses a bad one with
+:class:`DatabaseError`; merging reports (:mod:`pytest_actionsec.merge`) refuses a file that
+is not one with :class:`ReportError`; :class:`PolicyError` is a deployment policy file that
+cannot be used (:mod:`pytest_actionsec.policies`).
 """
 
 from __future__ import annotations
 
-__all__ = ["DatabaseError", "ReportError", "TargetError"]
+__all__ = ["DatabaseError", "PolicyError", "ReportError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -36,3 +37,8 @@ class DatabaseError(Exception):
 class ReportError(Exception):
     """A file that is not a pytest-actionsec JSON report, or reports that cannot be merged;
     the message is one line naming the file."""
+
+
+class PolicyError(Exception):
+    """A policy file (``--actionsec-policy``) cannot be used; one line naming the file and,
+    when one is at fault, the rule."""

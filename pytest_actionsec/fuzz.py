@@ -107,6 +107,14 @@ def _tests() -> dict[str, Callable[[], None]]:
     except TargetError as exc:
         name = _ENV[exc.option or "target"]
         raise ConfigError(f"{name}: {exc}") from None
+    if config.policy:  # the deployment's policy files: every leak's audience follows them
+        from pytest_actionsec.exposure import use_policies
+        from pytest_actionsec.policies import PolicyError, load_policies
+
+        try:
+            use_policies(load_policies(config.policy))
+        except PolicyError as exc:
+            raise ConfigError(f"{_ENV['policy']}: {exc}") from None
     store = None
     if "store" in config.layers or "api" in config.layers:
         from pytest_actionsec.store import Store, StoreError

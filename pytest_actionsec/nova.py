@@ -26,12 +26,14 @@ __all__ = [
     "FAULT_MODULE",
     "NovaAPI",
     "NovaModules",
+    "NovaPolicies",
     "api",
     "conf",
     "fault_module",
     "import_quietly",
     "migration",
     "modules",
+    "policies",
     "thread_yield_hook",
 ]
 
@@ -199,6 +201,8 @@ class NovaAPI:
     instance_actions: ModuleType
     #: ``nova.api.openstack.compute.views.servers``
     servers_view: ModuleType
+    #: ``nova.api.openstack.compute.servers`` (``ServersController``)
+    servers: ModuleType
 
 
 def _load_api() -> NovaAPI:
@@ -213,6 +217,7 @@ def _load_api() -> NovaAPI:
         versions=import_quietly("nova.api.openstack.api_version_request"),
         instance_actions=import_quietly("nova.api.openstack.compute.instance_actions"),
         servers_view=import_quietly("nova.api.openstack.compute.views.servers"),
+        servers=import_quietly("nova.api.openstack.compute.servers"),
     )
 
 
@@ -228,6 +233,34 @@ def api() -> NovaAPI:
     in a thread that is then joined: the join would never return)."""
     modules()
     return _API()
+
+
+@dataclass(frozen=True)
+class NovaPolicies:
+    """oslo.policy and nova's registered policy rules (no API code: about 0.15 s)."""
+
+    #: ``oslo_policy.policy`` (``parse_file_contents``, ``Rules``, ``Enforcer``, ``RuleCheck``)
+    oslo: ModuleType
+    #: the name of the logger oslo.policy's rule parser reports unparsable rules to
+    parser_logger: str
+    #: nova's in-code defaults (``nova.policies.list_rules()``): ``RuleDefault`` objects
+    defaults: tuple[Any, ...]
+
+
+def _load_policies() -> NovaPolicies:
+    return NovaPolicies(
+        oslo=import_quietly("oslo_policy.policy"),
+        parser_logger=import_quietly("oslo_policy._parser").LOG.name,
+        defaults=tuple(import_quietly("nova.policies").list_rules()),
+    )
+
+
+_POLICIES = _Once(_load_policies)
+
+
+def policies() -> NovaPolicies:
+    """oslo.policy and nova's in-code default rules, to read policy files against."""
+    return _POLICIES()
 
 
 def fault_module() -> ModuleType:

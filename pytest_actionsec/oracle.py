@@ -130,6 +130,9 @@ class Violation:
     #: who can read a leaked secret (``tenant``, ``admin``, ``stored``; see
     #: :data:`SEVERITIES`); empty for findings that are not leaks of a stored field
     severity: str = dataclasses.field(default="", compare=False)
+    #: the personas that read a leaked secret (narrowest first; see
+    #: :mod:`pytest_actionsec.personas`): empty for a ``stored`` leak and non-leaks
+    audience: tuple[str, ...] = dataclasses.field(default=(), compare=False)
     #: for a crash: the file and line where the exception was raised (see
     #: :func:`pytest_actionsec.locations.raise_site`); None otherwise
     location: SourceLocation | None = dataclasses.field(default=None, compare=False)
@@ -155,6 +158,7 @@ class Violation:
             "evidence": self.evidence,
             **({"blame": self.blame} if self.blame else {}),
             **({"severity": self.severity} if self.severity else {}),
+            **({"audience": list(self.audience)} if self.severity else {}),
             **({"location": self.location.to_dict()} if self.location else {}),
         }
 
@@ -346,6 +350,7 @@ def _judge(
                     kind=found.kind,
                     blame=found.blame,
                     severity=found.severity,
+                    audience=tuple(found.audience),
                     location=obs.raise_site if inv.family == "crash" else None,
                 )
             )

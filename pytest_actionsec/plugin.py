@@ -63,6 +63,7 @@ OPT_TIMEOUT = _FLAG["timeout"]
 OPT_TRUSTED = _FLAG["trusted"]
 OPT_BUDGET = _FLAG["budget"]
 OPT_MIN_SEVERITY = _FLAG["min_severity"]
+OPT_POLICY = _FLAG["policy"]
 
 #: every layer (kept under its old name for the tests and examples that read it)
 KNOWN_LAYERS = LAYERS
@@ -116,6 +117,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(active.ini, active.ini_help, type="bool", default=False)
     for option in OPTIONS:
         help_text = option.help_text()
+        if option.repeatable:
+            group.addoption(
+                option.flag,
+                dest=option.ini,
+                default=None,
+                action="append",
+                type=_argparse_type(option.parse),
+                metavar=option.flag.rsplit("-", 1)[-1].upper(),
+                help=help_text,
+            )
+            parser.addini(option.ini, help_text, type="linelist", default=[])
+            continue
         group.addoption(
             option.flag,
             dest=option.ini,
@@ -185,6 +198,8 @@ class _State:
         #: the suite this process runs (the core: runs, store, budget)
         self.suite = Suite(settings, started=self.started, store_url=self.store_url)
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
+        #: the policy files read (None: nova's defaults; see :meth:`apply_policies`)
+        self.policies: Any = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect the results of built-in properties (also from xdist workers)."""
@@ -232,6 +247,20 @@ class _State:
                 # entries naming another mode or target do not apply to this run
                 self._baseline = self.baseline_file.scoped(self.settings.mode, self.settings.target)
         return self._baseline
+
+    def apply_policies(self) -> None:
+        """Read the deployment's policy files (``--actionsec-policy``) and render with them
+        (none: nova's defaults); a file that cannot be used is a one-line usage error."""
+        from pytest_actionsec.exposure import use_policies
+        from pytest_actionsec.policies import PolicyError, load_policies
+
+        paths = [str(self._path(p)) for p in self.settings.policy]
+        try:
+            self.policies = load_policies(paths)
+        except PolicyError as exc:
+            origin = self.settings.origins.get("policy", OPT_POLICY)
+            raise pytest.UsageError(f"{origin}: {exc}") from None
+        use_policies(self.policies)
 
     def _path(self, path: str) -> Path:
         p = Path(path)
@@ -301,6 +330,10 @@ class _State:
     def close(self) -> None:
         self.suite.close()
         self.close_database()
+        if self.policies is not None:  # the next in-process session starts from the defaults
+            from pytest_actionsec.exposure import use_policies
+
+            use_policies(None)
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
@@ -432,6 +465,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.target()  # a bad target is a usage error before collection
         if workerinput is None:
             _check_outputs(state)
+        state.apply_policies()
         if settings.baseline:
             state.baseline()
         if not _distributing(config):  # a controller of workers runs no item
@@ -591,13 +625,16 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "trusted",
         "sink",
         "boundary",
+        "policy",
         "store_stage",
         "report",
         "baseline",
         "update_baseline",
     ):
         value = getattr(s, name)
-        if isinstance(value, tuple):
+        if name == "policy":
+            value = state.policies.describe() if state.policies is not None else "nova defaults"
+        elif isinstance(value, tuple):
             value = ",".join(value)
         if value is None:
             value = {

@@ -24,7 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-# The ground floor: nothing of the package is imported here. The built-ins of
+from pytest_actionsec.personas import SEVERITIES as _SEVERITIES
+from pytest_actionsec.personas import level_rank
+
+# The ground floor: nothing of the package is imported here but the audience tables of
+# pytest_actionsec.personas (which import nothing). The built-ins of
 # pytest_actionsec.invariants register into REGISTRY; pytest_actionsec.oracle, which
 # judges, imports them.
 
@@ -48,15 +52,15 @@ __all__ = [
 #: ``error``: the call raised; ``timeout``: it did not return in time.
 OUTCOMES: tuple[str, ...] = ("record", "malformed", "error", "timeout")
 
-#: Audiences of a leaked secret, lowest first: ``stored`` (in the database, never
-#: rendered by Nova's API), ``admin`` (rendered to admins only), ``tenant`` (rendered
-#: to a member of the server's project).
-SEVERITIES: tuple[str, ...] = ("stored", "admin", "tenant")
+#: Audiences of a leaked secret, lowest first (:data:`pytest_actionsec.personas.LEVELS`):
+#: ``stored`` (in the database, never rendered by Nova's API), ``admin`` (rendered to
+#: admins and nova's service role only), ``tenant`` (rendered to a project's users).
+SEVERITIES: tuple[str, ...] = _SEVERITIES
 
 
 def severity_rank(severity: str | None) -> int:
-    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant)."""
-    return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 0
+    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant): :data:`SEVERITIES` order."""
+    return level_rank(severity)
 
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
@@ -84,6 +88,9 @@ class Finding(NamedTuple):
     blame: str = ""
     #: who can read a leaked secret: ``tenant``, ``admin`` or ``stored`` (leaks only)
     severity: str = ""
+    #: the personas that read it (:data:`pytest_actionsec.personas.PERSONAS` names,
+    #: narrowest first; leaks only, empty for ``stored``)
+    audience: tuple[str, ...] = ()
 
 
 Check = Callable[["Observation"], Iterable[Finding]]

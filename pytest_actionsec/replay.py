@@ -61,7 +61,9 @@ class Replay:
     families the run judged (default all); ``canaries`` the planted secrets as
     ``(token, origin, allowed fields)``; ``hostile`` the reasons the input breaks
     the calling convention (empty: contract input); ``bytes_inputs`` the bytes
-    the input carries; ``timeout`` the per-call limit in seconds.
+    the input carries; ``timeout`` the per-call limit in seconds; ``policies`` the
+    run's policy files (``--actionsec-policy``): from then on this process renders and
+    judges audiences with them (:func:`pytest_actionsec.exposure.use_policies`).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Replay:
         hostile: Iterable[str] = (),
         bytes_inputs: Iterable[bytes] = (),
         timeout: float | None = None,
+        policies: Sequence[str] = (),
     ) -> None:
 
         if function not in FACTS:
@@ -90,6 +93,11 @@ class Replay:
         self.hostile = tuple(hostile)
         self.bytes_inputs = tuple(bytes_inputs)
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if policies:  # the run's policy files: this process renders and judges with them
+            from pytest_actionsec.exposure import use_policies
+            from pytest_actionsec.policies import load_policies
+
+            use_policies(load_policies(policies))
         #: what :meth:`call` observed (then :meth:`write` and :meth:`render`)
         self.observation: Observation | None = None
         self._when = FIXED_TIME  # the server time of the call
@@ -150,7 +158,7 @@ class Replay:
         return obs.record if obs.packed is not None else None
 
     def render(self) -> Any:
-        """Render the stored row through nova's API code (by ``"role@microversion"``)."""
+        """Render the stored row through nova's API code (by ``"persona@microversion"``)."""
         from pytest_actionsec.execution.stages import rendered
 
         obs = rendered(self._observed())

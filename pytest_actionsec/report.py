@@ -7,7 +7,7 @@ The JSON report::
      "properties": [{"id", "function", "layer", "examples", "status", ...}],
      "violations": [{"invariant", "family", "function", "layer", "field",
                      "input", "evidence", "property", "accepted",
-                     "severity"?, "blame"?, "noted"?, "location"?}]}
+                     "severity"?, "audience"?, "blame"?, "noted"?, "location"?}]}
 
 ``functions`` says where each function fuzzed is defined (the function the target
 calls: nova's sink in ``nova/compute/utils.py``, decorators unwrapped; the ``def``
@@ -19,8 +19,10 @@ definition is each result's location (a relative path under ``uriBaseId``
 ``%SRCROOT%``, which ``originalUriBaseIds`` maps to ``root``), with ``region.startLine``;
 a crash's raise site is its ``relatedLocations`` entry.
 
-``severity`` is who reads a leaked secret through Nova's API (``tenant``,
-``admin``, ``stored``); ``noted`` marks a finding that never fails the run (its
+``severity`` is who reads a leaked secret through Nova's API, coarsely (``tenant``,
+``admin``, ``stored``), and ``audience`` the personas that read it (narrowest first:
+see :mod:`pytest_actionsec.personas`; the severity is the widest one's level);
+``noted`` marks a finding that never fails the run (its
 ``blame`` names an input's class, or its severity is below
 ``--actionsec-min-severity``).
 
@@ -634,6 +636,7 @@ def to_sarif(report: Mapping[str, Any], *, tool_version: str) -> dict[str, Any]:
                         {
                             "severity": v["severity"],
                             "security-severity": SECURITY_SEVERITY[v["severity"]],
+                            **({"audience": v["audience"]} if v.get("audience") else {}),
                         }
                         if v.get("severity") in SECURITY_SEVERITY
                         else {}

@@ -292,6 +292,11 @@ def call_source(
         options.append(f"timeout={timeout!r}")
     if call.hostile:
         options.append(f"hostile={list(call.hostile)!r}")
+    from pytest_actionsec.exposure import active_policies
+
+    policies = active_policies()
+    if policies is not None:  # audiences follow the run's policy files
+        options.append(f"policies={list(policies.paths)!r}")
     bytes_inputs = _bytes_inputs(call)
     if bytes_inputs:
         options.append(f"bytes_inputs={bytes_inputs!r}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.config import RunConfig
 from pytest_actionsec.constants import LAYERS
+from pytest_actionsec.personas import audience_rank
 from pytest_actionsec.registry import severity_rank
 
 if TYPE_CHECKING:
@@ -87,7 +88,11 @@ class Verdict:
 
     def failures(self) -> list[Violation]:
         """The new findings, the widest audience first (a tenant leak leads the report)."""
-        return sorted(self.new, key=lambda v: -severity_rank(v.severity))
+        return sorted(self.new, key=lambda v: _descending(audience_rank(v.severity, v.audience)))
+
+
+def _descending(rank: tuple[int, int]) -> tuple[int, int]:
+    return (-rank[0], -rank[1])
 
 
 def verdict(

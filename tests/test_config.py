@@ -165,6 +165,7 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_SINK",
         "ACTIONSEC_BOUNDARY",
         "ACTIONSEC_DATABASE",
+        "ACTIONSEC_POLICY",
         "ACTIONSEC_STORE_STAGE",
     }
 
@@ -248,7 +249,8 @@ def test_each_source_names_itself_and_says_the_same_words(
 
 def test_every_parser_with_errors_is_exercised() -> None:
     """Every option whose parser can refuse a value has a case in ``BAD``."""
-    free = ("report", "baseline", "store", "trusted")  # text; trusted classes: by the target
+    # text; trusted classes: by the target; policy files: when read (tests/test_policy.py)
+    free = ("report", "baseline", "store", "trusted", "policy")
     assert {name for name, _, _ in BAD} == {o.name for o in OPTIONS if o.name not in free}
 
 

@@ -394,7 +394,9 @@ def test_readme_shows_what_the_first_command_prints() -> None:
     for line in (
         "collected 128 items",
         "actionsec: seed 5 (--actionsec-seed); replay with --actionsec-seed=5",
-        "audience:  leak.admin (only an admin reads this field through Nova's API)",
+        "audience:  leak.admin (only admins and nova's service role read this field through "
+        "Nova's API)",
+        "personas:  admin, project_admin",
         "actionsec: 128 properties in 6 Hypothesis runs",
         "11 failed, 117 passed",
     ):

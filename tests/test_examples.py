@@ -128,7 +128,8 @@ def test_tutorial_shows_the_demo_output_it_documents() -> None:
     for line in (
         "1. leak.field [leak] add_instance_fault_from_exc (packer layer)",
         "   field:     message",
-        "   audience:  leak.tenant (a member of the server's project reads this field",
+        "   audience:  leak.tenant (a project's user who is no admin reads this field",
+        "   personas:  admin, project_admin, project_manager, project_member, project_reader",
         "leak       add_instance_fault_from_exc packer         105  FAILED (2 new; leak.tenant)",
         "passed (1 noted, not failing)",
     ):

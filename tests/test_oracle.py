@@ -836,20 +836,38 @@ def test_api_layer_caps_a_leaks_severity_at_who_was_shown_it(nova: Target) -> No
     c = _secret()
     record = _record(FAULT_SINK, message=f"text {c.token}")
 
-    def judged(views: dict[str, Any]) -> set[tuple[str | None, str]]:
+    def judged(views: dict[str, Any]) -> set[tuple[str | None, str, tuple[str, ...]]]:
         obs = _obs(nova, FAULT_SINK, dict(record), layer="api", views=views)
         obs = dataclasses.replace(obs, canaries=(c,))
-        return {(v.field, v.severity) for v in judge(obs) if v.invariant == "leak.field"}
+        return {
+            (v.field, v.severity, v.audience) for v in judge(obs) if v.invariant == "leak.field"
+        }
 
     shown = {"message": record["message"], "code": 500}
-    assert judged({"member@2.1": shown, "admin@2.1": shown}) == {("message", "tenant")}
-    assert judged({"member@2.1": {"code": 500}, "admin@2.1": shown}) == {("message", "admin")}
-    hidden = {"member@2.1": {"code": 500}, "admin@2.1": {"code": 500}}
-    assert judged(hidden) == {("message", "stored")}
+    assert judged({"project_member@2.1": shown, "project_admin@2.1": shown}) == {
+        ("message", "tenant", ("project_admin", "project_member"))
+    }
+    assert judged({"project_member@2.1": {"code": 500}, "project_admin@2.1": shown}) == {
+        ("message", "admin", ("project_admin",))
+    }
+    # a rendering for a persona that does not read the field does not widen it
+    assert judged({"other_project_reader@2.1": shown, "admin@2.1": shown}) == {
+        ("message", "admin", ("admin",))
+    }
+    hidden = {"project_member@2.1": {"code": 500}, "project_admin@2.1": {"code": 500}}
+    assert judged(hidden) == {("message", "stored", ())}
     # the packer layer has no views: the field's audience alone decides
     packed = _obs(nova, FAULT_SINK, dict(record))
     packed = dataclasses.replace(packed, canaries=(c,))
     assert {v.severity for v in judge(packed) if v.invariant == "leak.field"} == {"tenant"}
+    (leak,) = [v for v in judge(packed) if v.invariant == "leak.field"]
+    assert leak.audience == (
+        "admin",
+        "project_admin",
+        "project_manager",
+        "project_member",
+        "project_reader",
+    )
 
 
 def test_a_key_that_is_no_column_is_never_a_leak(nova: Target) -> None:

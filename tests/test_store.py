@@ -536,22 +536,26 @@ def test_api_layer_renders_the_stored_fault_for_both_roles(
     target: Target, sqlite_store: Store, clock: SkewedClock
 ) -> None:
     from pytest_actionsec.exposure import MICROVERSIONS
+    from pytest_actionsec.personas import PERSONA_NAMES
     from pytest_actionsec.probes import probes
     from pytest_actionsec.targets import FAULT_SINK
 
     plain = next(c for c in probes(target, FAULT_SINK) if "OSError" in repr(c.arguments))
     obs = store_executor(target, sqlite_store, clock=clock, render=True)(plain)
     assert obs.layer == "api" and obs.render_error is None and obs.views is not None
-    assert set(obs.views) == {f"{r}@{mv}" for r in ("member", "admin") for mv in MICROVERSIONS}
+    assert set(obs.views) == {f"{p}@{mv}" for p in PERSONA_NAMES for mv in MICROVERSIONS}
     member, admin = (
-        obs.views[f"member@{MICROVERSIONS[-1]}"],
-        obs.views[f"admin@{MICROVERSIONS[-1]}"],
+        obs.views[f"project_member@{MICROVERSIONS[-1]}"],
+        obs.views[f"project_admin@{MICROVERSIONS[-1]}"],
     )
+    # another project's users do not find the server (nova's project_only lookup)
+    assert obs.views[f"other_project_reader@{MICROVERSIONS[-1]}"] is None
     # nova 34: the fault's message for everyone, its code-500 details for admins only
     assert member["message"] == obs.record["message"] == "OSError"
     assert "details" not in member and admin["details"] == obs.record["details"]
     leaks = [v for v in judge(obs) if v.invariant == "leak.field"]
     assert {(v.field, v.severity, v.layer) for v in leaks} == {("details", "admin", "api")}
+    assert {v.audience for v in leaks} == {("admin", "project_admin")}
 
 
 def test_api_layer_reports_a_row_nova_cannot_render(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
+from pytest_actionsec.personas import level_of
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import TABLE_OF
 
@@ -26,9 +27,9 @@ _CVE = "CVE-2019-14433 / OSSA-2019-003 (commit 298b337a16)"
 )
 def leak_field(obs: Observation) -> Iterator[Finding]:
     """Search every stored field's text (keys that are columns of the record's table)
-    for every canary of the input; a hit's severity
-    is who reads that field through Nova's API (:func:`audience`), and at the ``api``
-    layer no more than who was shown the canary in the rendered row."""
+    for every canary of the input; a hit's audience is the personas that read that
+    field through Nova's API (:func:`readers`), and at the ``api`` layer only those of
+    them shown the canary in the rendered row; its severity is their coarse level."""
     if not obs.canaries:
         return
     columns = obs.columns
@@ -41,25 +42,46 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
         hits = find_canaries(render_text(value), obs.canaries, where=where)
         if not hits:
             continue
-        severity = audience(obs, where)
-        for hit in hits:
-            seen = severity
-            if obs.views and severity in ("tenant", "admin"):
-                seen = _seen_by(obs.views, hit.canary, severity)
-            yield Finding(where, hit.describe(), kind=seen, severity=seen)
-
-
-def _seen_by(views: Mapping[str, object], canary: Canary, ceiling: str) -> str:
-    """At the ``api`` layer: the widest audience, at most ``ceiling`` (the field's), whose
-    rendering of the stored row (``views``, by ``role@microversion``) shows the canary;
-    ``stored`` when no rendering does (nova's API transformed or dropped it)."""
-    for role, label in (("member", "tenant"), ("admin", "admin")):
-        if label == "tenant" and ceiling != "tenant":
+        field_readers = readers(obs, where)
+        if field_readers is None:  # nova's API code is not importable: no audience
+            for hit in hits:
+                yield Finding(where, hit.describe())
             continue
-        texts = [render_text(view) for key, view in views.items() if key.startswith(role + "@")]
+        for hit in hits:
+            seen = field_readers
+            if obs.views and seen:
+                seen = _seen_by(obs.views, hit.canary, seen)
+            level = level_of(seen)
+            yield Finding(where, hit.describe(), kind=level, severity=level, audience=seen)
+
+
+def _seen_by(
+    views: Mapping[str, object], canary: Canary, field_readers: tuple[str, ...]
+) -> tuple[str, ...]:
+    """At the ``api`` layer: those of ``field_readers`` (the field's readers) whose
+    rendering of the stored row (``views``, by ``persona@microversion``) shows the
+    canary; none when no rendering does (nova's API transformed or dropped it)."""
+    out = []
+    for persona in field_readers:
+        texts = [render_text(view) for key, view in views.items() if key.startswith(persona + "@")]
         if any(find_canaries(text, [canary], where="api view") for text in texts):
-            return label
-    return "stored"
+            out.append(persona)
+    return tuple(out)
+
+
+def readers(obs: Observation, field: str) -> tuple[str, ...] | None:
+    """The personas that read ``field`` of this record through Nova's API under the
+    policies in use (narrowest first); None when Nova's API code is not importable or
+    the record is not nova's (another project's API decides who reads it)."""
+    if obs.facts.table not in TABLES:
+        return None
+    try:
+        from pytest_actionsec.exposure import readers as nova_readers
+
+        record = obs.record if isinstance(obs.record, Mapping) else None
+        return nova_readers(obs.function, field, record)
+    except Exception:
+        return None
 
 
 #: nova's own tables (whose readers nova's API code decides)
@@ -68,17 +90,10 @@ TABLES = frozenset(TABLE_OF.values())
 
 def audience(obs: Observation, field: str) -> str:
     """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
-    Nova's API at its default policies; ``""`` when Nova's API code is not importable or
-    the record is not nova's (another project's API decides who reads it)."""
-    if obs.facts.table not in TABLES:
-        return ""
-    try:
-        from pytest_actionsec.exposure import audience as nova_audience
-
-        record = obs.record if isinstance(obs.record, Mapping) else None
-        return nova_audience(obs.function, field, record)
-    except Exception:
-        return ""
+    Nova's API under the policies in use; ``""`` when Nova's API code is not importable or
+    the record is not nova's."""
+    found = readers(obs, field)
+    return "" if found is None else level_of(found)
 
 
 @invariant(
