@@ -241,9 +241,17 @@ def _undecorated(method: Any) -> Any:
     return body
 
 
-@functools.cache
 def _nova() -> _Nova:
-    """The :class:`_Nova` of this process (a race may build two: the same, harmlessly)."""
+    """The :class:`_Nova` of this process (a race may build two: the same, harmlessly),
+    built again when nova's modules were imported anew since (an in-process pytest run
+    took them out of ``sys.modules``)."""
+    from pytest_actionsec.nova import generation
+
+    return _nova_of(generation())
+
+
+@functools.lru_cache(maxsize=1)
+def _nova_of(_generation: object) -> _Nova:
     with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")
         return _Nova()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -91,8 +92,16 @@ def _on_fresh_stack(build: Callable[[], T]) -> T:
     return cast(T, value)
 
 
+def generation() -> object:
+    """The ``nova`` package object now imported (None before). An in-process pytest run
+    (pytester) that first imported nova takes its modules out of ``sys.modules`` when it
+    ends: what was built from them then belongs to a nova no one imports any more."""
+    return sys.modules.get("nova")
+
+
 class _Once(Generic[T]):
-    """``build()`` called once per process under a lock; its value kept (not a failure).
+    """``build()`` called once per process under a lock; its value kept (not a failure),
+    built again when nova's modules were imported anew since (:func:`generation`).
 
     ``fresh_stack``: build on a new thread's stack (:func:`_on_fresh_stack`).
     """
@@ -102,15 +111,17 @@ class _Once(Generic[T]):
         self._fresh_stack = fresh_stack
         self._lock = threading.Lock()
         self._value: T | None = None
+        self._generation: object = None
 
     def __call__(self) -> T:
         value = self._value
-        if value is None:
+        if value is None or self._generation is not generation():
             with self._lock:
-                if self._value is None:
+                if self._value is None or self._generation is not generation():
                     with _quiet():
                         build = self._build
                         self._value = _on_fresh_stack(build) if self._fresh_stack else build()
+                    self._generation = generation()
                 value = self._value
         return value
 

@@ -124,3 +124,23 @@ def test_the_api_loads_first_in_a_process_without_nova_loaded() -> None:
         print(api.instance_actions.__name__, 'eventlet' in sys.modules)
     """
     assert _run(code) == "nova.api.openstack.compute.instance_actions True"
+
+
+def test_what_was_built_from_nova_is_built_again_when_nova_is_imported_anew() -> None:
+    """An in-process pytest run (pytester) that first imported nova takes nova's modules out
+    of ``sys.modules`` when it ends; nova's objects, configuration and API are then loaded
+    again from the nova imported next, never used half from the old one (which failed with
+    oslo.config's NotInitializedError)."""
+    code = """
+        import sys
+        from pytest_actionsec import exposure, nova
+        before = set(sys.modules)
+        first = nova.modules()
+        assert exposure.audience("add_instance_fault_from_exc", "message", None) == "tenant"
+        for name in set(sys.modules) - before:
+            del sys.modules[name]  # what pytester's snapshot restore does
+        assert exposure.audience("pack_action_event_finish", "details", None) == "admin"
+        again = nova.modules()
+        print(again is not first, again.objects is sys.modules["nova.objects"])
+    """
+    assert _run(code) == "True True"
