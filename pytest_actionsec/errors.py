@@ -7,7 +7,7 @@ with it; ``pytest_actionsec.targets.TargetError`` is this class.
 
 from __future__ import annotations
 
-__all__ = ["TargetError"]
+__all__ = ["HistoryError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -22,3 +22,8 @@ class TargetError(Exception):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class HistoryError(Exception):
+    """The history machine cannot run as asked (an unknown store, a backend that cannot
+    run it, a store call that cannot be made); the message is one line."""
