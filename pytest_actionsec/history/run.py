@@ -29,6 +29,7 @@ from pytest_actionsec.invariants.history import HISTORY_FAMILY, HISTORY_INVARIAN
 
 __all__ = [
     "FUNCTION",
+    "HISTORY_LAYERS",
     "STEP_COUNT",
     "HistoryResult",
     "machine_class",
@@ -39,6 +40,9 @@ __all__ = [
 
 #: The ``function`` a history finding names (its items are ``history-server-history-LAYER``).
 FUNCTION = "server-history"
+#: The layers history findings are judged at: ``store`` (the rows in the database) and
+#: ``api`` (what nova's API shows a poller).
+HISTORY_LAYERS: tuple[str, ...] = ("store", "api")
 #: Steps of one sequence at most (every minimal sequence nova 34 shows is shorter).
 STEP_COUNT = 12
 
