@@ -953,9 +953,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     update = state.baseline_update
     warnings = []
     if state.baseline_file is not None:  # entries that match nothing the plugin knows
-        from pytest_actionsec.suite import known_groups
-
         from pytest_actionsec.invariants.history import HISTORY_INVARIANTS
+        from pytest_actionsec.suite import known_groups
 
         known = {*INVARIANTS, *(i.id for i in HISTORY_INVARIANTS)}
         warnings = state.baseline_file.unknown(known, known_groups(), MODES, s.baseline)

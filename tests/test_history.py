@@ -27,6 +27,7 @@ from pytest_actionsec.invariants.history import (
     HISTORY_INVARIANTS,
     MONOTONE,
     OWN_REQUEST,
+    PROJECT_ISOLATION,
     RECORDED_ONCE,
 )
 from pytest_actionsec.store import Store, StoreError
@@ -52,6 +53,7 @@ NOVA_FINDINGS = {
 
 #: What each mutant may show: its defect, and what follows from it.
 MUTANT_FINDINGS = {
+    "leaky-list": {(PROJECT_ISOLATION, "index")},
     "lost-update": {(RECORDED_ONCE, "lost")},
     "clock-regression": {(MONOTONE, "regression"), (MONOTONE, "missed")},
     "cross-request": {

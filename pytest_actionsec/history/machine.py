@@ -9,8 +9,8 @@ default) the way nova's services do, packing every record with nova's own helper
 * ``start_event``/``finish_event``: a compute host, on its own skewed clock, starts and
   finishes a step of a request, succeeding or failing (a failure is passed as
   ``serialize_args`` hands it over RPC: a message and a formatted traceback); a step
-  started twice for one request (a reschedule, two hosts of a migration) is two events
-  of one name;
+  started twice for one request (``retry_step``: a reschedule, the other host of a
+  migration) is two events of one name;
 * ``finish_together``: two finishes at one instant; on MariaDB and PostgreSQL from two
   threads with their own sessions at once, on sqlite one after the other;
 * ``periodic_step``: a periodic task (a context without a project, with a request id of

@@ -11,7 +11,8 @@ use for instance actions (``action_start``, ``action_finish``, ``action_event_st
   the id its start returned, never attaches an event to another request's action and
   keeps each server's ``updated_at`` monotone under a lock on the server's row;
 * :data:`MUTANTS` are deliberately broken paranoid stores (a lost update, a
-  cross-request attach, a clock regression), each caught by one history invariant.
+  cross-request attach, a clock regression, a list of every server's actions), each
+  caught by the history invariant it breaks.
 
 ``event_finish`` takes the id ``event_start`` returned; nova's API has no place for
 it (it finds the event by the action and the event's name), which is what the
@@ -34,6 +35,7 @@ __all__ = [
     "CrossRequestHistory",
     "HistoryStore",
     "HistoryStoreError",
+    "LeakyListHistory",
     "LostUpdateHistory",
     "NovaHistory",
     "ParanoidHistory",
@@ -480,9 +482,34 @@ class ClockRegressionHistory(ParanoidHistory):
         return when if when is not None else _now()
 
 
+class LeakyListHistory(ParanoidHistory):
+    """Mutant: lists the actions of every server, not only the one asked for
+    (``project-isolation``)."""
+
+    name = "leaky-list"
+    breaks = "history.project-isolation"
+
+    def actions_get(
+        self,
+        ctx: Any,
+        instance_uuid: str,
+        limit: int | None = None,
+        marker: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Any]:
+        """Every server's actions (the instance filter forgotten)."""
+        import sqlalchemy as sa
+
+        a = self._actions
+        with self.store._engine().connect() as conn:
+            query = sa.select(a).order_by(a.c.created_at.desc(), a.c.id.desc())
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
 #: Every mutant, by name.
 MUTANTS: dict[str, type[ParanoidHistory]] = {
-    m.name: m for m in (LostUpdateHistory, CrossRequestHistory, ClockRegressionHistory)
+    m.name: m
+    for m in (LostUpdateHistory, CrossRequestHistory, ClockRegressionHistory, LeakyListHistory)
 }
 
 #: Every history store, by name.
