@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import COLUMNS
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -31,7 +30,7 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
     layer no more than who was shown the canary in the rendered row."""
     if not obs.canaries:
         return
-    columns = COLUMNS.get(obs.facts.table, {})
+    columns = obs.columns
     for name, value in obs.record.items():
         where = field_name(name)
         if columns and where not in columns:
