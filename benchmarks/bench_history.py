@@ -43,7 +43,10 @@ def main(examples: int = 100) -> None:
             )
             store_cpu = time.process_time() - c0
     per_example = 1000 * store_cpu / max(found.examples, 1)
-    print(f"store layer: {found.examples} examples, {store_cpu:.2f} s CPU, {per_example:.2f} ms/example")
+    print(
+        f"store layer: {found.examples} examples, {store_cpu:.2f} s CPU, "
+        f"{per_example:.2f} ms/example"
+    )
     for history, n, sequences, steps, cpu, findings in rows:
         per_step = 1000 * cpu / max(steps, 1)
         print(

@@ -345,8 +345,8 @@ def _section_invariants(lines: list[str]) -> None:
 
 
 def _section_history(lines: list[str]) -> None:
-    from pytest_actionsec.invariants import history as invariants
     from pytest_actionsec.history import machine, run, stores
+    from pytest_actionsec.invariants import history as invariants
 
     lines += [
         "## History invariants (the stateful machine)",
