@@ -347,3 +347,59 @@ def test_concurrent_finishes_on_a_server(slot: _Slot, url: str) -> None:
                 assert caught.noted.invariant == RECORDED_ONCE and not all(own)
         finally:
             state.teardown()
+
+
+# -- the built-in suite's items ---------------------------------------------------------------
+
+
+def _suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    for name in ("ACTIONSEC_STORE", "ACTIONSEC_SEED", "ACTIONSEC_EXAMPLES"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--actionsec", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_history_items_are_selected_by_keyword(tmp_path: Path) -> None:
+    listed = _suite(tmp_path, "--co", "-q", "-k", "history").stdout
+    assert "actionsec[history-server-history-store]" in listed
+    assert "actionsec[history-server-history-api]" in listed
+    assert "pack_action" not in listed
+    dropped = _suite(tmp_path, "--co", "-q", "-k", "not history").stdout
+    assert "history-server-history" not in dropped and "pack_action_start" in dropped
+    only_packer = _suite(tmp_path, "--co", "-q", "--actionsec-layers=packer").stdout
+    assert "history-server-history" not in only_packer
+
+
+def test_history_items_report_their_findings_with_replays(tmp_path: Path) -> None:
+    import json
+
+    done = _suite(
+        tmp_path,
+        "-k",
+        "history",
+        "--actionsec-seed=5",
+        "--actionsec-examples=50",
+        "--actionsec-report=r.json",
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "FAILED actionsec[history-server-history-store]" in done.stdout
+    replay = [line for line in done.stdout.splitlines() if line.startswith("replay: ")]
+    assert replay and "--actionsec-seed=5" in replay[0] and replay[0].endswith("-k history")
+    report = json.loads((tmp_path / "r.json").read_text())
+    props = {p["id"]: p for p in report["properties"]}
+    assert set(props) == {"history-server-history-store", "history-server-history-api"}
+    assert props["history-server-history-store"]["status"] == "failed"
+    found = {(v["invariant"], v["layer"]) for v in report["violations"]}
+    assert ("history.recorded-once", "store") in found
+    noted = [v for v in report["violations"] if v.get("noted")]
+    assert {v["invariant"] for v in noted} == {"history.own-request"}
+    lost = next(v for v in report["violations"] if v["invariant"] == "history.recorded-once")
+    _replays(lost["input"], "history.recorded-once")
