@@ -298,6 +298,17 @@ def test_nova_findings_are_the_hand_checked_ones_and_replay(sqlite: Store) -> No
     _replays(lost.input, RECORDED_ONCE)
 
 
+def test_a_sequence_cap_bounds_the_run_and_keeps_short_sequences(sqlite: Store) -> None:
+    result = run_history(sqlite, "nova", max_examples=20, seed=SEED, max_sequences=150)
+    assert result.sequences <= 151
+    found = _kinds(result)
+    assert found and found <= NOVA_FINDINGS
+    for v in result.violations:  # the shortest sequence seen, ending where it broke
+        steps = v.input.splitlines()[3:]
+        assert steps[0] == "state = HistoryMachine()" and steps[-1] == "state.teardown()"
+        assert len(steps) <= 2 + 12 + 1
+
+
 def _replays(script: str, invariant_id: str, url: str | None = None) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
@@ -386,7 +397,6 @@ def test_history_items_report_their_findings_with_replays(tmp_path: Path) -> Non
         "-k",
         "history",
         "--actionsec-seed=5",
-        "--actionsec-examples=50",
         "--actionsec-report=r.json",
     )
     assert done.returncode == 1, done.stdout[-3000:]

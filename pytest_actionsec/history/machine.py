@@ -142,6 +142,8 @@ class HistoryWorld:
     scripts: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
     #: ``time.monotonic()`` after which no new step starts (None: no deadline)
     deadline: float | None = None
+    #: sequences after which the run stops, searching or shrinking (None: no cap)
+    max_sequences: int | None = None
     _worlds: int = 0
 
     def next_world(self) -> int:
@@ -236,8 +238,10 @@ class HistoryMachine(RuleBasedStateMachine):
 
     def _step(self, text: str) -> None:
         """Start a step: its line in :attr:`script`; past the world's deadline, stop."""
-        deadline = self.world.deadline
-        if deadline is not None and time.monotonic() >= deadline:
+        world = self.world
+        deadline = world.deadline
+        capped = world.max_sequences is not None and world.sequences > world.max_sequences
+        if capped or (deadline is not None and time.monotonic() >= deadline):
             raise _Cut()
         self.script.append(text)
 
@@ -300,9 +304,12 @@ class HistoryMachine(RuleBasedStateMachine):
         for noted in found:
             f = noted.finding
             key = (noted.invariant, noted.layer, f.kind, f.field or "")
-            if key not in world.noted:
+            script = [*self.script, "state.teardown()"]
+            # the shortest sequence that showed it: while Hypothesis shrinks, each smaller
+            # sequence that still shows it replaces the last (kept if the run is cut)
+            if key not in world.noted or len(script) < len(world.scripts[key]):
                 world.noted[key] = noted
-                world.scripts[key] = [*self.script, "state.teardown()"]
+                world.scripts[key] = script
         # a finding blamed on nova's documented behaviour is noted with the sequence that
         # showed it, never raised: it fails nothing, so Hypothesis does not shrink it
         failing = [n for n in found if not n.finding.blame]

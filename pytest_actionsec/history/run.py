@@ -106,6 +106,18 @@ def _failures(exc: BaseException) -> Iterator[HistoryFailure]:
         yield from _failures(inner)
 
 
+def _was_cut(exc: BaseException) -> bool:
+    """True when ``exc`` is Hypothesis's reaction to a cut run (it may wrap the cut)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _Cut):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _violation(noted: Noted, script: str) -> Any:
     from pytest_actionsec.oracle import Violation
 
@@ -132,15 +144,18 @@ def run_history(
     step_count: int = STEP_COUNT,
     concurrent: bool | None = None,
     seconds: float | None = None,
+    max_sequences: int | None = None,
 ) -> HistoryResult:
     """Run the machine ``max_examples`` sequences against ``history`` on ``store``.
 
     ``concurrent`` (default: the store is a server database) makes
     ``finish_together`` use two threads. Raises
     :class:`~pytest_actionsec.errors.HistoryError` for an unknown history store, or
-    concurrency asked of sqlite. ``seconds`` is a deadline: no step starts after it
-    (a finding cut while shrinking keeps the sequence it was first seen in). Anything
-    but a history finding the machine raises (a bug of the machine) propagates.
+    concurrency asked of sqlite. ``seconds`` is a deadline: no step starts after it,
+    and ``max_sequences`` a cap on the sequences run, searching and shrinking: no
+    step (sequence) starts after it; a finding cut while shrinking keeps the shortest
+    sequence that showed it. Anything but a history finding the machine raises (a bug
+    of the machine) propagates.
     """
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis import seed as hseed
@@ -161,6 +176,7 @@ def run_history(
         world = HistoryWorld(store, history_store(history, store), clock, concurrent=concurrent)
         if seconds is not None:
             world.deadline = time.monotonic() + seconds
+        world.max_sequences = max_sequences
         cls = hseed(seed)(machine_class(world))
         config = settings(
             max_examples=max_examples,
@@ -181,7 +197,7 @@ def run_history(
             pass  # the deadline: the findings seen so far are in the world
         except BaseException as exc:
             failures = list(_failures(exc))
-            if not failures:
+            if not failures and not _was_cut(exc):
                 raise
             for failure in failures:
                 n = failure.noted
