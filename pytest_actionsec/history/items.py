@@ -3,7 +3,9 @@
 Two items, ``actionsec[history-server-history-store]`` (the rows nova's database
 holds) and ``actionsec[history-server-history-api]`` (what nova's API shows a
 ``changes-since`` poller), share one run of the machine against nova 34's database
-API on the session's store (sqlite, or ``--actionsec-store=URL``: then concurrent).
+API on the session's store (sqlite, or ``--actionsec-store=URL``: then concurrent),
+when the target is nova's own ``nova.objects.instance_action`` (the machine drives
+nova's DB API and helpers, never a target's own).
 They carry the ``actionsec`` marker and the keywords ``history``, ``server-history``
 and their layer, so ``-k history`` selects them and ``-k "not history"`` drops them;
 their findings are counted in the report and the baseline like every other item's,
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_actionsec.constants import DEFAULT_TARGET
 from pytest_actionsec.execution.plan import Property, PropertyResult
 from pytest_actionsec.history.run import HISTORY_LAYERS
 from pytest_actionsec.invariants.history import HISTORY_FAMILY
@@ -69,8 +72,8 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Add the history items (before -k/-m select), counted as collected."""
     state = _state(config)
-    if not state.active:
-        return
+    if not state.active or state.settings.target != DEFAULT_TARGET:
+        return  # the machine drives nova's own DB API and helpers: nova's target only
     found = history_items(session, state.settings.layers)
     for node in found:
         config.hook.pytest_itemcollected(item=node)

@@ -144,6 +144,8 @@ class HistoryWorld:
     deadline: float | None = None
     #: sequences after which the run stops, searching or shrinking (None: no cap)
     max_sequences: int | None = None
+    #: raise findings blamed on nova's documented behaviour too (a replay shows them)
+    raise_blamed: bool = False
     _worlds: int = 0
 
     def next_world(self) -> int:
@@ -300,22 +302,30 @@ class HistoryMachine(RuleBasedStateMachine):
             )
 
     def _raise(self, found: Sequence[Noted]) -> None:
+        """Note every finding; raise the first failing one (by invariant, then kind)."""
         world = self.world
+        order = [i.id for i in HISTORY_INVARIANTS]
+        # a finding blamed on nova's documented behaviour is noted with the sequence that
+        # showed it, never raised: it fails nothing, so Hypothesis does not shrink it
+        failing = [n for n in found if world.raise_blamed or not n.finding.blame]
+        first = (
+            min(failing, key=lambda n: (order.index(n.invariant), n.finding.kind))
+            if failing
+            else None
+        )
+        script = [*self.script, "state.teardown()"]
         for noted in found:
             f = noted.finding
             key = (noted.invariant, noted.layer, f.kind, f.field or "")
-            script = [*self.script, "state.teardown()"]
             # the shortest sequence that showed it: while Hypothesis shrinks, each smaller
-            # sequence that still shows it replaces the last (kept if the run is cut)
-            if key not in world.noted or len(script) < len(world.scripts[key]):
+            # sequence that still shows it replaces the last (kept if the run is cut); a
+            # finding replaces its sequence only where it is the one raised (or nothing
+            # is), so that the replay raises it
+            own = noted is first or first is None
+            if key not in world.noted or (own and len(script) < len(world.scripts[key])):
                 world.noted[key] = noted
                 world.scripts[key] = script
-        # a finding blamed on nova's documented behaviour is noted with the sequence that
-        # showed it, never raised: it fails nothing, so Hypothesis does not shrink it
-        failing = [n for n in found if not n.finding.blame]
-        if failing:
-            order = [i.id for i in HISTORY_INVARIANTS]
-            first = min(failing, key=lambda n: (order.index(n.invariant), n.finding.kind))
+        if first is not None:
             raise failure_type(first.invariant, first.finding.kind)(first)
 
     def _pack(self) -> Any:
@@ -664,6 +674,7 @@ class HistoryMachine(RuleBasedStateMachine):
     @invariant()
     def history_holds(self) -> None:
         """Judge the history in the database against the ledger after every step."""
+        self.script.append("state.history_holds()")  # a replay judges where this run did
         truth = self._truth()
         found = [
             *self._recorded_once(truth),

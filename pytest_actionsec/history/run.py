@@ -227,7 +227,8 @@ _REPLAY: dict[str, Any] = {}
 def replay_machine(history: str = "nova", url: str | None = None) -> type[HistoryMachine]:
     """The machine for a printed sequence: the store of ``url`` (default
     ``$ACTIONSEC_STORE``, else sqlite) opened once per process, a clock started, the
-    history store ``history``; a broken invariant raises its :class:`HistoryFailure`."""
+    history store ``history``; a broken invariant raises its :class:`HistoryFailure`
+    (nova's documented recovery path too, which a run only notes)."""
     from pytest_actionsec.clock import SkewedClock
     from pytest_actionsec.store import Store
 
@@ -236,6 +237,10 @@ def replay_machine(history: str = "nova", url: str | None = None) -> type[Histor
         _REPLAY["clock"] = SkewedClock().start()
     store = _REPLAY["store"]
     world = HistoryWorld(
-        store, history_store(history, store), _REPLAY["clock"], concurrent=store.backend != "sqlite"
+        store,
+        history_store(history, store),
+        _REPLAY["clock"],
+        concurrent=store.backend != "sqlite",
+        raise_blamed=True,
     )
     return machine_class(world)
