@@ -82,13 +82,16 @@ def machine_class(world: HistoryWorld) -> type[HistoryMachine]:
     return type("HistoryMachine", (HistoryMachine,), {"world": world, "__module__": __name__})
 
 
-def replay_script(history: str, steps: list[str]) -> str:
+def replay_script(history: str, steps: list[str], *, noted: str | None = None) -> str:
     """A Python script that replays ``steps`` (Hypothesis's printed steps) on the store
-    named by ``$ACTIONSEC_STORE`` (sqlite when unset)."""
+    named by ``$ACTIONSEC_STORE`` (sqlite when unset); ``noted``: the ``"invariant
+    (kind)"`` of a finding only noted in a run (nova's documented behaviour), which the
+    replay raises."""
+    extra = f", noted={noted!r}" if noted else ""
     lines = [
         f"# replay: the history machine against the {history!r} history store",
         "from pytest_actionsec.history import replay_machine",
-        f"HistoryMachine = replay_machine({history!r})",
+        f"HistoryMachine = replay_machine({history!r}{extra})",
         *steps,
     ]
     return "\n".join(lines)
@@ -205,10 +208,11 @@ def run_history(
                 shrunk[key] = replay_script(history, _steps(failure))
                 world.noted[key] = n  # the shrunk example's evidence
     order = [i.id for i in HISTORY_INVARIANTS]
-    violations = [
-        _violation(n, shrunk.get(key) or replay_script(history, world.scripts.get(key, [])))
-        for key, n in sorted(world.noted.items(), key=lambda kv: (order.index(kv[0][0]), kv[0]))
-    ]
+    violations = []
+    for key, n in sorted(world.noted.items(), key=lambda kv: (order.index(kv[0][0]), kv[0])):
+        noted = f"{n.invariant} ({n.finding.kind})" if n.finding.blame else None
+        script = shrunk.get(key) or replay_script(history, world.scripts.get(key, []), noted=noted)
+        violations.append(_violation(n, script))
     return HistoryResult(
         history=history,
         backend=store.backend,
@@ -224,11 +228,14 @@ def run_history(
 _REPLAY: dict[str, Any] = {}
 
 
-def replay_machine(history: str = "nova", url: str | None = None) -> type[HistoryMachine]:
+def replay_machine(
+    history: str = "nova", url: str | None = None, *, noted: str | None = None
+) -> type[HistoryMachine]:
     """The machine for a printed sequence: the store of ``url`` (default
     ``$ACTIONSEC_STORE``, else sqlite) opened once per process, a clock started, the
-    history store ``history``; a broken invariant raises its :class:`HistoryFailure`
-    (nova's documented recovery path too, which a run only notes)."""
+    history store ``history``; a broken invariant raises its :class:`HistoryFailure`,
+    and so does the finding ``noted`` (``"invariant (kind)"``), which a run only notes
+    (nova's documented recovery path)."""
     from pytest_actionsec.clock import SkewedClock
     from pytest_actionsec.store import Store
 
@@ -241,6 +248,6 @@ def replay_machine(history: str = "nova", url: str | None = None) -> type[Histor
         history_store(history, store),
         _REPLAY["clock"],
         concurrent=store.backend != "sqlite",
-        raise_blamed=True,
+        raise_blamed=noted,
     )
     return machine_class(world)
