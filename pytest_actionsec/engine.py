@@ -58,6 +58,7 @@ from pytest_actionsec.execution.search import (
 from pytest_actionsec.execution.stages import (
     ClockLike,
     PackStage,
+    RecordStore,
     StageConfig,
     StoreStage,
     execute,
@@ -173,7 +174,7 @@ def pipeline_for(
     run: Run,
     judged: Mapping[str, Sequence[str]],
     *,
-    store: Store | None = None,
+    store: RecordStore | None = None,
     clock: ClockLike | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     executor: Callable[[Call], Observation] | None = None,
@@ -202,7 +203,7 @@ def run_pipeline(
     clock: ClockLike | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     database: Database = "default",
-    store: Store | None = None,
+    store: RecordStore | None = None,
     seconds: float | None = None,
 ) -> RunResult:
     """One Hypothesis run of ``run`` judging ``judged`` (families by layer) at once:
@@ -224,7 +225,7 @@ def _group_pipeline(
     target: Target,
     families: Sequence[str] | None,
     *,
-    store: Store | None,
+    store: RecordStore | None,
     clock: ClockLike | None,
     timeout: float | None,
     executor: Callable[[Call], Observation] | None = None,
