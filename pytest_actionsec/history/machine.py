@@ -784,7 +784,11 @@ class HistoryMachine(RuleBasedStateMachine):
                 for ev in self.evs
                 if ev.result == "Error" and self.reqs[ev.request].server == owner.server
             ]
-            by = f" by {self._describe(culprits[-1])}" if culprits else ""
+            by = (
+                f" by another request's failed event (the latest: {self._describe(culprits[-1])})"
+                if culprits
+                else ""
+            )
             yield Noted(
                 OWN_REQUEST,
                 "store",
