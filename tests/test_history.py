@@ -290,9 +290,10 @@ def test_nova_findings_are_the_hand_checked_ones_and_replay(sqlite: Store) -> No
     } <= found
     blamed = [v for v in result.violations if v.blame]
     assert [v.kind for v in blamed] == ["recovery-path"]
+    assert "noted='history.own-request (recovery-path)'" in blamed[0].input
     for v in result.violations:
         assert v.family == "history" and v.function == "server-history"
-        assert "replay_machine('nova')" in v.input and "state = HistoryMachine()" in v.input
+        assert "replay_machine('nova'" in v.input and "state = HistoryMachine()" in v.input
     lost = next(v for v in result.violations if v.invariant == RECORDED_ONCE)
     assert len(lost.input.splitlines()) <= 20  # shrunk to a few steps
     _replays(lost.input, RECORDED_ONCE)
