@@ -66,11 +66,12 @@ def history_items(session: pytest.Session, layers: tuple[str, ...]) -> list[Hist
     return out
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Add the history items (before -k/-m select), counted as collected."""
+    """Add the history items after the plugin's (its implementation is ``tryfirst``) and
+    before -k/-m select (this module is registered after pytest's own plugins, so its
+    plain implementation runs before theirs), counted as collected."""
     state = _state(config)
     if not state.active or state.settings.target != DEFAULT_TARGET:
         return  # the machine drives nova's own DB API and helpers: nova's target only
