@@ -1,13 +1,18 @@
-""":class:`TargetError`, in a module of its own below every module that raises it.
+""":class:`TargetError`, :class:`DatabaseError`, :class:`ReportError` and
+:class:`HistoryError`, in a module of their own below every module that raises them.
 
 Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
 (:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
-with it; ``pytest_actionsec.targets.TargetError`` is this class.
+with the first (``pytest_actionsec.targets.TargetError`` is that class); opening an
+example database (:mod:`pytest_actionsec.databases`) refuses a bad one with the second;
+merging reports (:mod:`pytest_actionsec.merge`) refuses a file that is not one with the
+third; the history machine (:mod:`pytest_actionsec.history`) refuses what it cannot run
+with the last.
 """
 
 from __future__ import annotations
 
-__all__ = ["HistoryError", "TargetError"]
+__all__ = ["DatabaseError", "HistoryError", "ReportError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -27,3 +32,13 @@ class TargetError(Exception):
 class HistoryError(Exception):
     """The history machine cannot run as asked (an unknown store, a backend that cannot
     run it, a store call that cannot be made); the message is one line."""
+
+
+class DatabaseError(Exception):
+    """An example database (``--actionsec-database``) that cannot be used; the message is
+    one line naming the part at fault, with any password masked."""
+
+
+class ReportError(Exception):
+    """A file that is not a pytest-actionsec JSON report, or reports that cannot be merged;
+    the message is one line naming the file."""
