@@ -360,6 +360,36 @@ def _section_invariants(lines: list[str]) -> None:
     lines.append("")
 
 
+def _section_history(lines: list[str]) -> None:
+    from pytest_actionsec.history import machine, run, stores
+    from pytest_actionsec.invariants import history as invariants
+
+    lines += [
+        "## History invariants (the stateful machine)",
+        "",
+        _doc(invariants),
+        "",
+        "| id | family | statement | source | judges |",
+        "|---|---|---|---|---|",
+    ]
+    for inv in invariants.HISTORY_INVARIANTS:
+        lines.append(
+            f"| `{inv.id}` | {inv.family} | {_cell(inv.statement)} | {_cell(inv.source)} "
+            "| a server's history |"
+        )
+    lines += ["", "### The machine", "", _doc(machine), ""]
+    for name in sorted(stores.STORES):
+        cls = stores.STORES[name]
+        lines += [f"- `{name}` (`{cls.__name__}`): {_inline(_doc(cls).splitlines()[0])}"]
+    lines += ["", f"### `run_history{signature(run.run_history)}`", "", _doc(run.run_history), ""]
+    lines += [
+        f"### `replay_machine{signature(run.replay_machine)}`",
+        "",
+        _doc(run.replay_machine),
+        "",
+    ]
+
+
 def _section_report(lines: list[str]) -> None:
     from pytest_actionsec import report
 
@@ -386,6 +416,7 @@ def render() -> str:
         _section_replay,
         _section_strategies,
         _section_invariants,
+        _section_history,
         _section_report,
     ):
         section(lines)

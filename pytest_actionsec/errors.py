@@ -1,18 +1,18 @@
-""":class:`TargetError`, :class:`DatabaseError` and :class:`ReportError`, in a module of
-their own below every module that raises them.
-
+""":class:`TargetError`, :class:`DatabaseError`, :class:`ReportError`, :class:`PolicyError`
+and :class:`HistoryError`, in a module of their own below every module that raises them.
 Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
 (:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
 with :class:`TargetError` (``pytest_actionsec.targets.TargetError`` is that class);
 opening an example database (:mod:`pytest_actionsec.databases`) refuses a bad one with
 :class:`DatabaseError`; merging reports (:mod:`pytest_actionsec.merge`) refuses a file that
 is not one with :class:`ReportError`; :class:`PolicyError` is a deployment policy file that
-cannot be used (:mod:`pytest_actionsec.policies`).
+cannot be used (:mod:`pytest_actionsec.policies`); the history machine
+(:mod:`pytest_actionsec.history`) refuses what it cannot run with :class:`HistoryError`.
 """
 
 from __future__ import annotations
 
-__all__ = ["DatabaseError", "PolicyError", "ReportError", "TargetError"]
+__all__ = ["DatabaseError", "HistoryError", "PolicyError", "ReportError", "TargetError"]
 
 
 class TargetError(Exception):
@@ -27,6 +27,11 @@ class TargetError(Exception):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class HistoryError(Exception):
+    """The history machine cannot run as asked (an unknown store, a backend that cannot
+    run it, a store call that cannot be made); the message is one line."""
 
 
 class DatabaseError(Exception):

@@ -456,6 +456,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
     if state.active:
+        # the history machine's items (issue 22): a plugin of their own
+        config.pluginmanager.import_plugin("pytest_actionsec.history.items")
         if _distributing(config):  # nova's import is left to the workers, which need it
             _check_target_found(settings.target)
         elif workerinput is not None:
@@ -1079,9 +1081,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     update = state.baseline_update
     warnings = []
     if state.baseline_file is not None:  # entries that match nothing the plugin knows
+        from pytest_actionsec.invariants.history import HISTORY_INVARIANTS
         from pytest_actionsec.suite import known_groups
 
-        warnings = state.baseline_file.unknown(INVARIANTS, known_groups(), MODES, s.baseline)
+        known = {*INVARIANTS, *(i.id for i in HISTORY_INVARIANTS)}
+        warnings = state.baseline_file.unknown(known, known_groups(), MODES, s.baseline)
     if state.payloads or warnings:
         terminalreporter.write_sep("=", "actionsec summary")
         for line in summary_lines(

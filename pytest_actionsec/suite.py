@@ -120,10 +120,13 @@ def verdict(
 
 
 def known_groups() -> frozenset[tuple[str, str]]:
-    """Every (helper, layer) the built-in suite runs, whatever layers a run chose."""
+    """Every (helper, layer) the built-in suite runs, whatever layers a run chose (the
+    history machine's ``server-history`` at its layers too)."""
     from pytest_actionsec.execution.plan import builtin_groups
+    from pytest_actionsec.history.run import FUNCTION, HISTORY_LAYERS
 
-    return frozenset((g.function, g.layer) for g in builtin_groups(LAYERS))
+    history = {(FUNCTION, layer) for layer in HISTORY_LAYERS}
+    return frozenset((g.function, g.layer) for g in builtin_groups(LAYERS)) | history
 
 
 def baseline_scope(config: RunConfig, entries: Iterable[Mapping[str, Any]]) -> RunScope:

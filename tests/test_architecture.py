@@ -25,7 +25,9 @@ ROOT = Path(pytest_actionsec.__file__).parent
 #: The pytest layer: the modules that may import pytest (or import a module that does).
 #: The plugin adapts pytest; ``fuzz`` turns a collection error into pytest's own;
 #: ``docs`` renders the plugin's options (it imports the plugin).
-PLUGIN_LAYER = frozenset({f"{PACKAGE}.plugin", f"{PACKAGE}.fuzz", f"{PACKAGE}.docs"})
+PLUGIN_LAYER = frozenset(
+    {f"{PACKAGE}.plugin", f"{PACKAGE}.fuzz", f"{PACKAGE}.docs", f"{PACKAGE}.history.items"}
+)
 
 #: The one module that imports nova (and oslo's enginefacade).
 NOVA_LOADER = f"{PACKAGE}.nova"

@@ -169,8 +169,9 @@ def test_observations_and_violations_are_frozen(nova: Target) -> None:
 
 
 def test_the_suite_reports_its_six_runs(tmp_path: Path) -> None:
-    """The default suite (all four layers) on nova: 128 items in 6 Hypothesis runs, each
-    report entry naming its run."""
+    """The default suite (all four layers) on nova: 128 per-call items in 6 Hypothesis
+    runs and the history machine's 2 items in a seventh, each report entry naming its
+    run."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
     done = subprocess.run(
         [
@@ -191,10 +192,11 @@ def test_the_suite_reports_its_six_runs(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert "128 properties in 6 Hypothesis runs" in done.stdout, done.stdout[-3000:]
+    assert "130 properties in 7 Hypothesis runs" in done.stdout, done.stdout[-3000:]
     report = json.loads((tmp_path / "r.json").read_text())
     runs = Counter(p["run"] for p in report["properties"])
-    assert len(runs) == 6 and sum(runs.values()) == 128
+    assert len(runs) == 7 and sum(runs.values()) == 130
+    assert runs["server-history"] == 2  # the history machine: store and api
     assert runs["pack_action_event_finish-boundary"] == 3 * len(FAMILIES)  # boundary,store,api
     assert runs["pack_action_event_finish"] == len(FAMILIES)  # packer only
 
