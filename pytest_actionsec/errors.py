@@ -1,5 +1,6 @@
 """:class:`TargetError`, :class:`DatabaseError`, :class:`ReportError`, :class:`PolicyError`
 and :class:`HistoryError`, in a module of their own below every module that raises them.
+
 Resolving a target (:mod:`pytest_actionsec.targets`) and finding its instance-fault sink
 (:mod:`pytest_actionsec.faults`, which ``targets`` uses) both refuse an unusable target
 with :class:`TargetError` (``pytest_actionsec.targets.TargetError`` is that class);

@@ -110,7 +110,7 @@ def _call(
 ) -> Any:
     with reading():
         nova = _INSIDE[-1]
-        version = exposure._check(nova, role, microversion)
+        version = exposure._version(nova, microversion)
         context = nova.context.RequestContext(
             user_id=server.user_id, project_id=server.project_id, roles=list(_ROLES[role])
         )
@@ -121,7 +121,7 @@ def _call(
             context, uuid=server.uuid, project_id=server.project_id, user_id=server.user_id
         )
         controller = nova.ActionsController(
-            exposure._ComputeLookup(instance), _Actions(nova, store)
+            exposure._ComputeLookup(nova, instance), _Actions(nova, store)
         )
         body = inspect.unwrap(getattr(nova.ActionsController, method))(
             controller, req, server.uuid, *args
