@@ -343,6 +343,28 @@ OPTIONS: tuple[Option, ...] = (
         shown_default="the target's add_instance_fault_from_exc, else nova's",
     ),
     Option(
+        "notifier",
+        "--actionsec-notifier",
+        "actionsec_notifier",
+        parse_function,
+        None,
+        "dotted path of the instance-action notification sink to fuzz (pkg.mod.func, "
+        "whatever its name), or none to skip the notification properties",
+        env="ACTIONSEC_NOTIFIER",
+        shown_default="the target's notify_about_instance_action, else nova's",
+    ),
+    Option(
+        "bus",
+        "--actionsec-bus",
+        "actionsec_bus",
+        parse_text,
+        None,
+        "oslo.messaging transport URL of a message bus (rabbit://user:password@host:5672/): "
+        "the notification sink's bus layer sends each notification over it and reads it back",
+        env="ACTIONSEC_BUS",
+        shown_default="none: no bus layer",
+    ),
+    Option(
         "boundary",
         "--actionsec-boundary",
         "actionsec_boundary",
@@ -416,6 +438,10 @@ class RunConfig:
     sink: str | None = None
     #: the RPC boundary's dotted path, ``none`` (off) or None (the target's, else nova's)
     boundary: str | None = None
+    #: the notification sink's dotted path, ``none`` (off) or None (h-notify)
+    notifier: str | None = None
+    #: the message bus URL of the ``bus`` layer; left out of the repr (a password)
+    bus: str | None = dataclasses.field(default=None, repr=False)
     origins: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )
@@ -461,6 +487,10 @@ class RunConfig:
                 from pytest_actionsec.store import without_password
 
                 value = without_password(str(value))
+            elif option.name == "bus":  # h-notify: never the bus's password either
+                from pytest_actionsec.credentials import without_password as bare
+
+                value = bare(str(value))
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif option.name == "budget":
@@ -524,6 +554,11 @@ def read_config(
         values[flag.name], origins[flag.name] = on, (f"ini {flag.ini}" if on else "default")
     if values["update_baseline"] and not values["baseline"]:
         raise ConfigError("--actionsec-update-baseline needs --actionsec-baseline=PATH")
+    # h-notify: a bus adds the bus layer to the default layers; the bus layer needs one
+    if values["bus"] and origins["layers"] == "default":
+        values["layers"] = (*values["layers"], "bus")
+    if "bus" in values["layers"] and not values["bus"]:
+        raise ConfigError("the bus layer needs a message bus: --actionsec-bus=URL")
     return RunConfig(**values, origins=MappingProxyType(origins))
 
 

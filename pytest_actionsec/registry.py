@@ -49,13 +49,15 @@ __all__ = [
 OUTCOMES: tuple[str, ...] = ("record", "malformed", "error", "timeout")
 
 #: Audiences of a leaked secret, lowest first: ``stored`` (in the database, never
-#: rendered by Nova's API), ``admin`` (rendered to admins only), ``tenant`` (rendered
+#: rendered by Nova's API), ``admin`` (rendered to admins only), ``bus`` (sent on the
+#: message bus to every service consuming nova's notifications: telemetry, other
+#: projects' services; h-notify, see docs/notifications.md), ``tenant`` (rendered
 #: to a member of the server's project).
-SEVERITIES: tuple[str, ...] = ("stored", "admin", "tenant")
+SEVERITIES: tuple[str, ...] = ("stored", "admin", "bus", "tenant")
 
 
 def severity_rank(severity: str | None) -> int:
-    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant)."""
+    """0 for no severity, then 1 (stored), 2 (admin), 3 (bus), 4 (tenant)."""
     return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 0
 
 

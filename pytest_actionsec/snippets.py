@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT
 from pytest_actionsec.credentials import mask_url
+from pytest_actionsec.notifications import ServerSpec
 from pytest_actionsec.specs import (
     Call,
     ExcInfoSpec,
@@ -33,7 +34,7 @@ from pytest_actionsec.specs import (
     alias,
     spec_bytes,
 )
-from pytest_actionsec.targets import FACTS, FAULT_SINK, POSITIONAL_PARAMS
+from pytest_actionsec.targets import FACTS, FAULT_SINK, NOTIFY_SINK, POSITIONAL_PARAMS
 
 if TYPE_CHECKING:
     from pytest_actionsec.targets import Target
@@ -145,6 +146,9 @@ def _helper_ref(target: Target, function: str, imports: set[str]) -> str:
     if function == FAULT_SINK:
         origin = target.fault_origin if "." in target.fault_origin else ""
         return _import_ref(origin or f"nova.compute.utils.{FAULT_SINK}", imports)
+    if function == NOTIFY_SINK:  # h-notify
+        origin = target.notify_origin if "." in target.notify_origin else ""
+        return _import_ref(origin or f"nova.compute.utils.{NOTIFY_SINK}", imports)
     owner = FACTS[function].owner
     try:
         loaded = importlib.import_module(target.path)
@@ -231,6 +235,10 @@ def call_source(
             exc_raised = value.raise_secrets is not None
         elif isinstance(value, ObjSpec):
             values[name] = value.expr
+        elif isinstance(value, ServerSpec):  # h-notify: the notified server
+            imports.add("from pytest_actionsec.notifications import make_server")
+            uuid = value.uuid.expr if isinstance(value.uuid, ObjSpec) else literal(value.uuid)
+            values[name] = f"make_server({uuid})"
         elif isinstance(value, InstanceSpec):
             imports.add("from pytest_actionsec.specs import make_instance")
             uuid = value.uuid.expr if isinstance(value.uuid, ObjSpec) else literal(value.uuid)

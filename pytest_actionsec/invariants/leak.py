@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
+from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
+from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import COLUMNS
 
@@ -32,9 +34,11 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
     if not obs.canaries:
         return
     columns = COLUMNS.get(obs.facts.table, {})
+    # h-notify: every key of a notification goes on the wire, a known field or not
+    wire = obs.facts.table == NOTIFICATION_TABLE
     for name, value in obs.record.items():
         where = field_name(name)
-        if columns and where not in columns:
+        if columns and where not in columns and not wire:
             # a key that is no column of the table is never written, so no one reads it
             # (integrity.columns reports the key itself)
             continue
@@ -64,7 +68,10 @@ def _seen_by(views: Mapping[str, object], canary: Canary, ceiling: str) -> str:
 
 def audience(obs: Observation, field: str) -> str:
     """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
-    Nova's API at its default policies; ``""`` when Nova's API code is not importable."""
+    Nova's API at its default policies; ``""`` when Nova's API code is not importable.
+    A notification's every field is read by the bus's consumers: ``bus`` (h-notify)."""
+    if obs.facts.table == NOTIFICATION_TABLE:
+        return NOTIFICATION_AUDIENCE
     try:
         from pytest_actionsec.exposure import audience as nova_audience
 
