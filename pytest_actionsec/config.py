@@ -33,6 +33,7 @@ __all__ = [
     "RunConfig",
     "parse_bool",
     "parse_budget",
+    "parse_bus",
     "parse_examples",
     "parse_function",
     "parse_layers",
@@ -152,6 +153,24 @@ def parse_function(value: str) -> str:
 def parse_trusted(value: str) -> tuple[str, ...]:
     """Comma-separated dotted exception classes (resolved with the target)."""
     return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def parse_bus(value: str) -> str:
+    """A message bus's transport URL (``rabbit://user:password@host:5672/``; only its form
+    is checked here, the broker at start-up). The error never shows a password."""
+    text = str(value).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme.isidentifier() or not rest.strip("/"):
+        from pytest_actionsec.credentials import mask_url
+
+        # whatever comes before an @ may be a password, URL or not
+        shown = mask_url(text) if sep else text
+        if "@" in shown and "***" not in shown:
+            shown = "***@" + shown.rpartition("@")[2]
+        raise ValueError(
+            f"must be a transport URL like rabbit://user:password@host:5672/, got {shown!r}"
+        )
+    return text
 
 
 def parse_text(value: str) -> str:
@@ -307,8 +326,9 @@ OPTIONS: tuple[Option, ...] = (
         parse_min_severity,
         "stored",
         "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
-        "an admin or a project member reads through Nova's API) or tenant (leaks a project "
-        "member reads); leaks read by fewer are reported, never failing",
+        "an admin or a project member reads through Nova's API), bus (leaks the services "
+        "consuming nova's notifications or a project member read) or tenant (leaks a "
+        "project member reads); leaks read by fewer are reported, never failing",
     ),
     Option(
         "budget",
@@ -357,7 +377,7 @@ OPTIONS: tuple[Option, ...] = (
         "bus",
         "--actionsec-bus",
         "actionsec_bus",
-        parse_text,
+        parse_bus,
         None,
         "oslo.messaging transport URL of a message bus (rabbit://user:password@host:5672/): "
         "the notification sink's bus layer sends each notification over it and reads it back",

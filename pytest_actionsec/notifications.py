@@ -44,13 +44,11 @@ import threading
 import uuid as _uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pytest_actionsec import nova
 from pytest_actionsec.credentials import mask_url, remember_secret, url_password
 from pytest_actionsec.errors import TargetError
-from pytest_actionsec.specs import InstanceSpec
 
 __all__ = [
     "AUDIENCE",
@@ -62,7 +60,6 @@ __all__ = [
     "NOVA_NOTIFY_MODULE",
     "Bus",
     "BusError",
-    "ServerSpec",
     "capturing",
     "find_notifier",
     "make_server",
@@ -74,7 +71,7 @@ __all__ = [
 NOTIFY_SINK = "notify_about_instance_action"
 
 #: Where nova defines it.
-NOVA_NOTIFY_MODULE = "nova.compute.utils"
+NOVA_NOTIFY_MODULE = nova.NOTIFY_MODULE
 
 #: The parameter that carries the exception (nova's name).
 EXCEPTION_PARAM = "exception"
@@ -187,7 +184,7 @@ def make_server(uuid: Any) -> Any:
     reads set (a fixed flavor, an empty network info, no devices): what nova's compute
     manager holds when it notifies. Never lazy-loads (no database)."""
     objects = nova.modules().objects
-    network = nova.import_quietly("nova.network.model")
+    network = nova.messaging().network
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # a non-uuid uuid (hostile)
         try:
@@ -247,17 +244,6 @@ def make_server(uuid: Any) -> Any:
     return server
 
 
-@dataclass(frozen=True)
-class ServerSpec(InstanceSpec):
-    """The server a notification is about: :func:`make_server` of ``uuid`` (an
-    :class:`~pytest_actionsec.specs.InstanceSpec` that builds the whole server)."""
-
-    def build(self) -> Any:
-        """A fresh server object."""
-        value = self.uuid.build() if hasattr(self.uuid, "build") else self.uuid
-        return make_server(value)
-
-
 # ---------------------------------------------------------------------------
 # The wire.
 
@@ -291,7 +277,7 @@ def wire_record(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _serializer() -> Any:
-    rpc = nova.import_quietly("nova.rpc")
+    rpc = nova.messaging().rpc
     return rpc.RequestContextSerializer(rpc.JsonPayloadSerializer())
 
 
@@ -301,7 +287,7 @@ class _Installed:
 
     def __init__(self, notifier: Any) -> None:
         self.notifier = notifier
-        self.rpc: Any = nova.import_quietly("nova.rpc")
+        self.rpc: Any = nova.messaging().rpc
         self.conf = nova.modules().conf
 
     def __enter__(self) -> None:
@@ -589,7 +575,7 @@ def find_notifier(
         label, name = f"target {path!r}", NOTIFY_SINK
         if own is None:
             try:
-                own = getattr(nova.import_quietly(NOVA_NOTIFY_MODULE), NOTIFY_SINK, None)
+                own = getattr(nova.messaging().notify, NOTIFY_SINK, None)
             except Exception:
                 own = None
             origin = f"{NOVA_NOTIFY_MODULE}.{NOTIFY_SINK}"
@@ -637,19 +623,7 @@ def find_notifier(
 def notification_actions() -> tuple[str, ...]:
     """Nova's notification actions (``fields.NotificationAction.ALL``): the actions a
     caller within the contract notifies about."""
-    fields = nova.import_quietly("nova.objects.fields")
-    return tuple(fields.NotificationAction.ALL)
-
-
-def bus_stage(target: Any, function: str, config: Any, bus: Bus) -> Any:
-    """The ``bus`` layer's stage: the call made again with nova's notifier sending over
-    ``bus``; its observation's record is what the listener read back."""
-    from pytest_actionsec.execution.stages import PackStage
-    from pytest_actionsec.locations import real_function
-
-    packed = target.helpers[function]
-    sink = getattr(packed, "__wrapped__", None) or real_function(packed)
-    return PackStage(target, config, "bus", bus.capturing(sink))
+    return tuple(nova.modules().fields.NotificationAction.ALL)
 
 
 def probe_bus(url: str) -> str:
@@ -659,9 +633,8 @@ def probe_bus(url: str) -> str:
     remember_secret(url_password(url) if "://" in url else None)
     shown = mask_url(url)
     messaging = nova.import_quietly("oslo_messaging")
-    cfg = nova.import_quietly("oslo_config.cfg")
     try:
-        parsed = messaging.TransportURL.parse(cfg.ConfigOpts(), url)
+        parsed = messaging.TransportURL.parse(nova.config_opts(), url)
     except Exception as exc:
         raise BusError(f"bus {shown!r} is not a transport URL: {_line(exc)}") from None
     if not parsed.transport or not parsed.hosts:

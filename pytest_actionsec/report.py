@@ -783,11 +783,10 @@ def summary_lines(
         f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
     )
     for kind, dotted in sorted((fallbacks or {}).items()):
-        what, flag = (
-            ("fault sink", "--actionsec-sink")
-            if kind == "sink"
-            else ("RPC boundary", "--actionsec-boundary")
-        )
+        what, flag = {
+            "sink": ("fault sink", "--actionsec-sink"),
+            "notifier": ("notification sink", "--actionsec-notifier"),  # h-notify
+        }.get(kind, ("RPC boundary", "--actionsec-boundary"))
         lines.append(
             f"actionsec: fallback: the target has no {what} of its own; nova's {dotted} was "
             f"fuzzed in its place (choose with {flag}=DOTTED or {flag}=none)"

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET, DEFAULT_TIMEOUT
 from pytest_actionsec.credentials import mask_url
-from pytest_actionsec.notifications import ServerSpec
 from pytest_actionsec.specs import (
     Call,
     ExcInfoSpec,
     ExcSpec,
     InstanceSpec,
     ObjSpec,
+    ServerSpec,
     TbSpec,
     alias,
     spec_bytes,

@@ -56,6 +56,7 @@ from pytest_actionsec.specs import (
     ExcSpec,
     InstanceSpec,
     ObjSpec,
+    ServerSpec,
     TbSpec,
     raise_through_frame,
 )
@@ -236,7 +237,7 @@ _NOTIFY_EXC_HOSTILE = (*_NOTIFY_EXC_CONTRACT, "unraised", "unraised")
 def _notification_calls(draw: st.DrawFn, target: Target, mode: str, layer: str) -> Call:
     import dataclasses
 
-    from pytest_actionsec.notifications import ServerSpec, notification_actions
+    from pytest_actionsec.notifications import notification_actions
     from pytest_actionsec.notifications import notification_allowed as allowed
 
     hostile = mode == "hostile"

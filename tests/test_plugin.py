@@ -154,7 +154,7 @@ def test_without_flag_no_suite(pytester: pytest.Pytester) -> None:
         (["--actionsec-target=a..b"], "*--actionsec-target: must be a dotted module path*"),
         (
             ["--actionsec-min-severity=loud"],
-            "*--actionsec-min-severity: must be one of stored, admin, tenant, got 'loud'*",
+            "*--actionsec-min-severity: must be one of stored, admin, bus, tenant, got 'loud'*",
         ),
     ],
 )

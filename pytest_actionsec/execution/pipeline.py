@@ -18,6 +18,7 @@ from pytest_actionsec.execution.plan import Run
 from pytest_actionsec.execution.sandbox import Arm
 from pytest_actionsec.execution.stages import (
     ClockLike,
+    PackStage,
     Stage,
     StageConfig,
     pack_stage,
@@ -142,10 +143,10 @@ class Pipeline:
         )
         target, run = self.target, self.run
         stages: list[Stage] = [pack_stage(target, run.function, config, via=run.via)]
-        if "bus" in reach:
-            from pytest_actionsec.notifications import bus_stage
-
-            stages.append(bus_stage(target, run.function, config, self.bus))
+        if "bus" in reach:  # h-notify: the call made again, its notifier sending on the bus
+            packed = target.helpers[run.function]
+            sink = getattr(packed, "__wrapped__", packed)  # the capture wraps nova's function
+            stages.append(PackStage(target, config, "bus", self.bus.capturing(sink)))
         if {"store", "api"} & set(reach):
             assert self.store is not None
             via = "boundary" if run.via == "boundary" else "packer"
