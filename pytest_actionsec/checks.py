@@ -54,6 +54,7 @@ class Outcome:
 _AUDIENCE = {
     "tenant": "a member of the server's project reads this field through Nova's API",
     "admin": "only an admin reads this field through Nova's API",
+    "bus": "the services consuming nova's notifications read it on the message bus",
     "stored": "in the database; Nova's API shows this field to no one",
 }
 

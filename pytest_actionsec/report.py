@@ -541,9 +541,14 @@ def _physical(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 #: SARIF ``security-severity`` (a CVSS-like 0-10 score, as GitHub code scanning reads
 #: it) of a leak by its audience.
-SECURITY_SEVERITY: Mapping[str, str] = {"tenant": "8.5", "admin": "5.0", "stored": "3.0"}
+SECURITY_SEVERITY: Mapping[str, str] = {
+    "tenant": "8.5",
+    "bus": "6.5",  # h-notify: the notification bus's consumers
+    "admin": "5.0",
+    "stored": "3.0",
+}
 #: SARIF ``level`` of a new leak by its audience.
-_LEAK_LEVEL = {"tenant": "error", "admin": "warning", "stored": "note"}
+_LEAK_LEVEL = {"tenant": "error", "bus": "warning", "admin": "warning", "stored": "note"}
 
 
 def _level(v: Mapping[str, Any]) -> str:

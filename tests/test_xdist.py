@@ -116,11 +116,11 @@ def test_longest_runs_are_collected_first(pytester: pytest.Pytester) -> None:
         for line in result.outlines
         if line.startswith("actionsec[leak-")
     ]
-    assert len(runs) == 16, result.outlines
+    assert len(runs) == 17, result.outlines
     # the two runs that pack, store and render the most first, each run's items together
     order = list(dict.fromkeys(runs))
     assert order[:2] == ["add_instance_fault_from_exc", "pack_action_event_finish-boundary"]
-    assert order[-1] == "pack_action_event_finish" and len(order) == 6, order
+    assert order[-1] == "pack_action_event_finish" and len(order) == 7, order
     assert runs == sorted(runs, key=order.index)
 
 
