@@ -74,7 +74,7 @@ def test_n_without_dist_sends_each_run_to_one_worker(pytester: pytest.Pytester, 
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
     parallel.stdout.fnmatch_lines(["*scheduling tests via RunScheduling*"])
     workers = _workers_per_run(parallel)
-    assert len(workers) == 5 and all(len(w) == 1 for w in workers.values()), workers
+    assert len(workers) == 6 and all(len(w) == 1 for w in workers.values()), workers
     assert len({w for ws in workers.values() for w in ws}) == 2  # both workers used
     a, b = _report(pytester, "serial.json"), _report(pytester, "parallel.json")
     assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 40
@@ -100,7 +100,7 @@ def test_dist_load_given_by_the_user_still_gives_the_right_verdicts(
     result.stdout.fnmatch_lines(["*scheduling tests via LoadScheduling*"])
     a, b = _report(pytester, "serial.json"), _report(pytester, "load.json")
     assert _verdicts(a, examples=False) == _verdicts(b, examples=False)
-    assert len(_verdicts(a)) == 10
+    assert len(_verdicts(a)) == 12
     assert {f for f in _findings(a)} == {f for f in _findings(b)} and _findings(a)
 
 
@@ -142,7 +142,7 @@ def test_budget_is_a_deadline_on_the_engine_clock(pytester: pytest.Pytester, lea
         "-k",
         "null",
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*budget=1000s (--actionsec-budget)*"])
     report = _report(pytester, "r.json")
     examples = [p["examples"] for p in report["properties"]]
@@ -210,7 +210,7 @@ def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) 
     )
     args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
     result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*each xdist worker imports the target*"])
     assert (pytester.path / "controller-modules.txt").read_text() == "[]"
     bad = pytester.runpytest_subprocess(*args, "--actionsec-target=nosuch.module")
