@@ -32,7 +32,7 @@ from pytest_actionsec.oracle import (
     judge,
     select,
 )
-from pytest_actionsec.targets import FACTS, FUNCTIONS, Target
+from pytest_actionsec.targets import FUNCTIONS, Target
 
 __all__ = ["Checker", "Outcome", "check_record", "format_hits", "format_violations"]
 
@@ -136,14 +136,16 @@ class Checker:
         ``serialize_args``. Arguments are passed as Nova passes them.
         """
         self._known(function)
-        names = FACTS[function].parameters
+        facts = self.target.facts_of(function)
+        names = facts.parameters
         if len(args) > len(names):
             raise TypeError(f"{function} takes at most {len(names) + 1} positional arguments")
         arguments = dict(zip(names, args, strict=False))
-        unknown = set(kwargs) - set(names)
+        given = {facts.canonical(k): v for k, v in kwargs.items()}
+        unknown = set(given) - set(names)
         if unknown:
             raise TypeError(f"{function} got unexpected arguments {sorted(unknown)}")
-        arguments.update(kwargs)
+        arguments.update(given)
         positional = layer == "boundary" and len(args) > 2
         window = None
         if self.clock is not None:
@@ -182,8 +184,9 @@ class Checker:
             window = (server_time, server_time)
         elif self.clock is not None:
             window = (self.clock.now(), self.clock.now())
-        full = dict(arguments)
-        for name in FACTS[function].keywords:
+        facts = self.target.facts_of(function)
+        full = {facts.canonical(k): v for k, v in arguments.items()}
+        for name in facts.keywords:
             full.setdefault(name, None)
         obs = Observation(
             function=function,
@@ -197,6 +200,8 @@ class Checker:
             logs=tuple(logs),
             schemas=self.target.schemas,
             trusted=self.target.trusted,
+            helper_facts=facts,
+            table_columns=self.target.columns_of(function),
         )
         return self._judge(obs)
 

@@ -125,7 +125,7 @@ def expected_kind(obs: Observation, table: str, name: str) -> str | None:
         kind = _field_kind(ovo)
         if kind is not None:
             return kind
-    column = COLUMNS[table].get(name)
+    column = (obs.columns if table == obs.facts.table else COLUMNS.get(table, {})).get(name)
     return column[0] if column else None
 
 

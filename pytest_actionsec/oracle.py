@@ -211,6 +211,10 @@ class Observation:
     #: where the call's exception (or, at the api layer, the render's) was raised; the
     #: exception's traceback itself is not kept
     raise_site: SourceLocation | None = None
+    #: the helper's facts as the target implements it (None: nova 34's, ``FACTS``)
+    helper_facts: HelperFacts | None = None
+    #: the columns of the helper's record as the target defines it (None: nova 34's)
+    table_columns: Mapping[str, tuple[str, int | None]] | None = None
 
     @property
     def outcome(self) -> str:
@@ -225,8 +229,17 @@ class Observation:
 
     @property
     def facts(self) -> HelperFacts:
-        """The helper's facts (table, parameters, copied fields, clocks)."""
-        return FACTS[self.function]
+        """The helper's facts (table, parameters, copied fields, clocks) as the target
+        implements it."""
+        return self.helper_facts if self.helper_facts is not None else FACTS[self.function]
+
+    @property
+    def columns(self) -> Mapping[str, tuple[str, int | None]]:
+        """The columns (kind, limit) of the helper's record, by name (the target's own
+        schema; nova 34's by default)."""
+        if self.table_columns is not None:
+            return self.table_columns
+        return COLUMNS.get(self.facts.table, {})
 
     def text_fields(self) -> list[tuple[str, str]]:
         """(field, text) for every text value of the record (a str subclass by what it holds)."""

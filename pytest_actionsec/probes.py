@@ -59,7 +59,7 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
     random search covers everything else; a finding on a probe is reported with
     the probe as its input.
     """
-    facts = FACTS.get(function)
+    facts = target.facts_of(function) if function in FACTS else None
     if function == FAULT_SINK:
         return _fault_probes(target, layer)
     if facts is None or "exc_val" not in facts.keywords:

@@ -109,9 +109,9 @@ class Replay:
         """
         from pytest_actionsec.execution.sandbox import capture_logs, observe, time_limit
 
-        facts = FACTS[self.function]
+        facts = self.target.facts_of(self.function)
         arguments = dict(zip(facts.parameters, args, strict=False))
-        arguments.update(kwargs)
+        arguments.update({facts.canonical(k): v for k, v in kwargs.items()})
         invoke = fn
         if self.function == FAULT_SINK:
             from pytest_actionsec.faults import capturing

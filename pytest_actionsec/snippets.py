@@ -34,7 +34,7 @@ from pytest_actionsec.specs import (
     alias,
     spec_bytes,
 )
-from pytest_actionsec.targets import FACTS, FAULT_SINK, NOTIFY_SINK, POSITIONAL_PARAMS
+from pytest_actionsec.targets import FAULT_SINK, NOTIFY_SINK
 
 if TYPE_CHECKING:
     from pytest_actionsec.targets import Target
@@ -149,7 +149,7 @@ def _helper_ref(target: Target, function: str, imports: set[str]) -> str:
     if function == NOTIFY_SINK:  # h-notify
         origin = target.notify_origin if "." in target.notify_origin else ""
         return _import_ref(origin or f"nova.compute.utils.{NOTIFY_SINK}", imports)
-    owner = FACTS[function].owner
+    owner = target.facts_of(function).owner
     try:
         loaded = importlib.import_module(target.path)
     except Exception:
@@ -284,11 +284,12 @@ def call_source(
         helper = "pack_through_rpc"
     positional = ["context"]
     keywords = []
+    facts = target.facts_of(call.function)
     for name, _ in call.arguments:
-        if name in POSITIONAL_PARAMS or call.positional:
+        if name in facts.positional or call.positional:
             positional.append(values[name])
         else:
-            keywords.append(f"{name}={values[name]}")
+            keywords.append(f"{facts.own_name(name)}={values[name]}")
     options = [repr(call.function), repr(layer)]
     if target.path != DEFAULT_TARGET:
         options.append(f"target={target.path!r}")

@@ -61,7 +61,7 @@ from pytest_actionsec.specs import (
     raise_through_frame,
 )
 from pytest_actionsec.specs import build_exception as build_exception
-from pytest_actionsec.targets import FACTS, FAULT_SINK, FUNCTIONS, NOTIFY_SINK, Target
+from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, NOTIFY_SINK, Target
 from pytest_actionsec.values import EPOCH as EPOCH
 from pytest_actionsec.values import LATEST as LATEST
 from pytest_actionsec.values import (
@@ -111,7 +111,7 @@ _POSITIONAL = (False, False, False, False, True)
 
 @st.composite
 def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str) -> Call:
-    facts = FACTS[function]
+    facts = target.facts_of(function)
     ctx, reasons, canaries, server_time = draw_context(draw, mode, None)
     all_reasons = list(reasons)
     all_canaries = list(canaries)
@@ -127,7 +127,9 @@ def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str
         if len(drawn) == 3:
             all_canaries.extend(drawn[2])
 
-    for name in facts.positional:  # the instance uuid, then an action or event name
+    # the resource id, then an action or event name (a target's other positional
+    # parameters are drawn as names too; its optional ones keep their defaults)
+    for name in facts.positional:
         if name == "instance_uuid":
             add(name, draw_uuid(draw, mode))
         else:

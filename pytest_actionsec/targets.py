@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET
+from pytest_actionsec.contract import Contract, derive_contract, find_helper, role_of
 from pytest_actionsec.errors import TargetError
 from pytest_actionsec.faults import fault_fields, find_fault_sink
 from pytest_actionsec.locations import SourceLocation, definition, real_function
@@ -77,6 +78,24 @@ class HelperFacts:
     server_clock: str | None = None
     request_clock: str | None = None
     mirror: str | None = None
+    #: the target's own parameter names, by canonical (nova's) name, where they differ
+    #: (Zun's ``container_uuid`` for ``instance_uuid``); calls and the oracle use the
+    #: canonical names
+    names: Mapping[str, str] = field(default_factory=dict)
+    #: the record field holding the resource id (``instance_uuid``; Zun:
+    #: ``container_uuid``)
+    resource: str = "instance_uuid"
+
+    def own_name(self, canonical: str) -> str:
+        """The target's name of the parameter nova calls ``canonical``."""
+        return self.names.get(canonical, canonical)
+
+    def canonical(self, own: str) -> str:
+        """Nova's name of the target's parameter ``own`` (itself when nova has none)."""
+        for canonical, name in self.names.items():
+            if name == own:
+                return canonical
+        return own
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -319,6 +338,29 @@ class Target:
     fallbacks: Mapping[str, str] = field(default_factory=dict)
     #: where the notification sink comes from (``none``: the target has none; h-notify)
     notify_origin: str = "none"
+    #: the contract read from the target's own code (None: nova 34's, :data:`FACTS`)
+    contract: Contract | None = None
+
+    def facts_of(self, function: str) -> HelperFacts:
+        """The facts of ``function`` as this target implements it (its own parameter names,
+        record fields and versioned facts; nova 34's for the fault sink)."""
+        if self.contract is not None and function in self.contract.facts:
+            found: HelperFacts = self.contract.facts[function]
+            return found
+        return FACTS[function]
+
+    def columns_of(self, function: str) -> Mapping[str, tuple[str, int | None]]:
+        """The columns (kind, limit) of the record ``function`` writes, by name."""
+        table = self.facts_of(function).table
+        if self.contract is not None and table in self.contract.columns:
+            return self.contract.columns[table]
+        return COLUMNS.get(table, {})
+
+    @property
+    def nova_records(self) -> bool:
+        """True when the helpers' records are nova's (nova's database and API stages are
+        real for them)."""
+        return self.contract is None or self.contract.nova_records
 
     def fallback_of(self, function: str, layer: str) -> tuple[str, str] | None:
         """``(kind, dotted path)`` of nova's fallback that ``function`` at ``layer`` goes
@@ -409,7 +451,18 @@ def _load_object(dotted: str) -> Any:
         ) from None
 
 
+def _needed_roles(name: str) -> frozenset[str]:
+    """The parameter roles a helper must take: those of nova's positional parameters,
+    and the exception and traceback of an event finish."""
+    facts = FACTS[name]
+    roles = {role_of(i + 1, p) for i, p in enumerate(facts.positional)}
+    roles |= {role_of(len(facts.positional) + 1, k) for k in facts.keywords if "exc" in k}
+    return frozenset(roles)
+
+
 def _check_signature(path: str, name: str, func: Any) -> None:
+    """A helper takes a context first and a parameter of every role its contract needs
+    (by name and position: ``container_uuid`` is a resource id as ``instance_uuid``)."""
     if not callable(func):
         raise TargetError(f"target {path!r}: {name} is not callable")
     positional, keywords = ("context", *FACTS[name].positional), FACTS[name].keywords
@@ -418,24 +471,26 @@ def _check_signature(path: str, name: str, func: Any) -> None:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
         return  # builtins and C functions: trust them
-    try:
-        sig.bind(*positional, **{k: None for k in keywords})
-    except TypeError:
-        raise TargetError(f"target {path!r}: {name}{sig} does not accept ({expected})") from None
+    params = list(sig.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return  # a wrapper taking anything: nova's call shape is assumed
+    roles = {role_of(i, p.name) for i, p in enumerate(params)}
+    if params and _needed_roles(name) <= roles:
+        return
+    raise TargetError(f"target {path!r}: {name}{sig} does not accept ({expected})")
 
 
-def _find_helper(module: Any, path: str, name: str) -> Callable[..., Any]:
-    owner = getattr(module, FACTS[name].owner, None)
-    func = getattr(owner, name, None) if owner is not None else None
-    if func is None:
-        func = getattr(module, name, None)
+def _find_helper(module: Any, path: str, name: str) -> tuple[Callable[..., Any], str]:
+    """``(helper, owner class name)``: the method ``name`` of nova's class for it, else of
+    any class of the module, else the module-level function."""
+    func, owner = find_helper(module, name, FACTS[name].owner)
     if func is None:
         raise TargetError(
-            f"target {path!r} has no {name} (looked for {FACTS[name].owner}.{name} "
-            f"and a module-level {name})"
+            f"target {path!r} has no {name} (looked for {FACTS[name].owner}.{name}, "
+            f"{name} on the module's other classes and a module-level {name})"
         )
     _check_signature(path, name, func)
-    return func  # type: ignore[no-any-return]
+    return func, owner
 
 
 def load_function(dotted: str, option: str) -> Any:
@@ -646,24 +701,36 @@ def resolve_target(
 
     problems: list[TargetError] = []
     helpers: dict[str, Callable[..., Any]] = {}
+    owners: dict[str, tuple[Callable[..., Any], str]] = {}
     for name in HELPERS:
         try:
-            helpers[name] = _find_helper(module, path, name)
+            owners[name] = _find_helper(module, path, name)
         except TargetError as exc:
             problems.append(exc)
-
-    schemas: dict[str, Mapping[str, Any]] = {}
-    for owner, table in (
-        ("InstanceAction", "instance_actions"),
-        ("InstanceActionEvent", "instance_actions_events"),
-    ):
-        fields = getattr(getattr(module, owner, None), "fields", None)
-        if isinstance(fields, Mapping):
-            schemas[table] = dict(fields)
+        else:
+            helpers[name] = owners[name][0]
 
     notes: list[str] = []
     fallbacks: dict[str, str] = {}
     modules = _nova()
+    contract: Contract | None = None
+    schemas: dict[str, Mapping[str, Any]] = {}
+    if not problems:
+        nova_objects = None
+        if modules is not None:
+            nova_objects = getattr(modules.objects, "instance_action", None)
+        contract = derive_contract(
+            module, owners, nova_facts=FACTS, nova_columns=COLUMNS, nova_objects=nova_objects
+        )
+        for name, (_func, owner) in owners.items():
+            fields = getattr(getattr(module, owner, None), "fields", None) if owner else None
+            if isinstance(fields, Mapping):
+                schemas.setdefault(contract.facts[name].table, dict(fields))
+        if not contract.nova_records:
+            notes.append(
+                "store and api properties skipped: the records are not nova's "
+                f"({contract.not_nova}); nova's database and API code judge nova's records only"
+            )
     found_boundary: Callable[..., Any] | None = None
     boundary_origin = fault_origin = OFF
     try:
@@ -738,4 +805,5 @@ def resolve_target(
         fault_origin=fault_origin,
         fallbacks=fallbacks,
         notify_origin=notify_origin,
+        contract=contract,
     )

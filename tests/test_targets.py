@@ -385,7 +385,8 @@ def test_every_signature_problem_is_reported_at_once() -> None:
     assert lines == [
         "  - pack_action_start(context, instance_uuid) does not accept "
         "(context, instance_uuid, action_name)",
-        "  - no pack_action_finish (looked for InstanceAction.pack_action_finish and a "
+        "  - no pack_action_finish (looked for InstanceAction.pack_action_finish, "
+        "pack_action_finish on the module's other classes and a "
         "module-level pack_action_finish)",
         "  - pack_action_event_finish(context) does not accept "
         "(context, instance_uuid, event_name, exc_val=None, exc_tb=None)",

@@ -25,7 +25,7 @@ from typing import Any
 from pytest_actionsec.canaries import Canary
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import CONTEXT_ATTRS, MISSING, Observation
-from pytest_actionsec.targets import FACTS, POSITIONAL_PARAMS, Target
+from pytest_actionsec.targets import Target
 
 __all__ = [
     "WATCHED_BINDINGS",
@@ -421,13 +421,14 @@ def observe(
     if not watch_inputs:
         watched = []
     before = [(label, _snapshot(obj)) for label, obj in watched]
+    facts = target.facts_of(function)
     args = [context]
     kwargs: dict[str, Any] = {}
     for name, value in arguments.items():
-        if name in POSITIONAL_PARAMS or positional:
+        if name in facts.positional or positional:
             args.append(value)
         else:
-            kwargs[name] = value
+            kwargs[facts.own_name(name)] = value
     if invoke is None:
         if layer == "boundary":
             boundary = target.boundary_call()
@@ -471,7 +472,7 @@ def observe(
         site = raise_site(error, target.packages(function))
         _drop_tracebacks(error, keep={id(v) for v in arguments.values()})
     full_args = dict(arguments)
-    for name in FACTS[function].keywords:
+    for name in facts.keywords:
         full_args.setdefault(name, None)
     return Observation(
         function=function,
@@ -487,6 +488,8 @@ def observe(
         schemas=target.schemas,
         trusted=target.trusted,
         timed_out=timed_out,
+        helper_facts=facts,
+        table_columns=target.columns_of(function),
         raise_site=site,
         canaries=canaries,
         hostile=hostile,

@@ -15,7 +15,6 @@ from pytest_actionsec.measure import (
     utf8_len,
 )
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import COLUMNS
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -80,7 +79,7 @@ def bounds_details(obs: Observation) -> Iterator[Finding]:
 )
 def bounds_column(obs: Observation) -> Iterator[Finding]:
     """Compare each stored text's length with its column's."""
-    columns = COLUMNS[obs.facts.table]
+    columns = obs.columns
     for name, text, kind in _texts(obs):
         limit = columns.get(name, (None, None))[1]
         if limit is None or not _valid_utf8(text):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pytest_actionsec.invariants.null import source_of
 from pytest_actionsec.measure import MISSING, field_name, plain, same, short
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import COLUMNS, FAULT_SINK
+from pytest_actionsec.targets import FAULT_SINK
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -75,9 +75,10 @@ def integrity_ids(obs: Observation) -> Iterator[Finding]:
     _builtin=True,
 )
 def integrity_details(obs: Observation) -> Iterator[Finding]:
-    """An error with an exception or a non-empty message stores details."""
+    """An error with an exception or a non-empty message stores details (a versioned
+    fact: only where the event has a details column, InstanceActionEvent 1.4)."""
     exc_val, exc_tb = obs.arguments.get("exc_val"), obs.arguments.get("exc_tb")
-    if exc_tb is None:
+    if exc_tb is None or "details" not in obs.columns:
         return
     details = plain(obs.record.get("details"))
     message = plain(exc_val)
@@ -100,7 +101,7 @@ def integrity_columns(obs: Observation) -> Iterator[Finding]:
     facts = obs.facts
     names = [field_name(k) for k in obs.record]
     missing = sorted(facts.required - set(names))
-    extra = sorted(k for k in names if k not in COLUMNS[facts.table])
+    extra = sorted(k for k in names if k not in obs.columns)
     for name in missing:
         yield Finding(name, f"record lacks {name} (it has {', '.join(sorted(names))})")
     for name in extra:

@@ -10,7 +10,6 @@ from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
 from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import COLUMNS
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -33,7 +32,7 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
     layer no more than who was shown the canary in the rendered row."""
     if not obs.canaries:
         return
-    columns = COLUMNS.get(obs.facts.table, {})
+    columns = obs.columns
     # h-notify: every key of a notification goes on the wire, a known field or not
     wire = obs.facts.table == NOTIFICATION_TABLE
     for name, value in obs.record.items():
