@@ -395,6 +395,17 @@ OPTIONS: tuple[Option, ...] = (
         env="ACTIONSEC_BOUNDARY",
         shown_default="the target's serialize_args, else nova's",
     ),
+    Option(
+        "store_stage",
+        "--actionsec-store-stage",
+        "actionsec_store_stage",
+        parse_function,
+        None,
+        "dotted path of a factory factory(target) -> record store, the store stage of a "
+        "project whose records are not nova's (see docs/targets.md), or none",
+        env="ACTIONSEC_STORE_STAGE",
+        shown_default="the target package's pytest_actionsec.store_stages entry point",
+    ),
 )
 
 FLAGS: tuple[Flag, ...] = (
@@ -462,6 +473,9 @@ class RunConfig:
     notifier: str | None = None
     #: the message bus URL of the ``bus`` layer; left out of the repr (a password)
     bus: str | None = dataclasses.field(default=None, repr=False)
+    #: the store stage factory's dotted path for records that are not nova's, ``none``
+    #: or None (the target package's entry point, if any)
+    store_stage: str | None = None
     origins: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )

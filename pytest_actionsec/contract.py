@@ -171,7 +171,8 @@ def kind_of_field(ovo_field: Any) -> str | None:
 
 
 def _signature(func: Callable[..., Any]) -> list[tuple[str, bool]] | None:
-    """``(name, has default)`` of each parameter, or None when it cannot be read."""
+    """``(name, has default)`` of each parameter, or None when it cannot be read or takes
+    ``*args``/``**kwargs`` (a wrapper: nova's call shape is assumed)."""
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
@@ -179,7 +180,7 @@ def _signature(func: Callable[..., Any]) -> list[tuple[str, bool]] | None:
     out = []
     for param in sig.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
+            return None
         out.append((param.name, param.default is not param.empty))
     return out
 
@@ -213,8 +214,17 @@ def _facts_of(
 ) -> Any:
     """One helper's facts from its signature, its record's fields and the facts that hold."""
     params = _signature(func)
-    if params is None:
-        return replace(nova_facts, owner=owner or nova_facts.owner, table=table)
+    if params is None:  # nova's call shape; its versioned facts as the target has them
+        mirror = nova_facts.mirror if "mirror" in holds else None
+        required = nova_facts.required - ({"updated_at"} if mirror is None else set())
+        return replace(
+            nova_facts,
+            owner=owner or nova_facts.owner,
+            table=table,
+            mirror=mirror,
+            required=frozenset(required),
+            holds=holds,
+        )
     positional: list[str] = []
     keywords: list[str] = []
     names: dict[str, str] = {}
@@ -260,6 +270,7 @@ def _facts_of(
         mirror=mirror,
         names={k: v for k, v in names.items() if k != v},
         resource=resource,
+        holds=holds,
     )
 
 
@@ -331,8 +342,8 @@ def derive_contract(
         shaped = not extra and resource in nova_cols
         label = getattr(classes[function], "__name__", "") or canonical.owner
         if not shaped:
-            why = f"{', '.join(extra)} of {label}" if extra else f"{resource} of {function}"
-            not_nova.append(f"{why}: no column of nova's {canonical.table}")
+            fields_named = ", ".join(extra) if extra else resource
+            not_nova.append(f"{label}: {fields_named} not in nova's {canonical.table}")
         table = canonical.table if shaped else label
         records[function] = (table, names, fields, shaped)
         if "event" in function and "details" in names:

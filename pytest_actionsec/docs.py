@@ -40,6 +40,8 @@ class OptionDoc:
     kind: str  # "flag" or "value"
     metavar: str | None = None
     ini_type: str = "string"
+    #: the environment variable the fuzz module reads it from (None: none)
+    env: str | None = None
 
 
 @dataclass
@@ -73,7 +75,11 @@ def collect_options() -> list[OptionDoc]:
     """Every option the plugin registers, in registration order."""
     recorder = _Recorder()
     plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
-    defaults = {option.ini: option.default for option in config.OPTIONS}
+    defaults = {
+        option.ini: option.default if option.shown_default is None else option.shown_default
+        for option in config.OPTIONS
+    }
+    envs = {option.ini: option.env for option in config.OPTIONS}
     out = []
     for names, attrs in recorder.options:
         dest = attrs.get("dest")
@@ -89,6 +95,7 @@ def collect_options() -> list[OptionDoc]:
                 kind="flag" if flag else "value",
                 metavar=attrs.get("metavar"),
                 ini_type=ini_type,
+                env=envs.get(str(dest)),
             )
         )
     return out
@@ -187,6 +194,9 @@ def _fixture_scope(fixture: Any) -> str:
     return "function"
 
 
+_STATED_DEFAULT = re.compile(r" \(default: (?P<default>[^()]*)\)$")
+
+
 def _section_options(lines: list[str]) -> None:
     lines += [
         "## Options and ini keys",
@@ -195,17 +205,23 @@ def _section_options(lines: list[str]) -> None:
         "`[tool.pytest.ini_options]` in `pyproject.toml`, `[tool:pytest]` in `setup.cfg`), "
         "parsed and checked like the option. The command line wins over the ini file; an "
         "invalid value from either is a usage error (exit 4). The run header shows every "
-        "value and where it came from.",
+        "value and where it came from. The environment variable, where there is one, is "
+        "what `pytest_actionsec.fuzz` reads instead (it has no command line).",
         "",
-        "| option | ini key | default | description |",
-        "|---|---|---|---|",
+        "| option | ini key | environment | default | description |",
+        "|---|---|---|---|---|",
     ]
     for opt in collect_options():
         flag = opt.flags[0] if opt.kind == "flag" else f"{opt.flags[0]}={opt.metavar}"
         ini = f"`{opt.ini}`" if opt.ini else "-"
         if opt.ini and opt.ini_type == "bool":
             ini += " (true/false)"
-        lines.append(f"| `{flag}` | {ini} | `{opt.default}` | {_cell(opt.help)} |")
+        env = f"`{opt.env}`" if opt.env else "-"
+        # the default as --help states it, in its own column
+        stated = _STATED_DEFAULT.search(opt.help)
+        default = stated["default"] if stated else opt.default
+        described = opt.help[: stated.start()] if stated else opt.help
+        lines.append(f"| `{flag}` | {ini} | {env} | `{default}` | {_cell(described)} |")
     lines.append("")
 
 

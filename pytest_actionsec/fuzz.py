@@ -95,7 +95,11 @@ def _tests() -> dict[str, Callable[[], None]]:
     config = _config()
     try:
         target = resolve_target(
-            config.target, trusted=config.trusted, sink=config.sink, boundary=config.boundary
+            config.target,
+            trusted=config.trusted,
+            sink=config.sink,
+            boundary=config.boundary,
+            store_stage=config.store_stage,
         )
     except TargetError as exc:
         name = _ENV[exc.option or "target"]
@@ -105,7 +109,9 @@ def _tests() -> dict[str, Callable[[], None]]:
         from pytest_actionsec.store import Store, StoreError
 
         try:
-            store = Store.open(config.store)
+            store = (
+                target.store_factory(target) if target.store_factory else Store.open(config.store)
+            )
         except StoreError as exc:
             raise ConfigError(f"{_ENV['store']}: {exc}") from None
         atexit.register(store.close)

@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
     from pytest_actionsec.engine import Property, RunResult
+    from pytest_actionsec.execution.stages import RecordStore
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.report import BaselineUpdate
-    from pytest_actionsec.store import Store
     from pytest_actionsec.targets import Target
 
 __all__ = ["ActionsecItem"]
@@ -206,7 +206,7 @@ class _State:
         try:
             return self.suite.target(path)
         except TargetError as exc:
-            if exc.option in ("sink", "boundary", "notifier"):  # name the flag or ini key
+            if exc.option in ("sink", "boundary", "store_stage", "notifier"):  # flag or ini
                 raise pytest.UsageError(f"{self.settings.origins[exc.option]}: {exc}") from None
             raise pytest.UsageError(str(exc)) from None
 
@@ -258,7 +258,7 @@ class _State:
                 f"actionsec: the store layer cannot run: {mask_url(str(exc))}"
             ) from None
 
-    def open_store(self) -> Store:
+    def open_store(self) -> RecordStore:
         """The session's store; one that cannot be opened fails the test (never a skip)."""
         store = self.suite.open_store()
         if store is None:
@@ -519,6 +519,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "trusted",
         "sink",
         "boundary",
+        "store_stage",
         "notifier",
         "bus",
         "report",
@@ -534,6 +535,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
                 "trusted": "default",
                 "sink": "default",
                 "boundary": "default",
+                "store_stage": "default",
                 "notifier": "default",
                 "bus": "none",
             }.get(name, "-")

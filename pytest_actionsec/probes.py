@@ -77,11 +77,17 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
         context, canaries = _probe_context()
         exc_canaries: list[Canary] = []
         spec = _probe_exception(target, kind, behaviour, exc_canaries)
-        arguments: tuple[tuple[str, Any], ...] = (
-            ("instance_uuid", _PROBE_UUID),
-            ("event_name", "compute__do_build_and_run_instance"),
-            ("exc_val", spec),
-            ("exc_tb", FORMAT_TB_TEXT),
+        given: dict[str, Any] = {
+            "instance_uuid": _PROBE_UUID,
+            "action_name": "reboot",
+            "event_name": "compute__do_build_and_run_instance",
+            "exc_val": spec,
+            "exc_tb": FORMAT_TB_TEXT,
+        }
+        # the helper's own parameters, in its order (a name for any other positional one)
+        arguments = tuple(
+            (name, given.get(name, "actionsec"))
+            for name in (*facts.positional, "exc_val", "exc_tb")
         )
         out.append(_probe_call(function, layer, context, arguments, canaries + exc_canaries))
     return out

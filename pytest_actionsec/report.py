@@ -780,7 +780,10 @@ def summary_lines(
     accepted = sum(p["accepted"] for p in rows)
     # one Hypothesis run judges every layer of its pipeline (entries name it; older ones
     # are one run per helper and layer)
-    runs = {p.get("run") or (p["function"], p["layer"]): p["examples"] for p in rows}
+    runs: dict[Any, int] = {}
+    for p in rows:  # a run's skipped layers have no examples: the run's count is its most
+        key = p.get("run") or (p["function"], p["layer"])
+        runs[key] = max(runs.get(key, 0), int(p["examples"] or 0))
     lines.append(
         f"actionsec: {_count(len(rows), 'property', 'properties')} in "
         f"{_count(len(runs), 'Hypothesis run', 'Hypothesis runs')}, "

@@ -314,7 +314,14 @@ def call_source(
         out[-1] += ", " + ", ".join(o for o in options if "\n" in o)
     out[-1] += ")"
     stored = layer in ("store", "api")
-    if stored:
+    own_store = target.store_factory if not target.nova_records else None
+    if stored and own_store is not None:
+        # the project's own store stage: its factory, given the replay's target
+        module = getattr(own_store, "__module__", "")
+        name = getattr(own_store, "__qualname__", getattr(own_store, "__name__", ""))
+        imports.add(f"from {module} import {name.partition('.')[0]}")
+        out.append(f"store = {name}(replay.target)  # {target.store_stage_origin}")
+    elif stored:
         imports.add("import os")
         imports.add("from pytest_actionsec.store import Store")
         found = mask_url(store_url) if store_url else "sqlite://"
@@ -323,7 +330,7 @@ def call_source(
         )
     call_args = ", ".join([helper, *positional, *keywords])
     frozen = f"freezegun.freeze_time({literal(call.server_time)})"
-    if stored:
+    if stored and own_store is None:
         out.append(f"with Store.open(os.environ.get({STORE_ENV!r})) as store, {frozen}:")
     else:
         out.append(f"with {frozen}:")

@@ -848,16 +848,21 @@ def clean_record(function: str, record: Mapping[str, Any], when: _dt.datetime) -
 
 
 def coerced_fields(
-    function: str, packed: Mapping[str, Any], row: Mapping[str, Any]
+    function: str,
+    packed: Mapping[str, Any],
+    row: Mapping[str, Any],
+    *,
+    columns: Mapping[str, tuple[str, int | None]] | None = None,
 ) -> list[tuple[str, str, str]]:
     """``(invariant, field, message)`` for each non-text value that came back as text.
 
     sqlite turns ints into text, PyMySQL stores ``str(obj)`` of any object (a
     traceback becomes ``'<traceback object at 0x...>'``), psycopg2 turns lists
     into array literals and bytes into ``\\x..`` hex: no error, but not what
-    was given.
+    was given. ``columns``: the record's (default: nova's table's).
     """
-    columns = COLUMNS[TABLE_OF[function]]
+    if columns is None:
+        columns = COLUMNS[TABLE_OF[function]]
     out: list[tuple[str, str, str]] = []
     for name, value in packed.items():
         kind = columns.get(str(name), (None, None))[0]

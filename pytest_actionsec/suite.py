@@ -21,10 +21,10 @@ from pytest_actionsec.registry import severity_rank
 
 if TYPE_CHECKING:
     from pytest_actionsec.execution.plan import Property, PropertyResult, Run, RunResult
+    from pytest_actionsec.execution.stages import RecordStore
     from pytest_actionsec.locations import SourceLocation
     from pytest_actionsec.oracle import Violation
     from pytest_actionsec.report import Baseline, RunScope
-    from pytest_actionsec.store import Store
     from pytest_actionsec.targets import Target
 
 __all__ = ["Suite", "Verdict", "baseline_scope", "known_groups", "verdict"]
@@ -150,7 +150,7 @@ class Suite:
         self.store_url = store_url
         #: the message bus of the ``bus`` layer (h-notify), opened on first demand
         self.bus: Any = None
-        self.store: Store | None = None
+        self.store: RecordStore | None = None
         #: why the store could not be opened (one line, masked), once it was tried
         self.store_error: str | None = None
         #: results by run id (:attr:`Run.id`)
@@ -167,7 +167,12 @@ class Suite:
         if path not in self._targets:
             c = self.config
             self._targets[path] = resolve_target(
-                path, trusted=c.trusted, sink=c.sink, boundary=c.boundary, notifier=c.notifier
+                path,
+                trusted=c.trusted,
+                sink=c.sink,
+                boundary=c.boundary,
+                store_stage=c.store_stage,
+                notifier=c.notifier,
             )
         return self._targets[path]
 
@@ -178,13 +183,15 @@ class Suite:
         has_boundary = self.target().boundary is not None
         return run_of(prop.function, prop.layer, has_boundary=has_boundary)
 
-    def open_store(self) -> Store | None:
+    def open_store(self) -> RecordStore | None:
         """The session's store (opened once), or None with :attr:`store_error` set."""
         if self.store is None and self.store_error is None:
             from pytest_actionsec.store import Store, mask_url
 
             try:
-                self.store = Store.open(self.store_url)
+                factory = self.target().store_factory
+                # a project's own records go to its own store stage, nova's to nova's
+                self.store = factory(self.target()) if factory else Store.open(self.store_url)
             except Exception as exc:
                 self.store_error = mask_url(
                     f"actionsec: the store cannot be opened: {type(exc).__name__}: {exc}"

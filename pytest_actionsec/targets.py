@@ -85,6 +85,9 @@ class HelperFacts:
     #: the record field holding the resource id (``instance_uuid``; Zun:
     #: ``container_uuid``)
     resource: str = "instance_uuid"
+    #: the versioned facts that hold for this helper (see
+    #: :data:`pytest_actionsec.contract.VERSIONED_FACTS`); nova 34: all
+    holds: frozenset[str] = frozenset({"mirror", "host", "details"})
 
     def own_name(self, canonical: str) -> str:
         """The target's name of the parameter nova calls ``canonical``."""
@@ -340,6 +343,11 @@ class Target:
     notify_origin: str = "none"
     #: the contract read from the target's own code (None: nova 34's, :data:`FACTS`)
     contract: Contract | None = None
+    #: the store stage of records that are not nova's: ``factory(target)`` returns a
+    #: record store (see :class:`pytest_actionsec.store.RecordStore`); None: none
+    store_factory: Callable[[Target], Any] | None = None
+    #: where :attr:`store_factory` comes from (its dotted path or entry point), or ``none``
+    store_stage_origin: str = OFF
 
     def facts_of(self, function: str) -> HelperFacts:
         """The facts of ``function`` as this target implements it (its own parameter names,
@@ -611,6 +619,43 @@ def _find_notifier(
     return find_notifier(module, path, given=(load_function(dotted, "notifier"), dotted))
 
 
+#: The entry-point group where a project names the store stage of its own records
+#: (the entry point's name is the target's top-level package or its dotted path).
+STORE_STAGE_GROUP = "pytest_actionsec.store_stages"
+
+
+def _find_store_stage(path: str, given: str | None) -> tuple[Callable[..., Any] | None, str]:
+    """``(factory, origin)`` of the store stage for records that are not nova's: the one
+    ``given`` (a dotted path, or ``none``), else the target package's entry point."""
+    if given is not None and given.strip().lower() == OFF:
+        return None, OFF
+    if given is not None:
+        dotted = given.strip()
+        factory = load_function(dotted, "store_stage")
+        if not callable(factory):
+            raise TargetError(
+                f"store stage {dotted!r}: is not callable ({type(factory).__name__})",
+                option="store_stage",
+            )
+        return factory, dotted
+    from importlib.metadata import entry_points
+
+    names = {path, path.partition(".")[0]}
+    for point in entry_points(group=STORE_STAGE_GROUP):
+        if point.name in names:
+            try:
+                factory = point.load()
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                raise TargetError(
+                    f"store stage entry point {point.name} = {point.value}: does not load "
+                    f"({detail})",
+                    option="store_stage",
+                ) from None
+            return factory, f"entry point {point.name} = {point.value}"
+    return None, OFF
+
+
 def _all_problems(path: str, problems: Sequence[TargetError]) -> TargetError:
     """One error for every problem: itself when there is one, else a head line and one
     indented line per problem."""
@@ -667,6 +712,7 @@ def resolve_target(
     trusted: Sequence[str | type[BaseException]] | None = None,
     sink: str | None = None,
     boundary: str | None = None,
+    store_stage: str | None = None,
     notifier: str | None = None,
 ) -> Target:
     """Resolve a dotted module path into a :class:`Target`.
@@ -676,8 +722,11 @@ def resolve_target(
     ``sink`` and ``boundary`` name the instance-fault sink and the RPC boundary by
     dotted path (``pkg.mod.func`` or ``pkg.mod.Class.func``, whatever the name), or
     ``none`` to turn them off (their properties skip); None (default): the target's
-    own, else nova's, recorded in :attr:`Target.fallbacks`; ``notifier`` likewise names
-    the notification sink (``notify_about_instance_action``). Raises
+    own, else nova's, recorded in :attr:`Target.fallbacks`. ``store_stage`` names the
+    factory of the store stage for records that are not nova's (default: the target
+    package's ``pytest_actionsec.store_stages`` entry point; ``none``: none);
+    ``notifier`` names the notification sink (``notify_about_instance_action``) as
+    ``sink`` does the fault sink. Raises
     :class:`TargetError`: one line for one problem; every wrong or missing helper,
     boundary and sink at once, one per line after a head line, for several.
     """
@@ -726,10 +775,21 @@ def resolve_target(
             fields = getattr(getattr(module, owner, None), "fields", None) if owner else None
             if isinstance(fields, Mapping):
                 schemas.setdefault(contract.facts[name].table, dict(fields))
-        if not contract.nova_records:
+    store_factory: Callable[..., Any] | None = None
+    store_stage_origin = OFF
+    try:
+        store_factory, store_stage_origin = _find_store_stage(path, store_stage)
+    except TargetError as exc:
+        problems.append(exc)
+    if contract is not None and not contract.nova_records:
+        if store_factory is None:
             notes.append(
-                "store and api properties skipped: the records are not nova's "
-                f"({contract.not_nova}); nova's database and API code judge nova's records only"
+                f"store and api properties skipped: not nova's records ({contract.not_nova})"
+            )
+        else:
+            notes.append(
+                f"api properties skipped: not nova's records ({contract.not_nova}); "
+                f"stored by {store_stage_origin}"
             )
     found_boundary: Callable[..., Any] | None = None
     boundary_origin = fault_origin = OFF
@@ -806,4 +866,6 @@ def resolve_target(
         fallbacks=fallbacks,
         notify_origin=notify_origin,
         contract=contract,
+        store_factory=store_factory if contract is not None and not contract.nova_records else None,
+        store_stage_origin=store_stage_origin,
     )

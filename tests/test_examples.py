@@ -26,7 +26,8 @@ from pytest_actionsec.targets import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-README = ROOT / "README.md"
+#: the page that shows the regression demo's command and output
+TUTORIAL = ROOT / "docs" / "tutorial.md"
 HAVE_NOVA = importlib.util.find_spec("nova") is not None
 needs_nova = pytest.mark.skipif(not HAVE_NOVA, reason="needs the nova extra")
 KNOWN_OPTIONS = {o.flag for o in config.OPTIONS} | {
@@ -64,14 +65,14 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
     )
 
 
-def _readme_command(prefix: str) -> list[str]:
-    """The README line that starts with ``prefix``, split like a shell would."""
+def _tutorial_command(prefix: str) -> list[str]:
+    """The tutorial's line that starts with ``prefix``, split like a shell would."""
     lines = [
         line.strip()
-        for line in README.read_text(encoding="utf-8").splitlines()
+        for line in TUTORIAL.read_text(encoding="utf-8").splitlines()
         if line.strip().startswith(prefix)
     ]
-    assert lines, f"README has no command starting with {prefix!r}"
+    assert lines, f"docs/tutorial.md has no command starting with {prefix!r}"
     return shlex.split(lines[0])
 
 
@@ -89,7 +90,7 @@ FIXED_LINE = "message = fault.__class__.__name__  # as in nova 34"
 
 def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
     demo = _copy("regression_demo", tmp_path)
-    args = _readme_command(DEMO)[1:]
+    args = _tutorial_command(DEMO)[1:]
     result = _run(args, demo)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
@@ -117,8 +118,8 @@ def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
     assert admin.returncode == 1 and "FAILED (1 new; leak.admin)" in admin.stdout
 
 
-def test_readme_shows_the_demo_output_it_documents() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_tutorial_shows_the_demo_output_it_documents() -> None:
+    text = TUTORIAL.read_text(encoding="utf-8")
     assert "cd examples/regression_demo" in text
     assert (
         REGRESSION_LINE.split("  #")[0]

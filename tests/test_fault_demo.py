@@ -47,7 +47,7 @@ GROUP = Group(FAULT_SINK, "packer")
 BUDGET = 100  # run_group's default max_examples
 SEEDS = range(1, 21)
 FIXED_SEEDS = (1, 2, 3, 4, 5)
-# The command the README documents for the demo's fault sink.
+# The command docs/tutorial.md documents for the demo's fault sink.
 COMMAND = [
     "--actionsec",
     "--actionsec-target=leaky_packer",
@@ -204,7 +204,7 @@ def _pytest(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_readme_command_reports_leak_tenant(tmp_path: Path) -> None:
+def test_tutorial_command_reports_leak_tenant(tmp_path: Path) -> None:
     demo = _copy_demo(tmp_path / "regressed", fixed=False)
     result = _pytest([*COMMAND, "--actionsec-report=r.json"], demo)
     out = result.stdout

@@ -19,6 +19,7 @@ from pytest_actionsec.execution.sandbox import Arm
 from pytest_actionsec.execution.stages import (
     ClockLike,
     PackStage,
+    RecordStore,
     Stage,
     StageConfig,
     pack_stage,
@@ -30,7 +31,6 @@ from pytest_actionsec.targets import NOTIFY_SINK, Target
 
 if TYPE_CHECKING:
     from pytest_actionsec.specs import Call
-    from pytest_actionsec.store import Store
 
 __all__ = ["ExecutorStage", "Pipeline"]
 
@@ -64,7 +64,7 @@ class Pipeline:
     target: Target
     run: Run
     judged: Mapping[str, tuple[str, ...]]
-    store: Store | None = None
+    store: RecordStore | None = None
     clock: ClockLike | None = None
     timeout: float | None = DEFAULT_TIMEOUT
     executor: Callable[[Call], Observation] | None = None
@@ -110,8 +110,14 @@ class Pipeline:
         if self.run.via == "boundary" and target.boundary is None:
             why = "; ".join(n for n in target.notes if "boundary" in n) or "no boundary"
             return dict.fromkeys(self.layers, why)
+        if not target.nova_records:
+            # nova's database and API code judge nova's records only: never another's
+            # (a project's own store stage stores them; nova's API never renders them)
+            why = "; ".join(n for n in target.notes if "not nova's" in n) or "not nova's records"
+            off = ("api",) if target.store_factory is not None else ("store", "api")
+            out.update(dict.fromkeys([x for x in self.layers if x in off], why))
         for layer in ("store", "api"):
-            if layer in self.judged and self.store is None:
+            if layer in self.judged and self.store is None and layer not in out:
                 out[layer] = f"no store given for the {layer} layer"
         if "bus" in self.judged and self.bus is None:
             out["bus"] = "no bus given for the bus layer (--actionsec-bus=URL)"

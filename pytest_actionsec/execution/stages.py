@@ -31,16 +31,17 @@ from pytest_actionsec.measure import one_line
 from pytest_actionsec.oracle import Observation, Violation, judge
 from pytest_actionsec.snippets import call_source
 from pytest_actionsec.specs import ExcSpec, spec_bytes
-from pytest_actionsec.targets import Target
+from pytest_actionsec.targets import TABLE_OF, Target
 
 if TYPE_CHECKING:
     from pytest_actionsec.specs import Call
-    from pytest_actionsec.store import Store
 
 __all__ = [
+    "NOVA_TABLES",
     "STORE_INVARIANTS",
     "ClockLike",
     "PackStage",
+    "RecordStore",
     "RenderStage",
     "Stage",
     "StageConfig",
@@ -54,8 +55,47 @@ __all__ = [
     "stored",
 ]
 
+#: nova's own tables (a row read back from nova's database has their columns).
+NOVA_TABLES = frozenset(TABLE_OF.values())
+
 #: Invariants judged on what the database did (refusals, changed values).
 STORE_INVARIANTS = frozenset({"type.store", "bounds.store"})
+
+
+class RecordStore(Protocol):
+    """What the store stage needs of a database: nova's (:class:`~pytest_actionsec.store.Store`)
+    or a project's own, for records that are not nova's (plugged in with
+    ``--actionsec-store-stage`` or a ``pytest_actionsec.store_stages`` entry point: a
+    factory ``factory(target)`` returning one).
+
+    ``roundtrip`` writes a packed record through the project's own database code and
+    reads the row back, returning ``(row, verdict)`` (``verdict``: ``(invariant id,
+    message)`` when the row was stored but not as given, else None) or raising
+    :class:`~pytest_actionsec.store.StoreRefused` with the database's refusal; ``blame``
+    names the fields the database refuses on their own (``(invariant, field, message)``;
+    may return ``[]``). ``backend`` (``sqlite``, ``mysql``, ``postgresql``, ...) and ``url``
+    (masked when printed) describe it; ``close`` releases it.
+    """
+
+    @property
+    def backend(self) -> str:
+        """The database kind (``sqlite``, ``mysql``, ``postgresql``, ...)."""
+        ...
+
+    @property
+    def url(self) -> str | None:
+        """Where it is (masked when printed)."""
+        ...
+
+    def roundtrip(
+        self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]: ...
+
+    def blame(
+        self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None
+    ) -> list[tuple[str, str, str]]: ...
+
+    def close(self) -> None: ...
 
 
 class ClockLike(Protocol):
@@ -264,7 +304,7 @@ def judge_stored(obs: Observation, families: Iterable[str]) -> list[Violation]:
 
 
 def stored(
-    store: Store, obs: Observation, *, when: _dt.datetime, layer: str = "store"
+    store: RecordStore, obs: Observation, *, when: _dt.datetime, layer: str = "store"
 ) -> Observation:
     """``obs`` (a packed call) after nova's database API wrote its record and it was read
     back: ``record`` is the row, ``packed`` the record as packed; a refusal sets
@@ -281,14 +321,20 @@ def stored(
         return dataclasses.replace(
             obs, layer=layer, store_error=refused.verdict, store_fields=fields
         )
+    # a row of nova's database has the table's columns, whatever the target's objects
+    # define; a project's own store stage keeps its record's
+    columns = None if obs.facts.table in NOVA_TABLES else obs.table_columns
     return dataclasses.replace(
         obs,
         layer=layer,
         record=row,
+        table_columns=columns,
         packed=obs.record,
         store_error=verdict,
         store_fields=(
-            tuple(coerced_fields(obs.function, obs.record, row)) if verdict is not None else ()
+            tuple(coerced_fields(obs.function, obs.record, row, columns=columns))
+            if verdict is not None
+            else ()
         ),
         # nova's DATETIME columns keep whole seconds on MySQL: compare at that precision
         time_resolution=_dt.timedelta(seconds=1) if store.backend == "mysql" else None,
@@ -323,7 +369,7 @@ class StoreStage:
 
     target: Target
     config: StageConfig
-    store: Store
+    store: RecordStore
     #: how the packing stage before it packs event finish (for the printed input)
     event_finish_via: str = "boundary"
     layer: str = "store"
@@ -353,10 +399,12 @@ class StoreStage:
 
 
 def store_stage(
-    target: Target, config: StageConfig, store: Store, *, event_finish_via: str = "boundary"
+    target: Target, config: StageConfig, store: RecordStore, *, event_finish_via: str = "boundary"
 ) -> StoreStage:
     """The storing stage on ``store`` (open; one per process)."""
-    store._check_open()
+    check = getattr(store, "_check_open", None)
+    if check is not None:
+        check()
     return StoreStage(target, config, store, event_finish_via)
 
 
@@ -376,7 +424,7 @@ class RenderStage(StoreStage):
 
 
 def render_stage(
-    target: Target, config: StageConfig, store: Store, *, event_finish_via: str = "boundary"
+    target: Target, config: StageConfig, store: RecordStore, *, event_finish_via: str = "boundary"
 ) -> RenderStage:
     """The rendering stage (after :func:`store_stage` on the same ``store``); nova's API
     code is loaded here, before the run's first example."""

@@ -78,7 +78,7 @@ def integrity_details(obs: Observation) -> Iterator[Finding]:
     """An error with an exception or a non-empty message stores details (a versioned
     fact: only where the event has a details column, InstanceActionEvent 1.4)."""
     exc_val, exc_tb = obs.arguments.get("exc_val"), obs.arguments.get("exc_tb")
-    if exc_tb is None or "details" not in obs.columns:
+    if exc_tb is None or "details" not in obs.facts.holds:
         return
     details = plain(obs.record.get("details"))
     message = plain(exc_val)

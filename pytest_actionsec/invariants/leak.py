@@ -10,6 +10,7 @@ from pytest_actionsec.measure import field_name, short
 from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
 from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.registry import Finding, invariant
+from pytest_actionsec.targets import TABLE_OF
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -65,12 +66,19 @@ def _seen_by(views: Mapping[str, object], canary: Canary, ceiling: str) -> str:
     return "stored"
 
 
+#: nova's own tables (whose readers nova's API code decides)
+TABLES = frozenset(TABLE_OF.values())
+
+
 def audience(obs: Observation, field: str) -> str:
     """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
-    Nova's API at its default policies; ``""`` when Nova's API code is not importable.
-    A notification's every field is read by the bus's consumers: ``bus`` (h-notify)."""
+    Nova's API at its default policies; ``""`` when Nova's API code is not importable or
+    the record is not nova's (another project's API decides who reads it). A
+    notification's every field is read by the bus's consumers: ``bus`` (h-notify)."""
     if obs.facts.table == NOTIFICATION_TABLE:
         return NOTIFICATION_AUDIENCE
+    if obs.facts.table not in TABLES:
+        return ""
     try:
         from pytest_actionsec.exposure import audience as nova_audience
 
