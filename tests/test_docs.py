@@ -309,7 +309,7 @@ def test_what_runs_a_command_exists_by_name(runner: str) -> None:
 
 
 def test_the_suite_is_listed_from_an_empty_directory(tmp_path: Path) -> None:
-    """`pytest --actionsec --collect-only -q` (the tutorial) lists the 128 items on nova."""
+    """`pytest --actionsec --collect-only -q` (the tutorial) lists the 136 items on nova."""
     pytest.importorskip("nova")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -325,7 +325,7 @@ def test_the_suite_is_listed_from_an_empty_directory(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     items = [line for line in proc.stdout.splitlines() if line.startswith("actionsec[")]
-    assert len(items) == 128 and "128 tests collected" in proc.stdout, proc.stdout[-2000:]
+    assert len(items) == 136 and "136 tests collected" in proc.stdout, proc.stdout[-2000:]
     assert "actionsec[leak-add_instance_fault_from_exc-packer]" in items
     assert "actionsec[integrity-pack_action_event_finish-boundary]" in items
 
