@@ -368,11 +368,11 @@ def test_readme_first_command_runs_the_builtin_suite_against_nova() -> None:
 def test_readme_shows_what_the_first_command_prints() -> None:
     text = README.read_text(encoding="utf-8")
     for line in (
-        "collected 128 items",
+        "collected 136 items",
         "actionsec: seed 5 (--actionsec-seed); replay with --actionsec-seed=5",
         "audience:  leak.admin (only an admin reads this field through Nova's API)",
-        "actionsec: 128 properties in 6 Hypothesis runs",
-        "11 failed, 117 passed",
+        "actionsec: 136 properties in 7 Hypothesis runs",
+        "13 failed, 123 passed",
     ):
         assert line in text, line
 
