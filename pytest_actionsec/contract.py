@@ -21,7 +21,7 @@ imports no nova and no pytest.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "find_helper",
     "kind_of_field",
     "role_of",
+    "roles_of",
     "version_tuple",
 ]
 
@@ -71,6 +72,21 @@ def role_of(index: int, name: str) -> str:
     if lowered in ("action", "event", "name") or lowered.endswith("_name"):
         return "name"
     return "other"
+
+
+def roles_of(names: Sequence[str], nova_params: Sequence[str]) -> list[str]:
+    """The roles of a helper's parameters (``names`` in order, the context first): by name,
+    and where a name tells nothing (``other``), by position: the role of nova's parameter
+    at that place (``nova_params``, after the context) when no other name took it."""
+    roles = [role_of(i, n) for i, n in enumerate(names)]
+    taken = set(roles)
+    for i, role in enumerate(roles):
+        if role == "other" and 0 < i <= len(nova_params):
+            by_place = role_of(i, nova_params[i - 1])
+            if by_place not in taken and by_place != "other":
+                roles[i] = by_place
+                taken.add(by_place)
+    return roles
 
 
 def version_tuple(version: object) -> tuple[int, ...] | None:
@@ -228,22 +244,29 @@ def _facts_of(
     positional: list[str] = []
     keywords: list[str] = []
     names: dict[str, str] = {}
+    resource = "instance_uuid"
     copies: dict[str, tuple[str, str]] = {
         k: v for k, v in nova_facts.copies.items() if v[0] == "context"
     }
+    roles = roles_of([own for own, _ in params], nova_facts.parameters)
     for index, (own, has_default) in enumerate(params):
-        role = role_of(index, own)
+        role = roles[index]
         if role == "context":
             continue
+        if role == "resource" and role_of(index, own) != "resource":
+            own_field = "instance_uuid"  # a resource id known by its place only: nova's field
+        else:
+            own_field = own
         canonical = _canonical_name(function, role, own)
         if canonical in names:  # a second parameter of one role keeps its own name
             canonical = own
         names[canonical] = own
         (keywords if has_default else positional).append(canonical)
-        field = _record_field(function, role, own, fields)
+        field = _record_field(function, role, own_field, fields)
         if field is not None:
             copies[field] = ("arg", canonical)
-    resource = next((names[c] for c in names if c == "instance_uuid"), "instance_uuid")
+        if role == "resource":
+            resource = own_field
     required = {field for field in copies}
     for clock in (nova_facts.server_clock, nova_facts.request_clock):
         if clock:
@@ -280,7 +303,8 @@ def _fields_of(cls: Any) -> Mapping[str, Any]:
 
 
 def _resource_of(func: Callable[..., Any]) -> str:
-    """The target's own name of the resource-id parameter (``instance_uuid`` when none)."""
+    """The record field of the resource id: the target's own name of that parameter when
+    its name says so, else nova's ``instance_uuid``."""
     for index, (own, _default) in enumerate(_signature(func) or ()):
         if role_of(index, own) == "resource":
             return own
@@ -350,7 +374,7 @@ def derive_contract(
             holds.add("details")
         params = [own for own, _ in _signature(func) or ()]
         if function == "pack_action_event_start" and "host" in names:
-            if any(role_of(i, p) == "host" for i, p in enumerate(params)):
+            if "host" in roles_of(params, canonical.parameters) or not params:
                 holds.add("host")
 
     facts_out: dict[str, Any] = {}

@@ -18,7 +18,13 @@ from typing import Any
 
 from pytest_actionsec import nova
 from pytest_actionsec.constants import DEFAULT_TARGET
-from pytest_actionsec.contract import Contract, derive_contract, find_helper, role_of
+from pytest_actionsec.contract import (
+    Contract,
+    derive_contract,
+    find_helper,
+    role_of,
+    roles_of,
+)
 from pytest_actionsec.errors import TargetError
 from pytest_actionsec.faults import fault_fields, find_fault_sink
 from pytest_actionsec.locations import SourceLocation, definition, real_function
@@ -482,7 +488,7 @@ def _check_signature(path: str, name: str, func: Any) -> None:
     params = list(sig.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
         return  # a wrapper taking anything: nova's call shape is assumed
-    roles = {role_of(i, p.name) for i, p in enumerate(params)}
+    roles = set(roles_of([p.name for p in params], FACTS[name].parameters))
     if params and _needed_roles(name) <= roles:
         return
     raise TargetError(f"target {path!r}: {name}{sig} does not accept ({expected})")
