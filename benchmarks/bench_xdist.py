@@ -6,7 +6,11 @@ folder (no example database carried over), in the order n0, n2, n0, n2, ... so
 that the machine's load falls on both alike. Prints each wall time, the ratio of
 the medians (n2 / n0; the target is 0.7 or less on 2 cores) and whether every run
 gave the same verdicts (property, status, examples) and findings as the first.
-Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2]
+``--examples N`` passes ``--actionsec-examples=N`` to every run (the default suite's
+is 100): with more examples per run the workers' fixed start-up and exit weigh less.
+Also prints whether bytecode caching is off (``PYTHONDONTWRITEBYTECODE``): then every
+process compiles (and pytest assertion-rewrites) its plugins' modules from source.
+Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2] [--examples N]
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from typing import Any
 from _common import fmt, median, run_suite
 
 
-def run(workers: int, seed: int) -> tuple[float, int, Any]:
+def run(workers: int, seed: int, examples: int | None = None) -> tuple[float, int, Any]:
     """(wall seconds, exit code, (verdicts, findings)) of one session in an empty folder."""
-    wall, code, report = run_suite(f"-n {workers}", f"--actionsec-seed={seed}", "-n", str(workers))
+    more = [] if examples is None else [f"--actionsec-examples={examples}"]
+    options = [f"--actionsec-seed={seed}", *more, "-n", str(workers)]
+    wall, code, report = run_suite(f"-n {workers}", *options)
     verdicts = [(p["id"], p["status"], p["examples"]) for p in report["properties"]]
     findings = [
         (v["invariant"], v["function"], v["layer"], v["field"]) for v in report["violations"]
@@ -34,15 +40,21 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--examples", type=int, default=None)
     args = parser.parse_args()
-    print(f"### xdist: the default suite at -n {args.workers} vs -n 0 (interleaved)\n")
-    print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}\n")
+    examples = "" if args.examples is None else f", --actionsec-examples={args.examples}"
+    print(f"### xdist: the default suite at -n {args.workers} vs -n 0 (interleaved{examples})\n")
+    bytecode = "off" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"
+    print(
+        f"cores: {os.cpu_count()}; load average before: {os.getloadavg()[0]:.2f}; "
+        f"bytecode caching: {bytecode}\n"
+    )
     walls: dict[int, list[float]] = {0: [], args.workers: []}
     first: Any = None
     same = True
     for pair in range(args.pairs):
         for workers in (0, args.workers):
-            wall, code, outcome = run(workers, args.seed)
+            wall, code, outcome = run(workers, args.seed, args.examples)
             walls[workers].append(wall)
             if first is None:
                 first = outcome

@@ -34,6 +34,7 @@ __all__ = [
     "parse_bool",
     "parse_budget",
     "parse_bus",
+    "parse_database",
     "parse_examples",
     "parse_function",
     "parse_layers",
@@ -178,6 +179,14 @@ def parse_text(value: str) -> str:
     return str(value)
 
 
+def parse_database(value: str) -> str:
+    """An example database: ``none``, or comma-separated directories and ``redis://``
+    URLs, each may be ``readonly:`` (only the form is checked: nothing is opened)."""
+    from pytest_actionsec.databases import check_database
+
+    return check_database(value)
+
+
 def parse_bool(value: object) -> bool:
     """A boolean: ``true``/``false`` words (``1``, ``yes``, ``on``; ``0``, ``no``, ``off``, '')."""
     if isinstance(value, bool):
@@ -309,6 +318,18 @@ OPTIONS: tuple[Option, ...] = (
         "SQLAlchemy URL of a server database for the store and api layers",
         env="ACTIONSEC_STORE",
         shown_default="in-process sqlite",
+    ),
+    Option(
+        "database",
+        "--actionsec-database",
+        "actionsec_database",
+        parse_database,
+        None,
+        "Hypothesis example database the built-in suite saves failures to and replays "
+        "first: a directory, redis://host:port/db (the redis extra), none, several "
+        "comma-separated (all written, all replayed), readonly: before one only read",
+        env="ACTIONSEC_DATABASE",
+        shown_default="the Hypothesis profile's: .hypothesis/examples",
     ),
     Option(
         "timeout",
@@ -461,6 +482,9 @@ class RunConfig:
     layers: tuple[str, ...] = DEFAULT_LAYERS
     #: left out of the repr: a URL may carry a password
     store: str | None = dataclasses.field(default=None, repr=False)
+    #: the example database (see :mod:`pytest_actionsec.databases`); None: the Hypothesis
+    #: profile's. Left out of the repr: a Redis URL may carry a password
+    database: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
     min_severity: str = "stored"
     budget: float | None = None
@@ -506,7 +530,8 @@ class RunConfig:
         """The options (shell-quoted) that replay this run, seed first; defaults left out.
 
         The store URL is printed without its password (the plugin reads it from
-        ``ACTIONSEC_STORE_PASSWORD``), and only when a layer uses the store.
+        ``ACTIONSEC_STORE_PASSWORD``), and only when a layer uses the store; the example
+        database's URLs without theirs.
         """
         import shlex
 
@@ -521,10 +546,14 @@ class RunConfig:
                 from pytest_actionsec.store import without_password
 
                 value = without_password(str(value))
-            elif option.name == "bus":  # h-notify: never the bus's password either
-                from pytest_actionsec.credentials import without_password as bare
+            elif option.name == "database":
+                from pytest_actionsec.databases import without_password as bare
 
                 value = bare(str(value))
+            elif option.name == "bus":  # h-notify: never the bus's password either
+                from pytest_actionsec.credentials import without_password as no_password
+
+                value = no_password(str(value))
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif option.name == "budget":

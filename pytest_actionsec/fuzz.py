@@ -14,7 +14,10 @@ Configured by environment variables, read when the module is imported (by
 (``contract`` or ``hostile``), ``ACTIONSEC_LAYERS`` (default ``packer,boundary``;
 ``store`` and ``api`` use in-process sqlite, or ``ACTIONSEC_STORE``), ``ACTIONSEC_TRUSTED``,
 ``ACTIONSEC_TIMEOUT`` (seconds, default 10; 0: no limit), ``ACTIONSEC_SINK`` and
-``ACTIONSEC_BOUNDARY`` (a dotted path, or ``none``: no fault sink, no boundary test). A
+``ACTIONSEC_BOUNDARY`` (a dotted path, or ``none``: no fault sink, no boundary test),
+``ACTIONSEC_DATABASE`` (the example database, as ``--actionsec-database``: a directory,
+``redis://host:port/db``, ``none``, several, ``readonly:``; default the Hypothesis
+profile's; not under HypoFuzz, which fuzzes only tests using the profile's). A
 bad value (or a target, trusted class, sink, boundary or store that cannot be used) is
 a collection error of one line naming the variable. The server clock is frozen once
 per process (at the first example, moved per example) and the store opened once.
@@ -117,6 +120,16 @@ def _tests() -> dict[str, Callable[[], None]]:
         atexit.register(store.close)
     clock = _ProcessClock()
     keyed = not _in_hypofuzz()
+    database: Any = "default"
+    if keyed and config.database is not None:
+        from pytest_actionsec.databases import DatabaseError, open_database
+
+        try:
+            opened = open_database(config.database)
+        except DatabaseError as exc:
+            raise ConfigError(f"{_ENV['database']}: {exc}") from None
+        atexit.register(opened.close)
+        database = opened.database
     tests: dict[str, Callable[[], None]] = {}
     has_boundary = target.boundary is not None
     layers = config.layers
@@ -129,7 +142,7 @@ def _tests() -> dict[str, Callable[[], None]]:
         pipeline = pipeline_for(
             target, run, judged, store=store, clock=clock, timeout=config.time_limit
         )
-        test = hypothesis_test(pipeline, mode=config.mode, keyed=keyed)
+        test = hypothesis_test(pipeline, mode=config.mode, keyed=keyed, database=database)
         name = fuzz_test_name(run.id, target.path, config.mode)
         test.__name__ = test.__qualname__ = name
         tests[name] = test

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
     "FAULT_MODULE",
@@ -65,11 +65,43 @@ def _quiet() -> Iterator[None]:
             logging.disable(previous)
 
 
-class _Once(Generic[T]):
-    """``build()`` called once per process under a lock; its value kept (not a failure)."""
+def _on_fresh_stack(build: Callable[[], T]) -> T:
+    """``build()`` run on a new thread, joined at once: its value, or its exception raised.
 
-    def __init__(self, build: Callable[[], T]) -> None:
+    CPython 3.11 frees a chunk of its frame stack as soon as the frame that needed
+    it returns, so a hot loop whose calls cross a chunk's end maps and unmaps
+    memory on every call. Nova's API import runs such a loop (``_build_regex_range``
+    in ``nova.api.validation.parameter_types``, 330,000 calls): measured 0.04 s or
+    1.2 s for one call depending only on the depth it was called from, and an xdist
+    worker's pytest stack hit the slow depths (2 to 6 s per worker). A new thread's
+    stack starts empty: the import runs at the same shallow depth from any caller.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, build()))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="actionsec-nova-load", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(T, value)
+
+
+class _Once(Generic[T]):
+    """``build()`` called once per process under a lock; its value kept (not a failure).
+
+    ``fresh_stack``: build on a new thread's stack (:func:`_on_fresh_stack`).
+    """
+
+    def __init__(self, build: Callable[[], T], *, fresh_stack: bool = False) -> None:
         self._build = build
+        self._fresh_stack = fresh_stack
         self._lock = threading.Lock()
         self._value: T | None = None
 
@@ -79,7 +111,8 @@ class _Once(Generic[T]):
             with self._lock:
                 if self._value is None:
                     with _quiet():
-                        self._value = self._build()
+                        build = self._build
+                        self._value = _on_fresh_stack(build) if self._fresh_stack else build()
                 value = self._value
         return value
 
@@ -187,11 +220,17 @@ def _load_api() -> NovaAPI:
     )
 
 
-_API = _Once(_load_api)
+#: built on a fresh stack: its import's hot loop is 30 times slower at some depths
+_API = _Once(_load_api, fresh_stack=True)
 
 
 def api() -> NovaAPI:
-    """Nova's API modules and its policy enforcer (about 1 s the first time)."""
+    """Nova's API modules and its policy enforcer (about 1 s the first time).
+
+    Built on a fresh stack (:func:`_on_fresh_stack`), after nova's objects are loaded
+    on the caller's thread (eventlet, which they import, must not be imported first
+    in a thread that is then joined: the join would never return)."""
+    modules()
     return _API()
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_actionsec.canaries import CanaryBox
     from pytest_actionsec.checks import Checker
     from pytest_actionsec.clock import SkewedClock
+    from pytest_actionsec.databases import OpenedDatabase
     from pytest_actionsec.engine import Property, RunResult
     from pytest_actionsec.execution.stages import RecordStore
     from pytest_actionsec.oracle import Violation
@@ -57,6 +58,7 @@ OPT_BASELINE = _FLAG["baseline"]
 OPT_UPDATE_BASELINE = _FLAG["update_baseline"]
 OPT_LAYERS = _FLAG["layers"]
 OPT_STORE = _FLAG["store"]
+OPT_DATABASE = _FLAG["database"]
 OPT_TIMEOUT = _FLAG["timeout"]
 OPT_TRUSTED = _FLAG["trusted"]
 OPT_BUDGET = _FLAG["budget"]
@@ -178,6 +180,8 @@ class _State:
         self.baseline_update: BaselineUpdate | None = None
         #: wall time (epoch seconds) the session started: the controller's under xdist
         self.started: float = config.stash.get(_STARTED, None) or time.time()
+        #: the example database, once opened (:meth:`open_database`)
+        self.database: OpenedDatabase | None = None
         #: the suite this process runs (the core: runs, store, budget)
         self.suite = Suite(settings, started=self.started, store_url=self.store_url)
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
@@ -267,6 +271,25 @@ class _State:
             )
         return store
 
+    def open_database(self) -> None:
+        """Open ``--actionsec-database`` for the suite (relative paths from the directory
+        pytest was started in): one that cannot be used is a one-line usage error."""
+        from pytest_actionsec.databases import DatabaseError, open_database
+
+        spec = self.settings.database
+        origin = self.settings.origins.get("database", OPT_DATABASE)
+        try:
+            self.database = open_database(spec, base=self.config.invocation_params.dir)
+        except DatabaseError as exc:
+            raise pytest.UsageError(f"{origin}: {exc}") from None
+        self.suite.database = self.database.database
+
+    def close_database(self) -> None:
+        """Close the example database's connections (if it was opened)."""
+        if self.database is not None:
+            database, self.database = self.database, None
+            database.close()
+
     def replay_note(self) -> str:
         """What the replay needs besides its flags (the store password's variable), or ''."""
         from pytest_actionsec.store import PASSWORD_ENV, url_password
@@ -277,6 +300,7 @@ class _State:
 
     def close(self) -> None:
         self.suite.close()
+        self.close_database()
         # forget invariants registered by this session's conftests (pytester runs)
         for invariant_id in REGISTRY.user_ids() - self.user_invariants_before:
             REGISTRY.remove(invariant_id)
@@ -312,6 +336,8 @@ def _masked(value: Any) -> Any:
 _STATE = pytest.StashKey[_State]()
 _USER_INVARIANTS = pytest.StashKey[set[str]]()
 _STARTED = pytest.StashKey[float]()
+#: True for the session the process was started for (not a later in-process run)
+_OWN_PROCESS = pytest.StashKey[bool]()
 #: True until this process configured its first session (later ones are in-process runs)
 _FIRST_SESSION = [True]
 
@@ -344,6 +370,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     started = workerinput.get("actionsec_started") if workerinput is not None else None
     if started is None and _FIRST_SESSION[0]:  # the process's own run: its start-up counts
         started = _process_started()
+    early_config.stash[_OWN_PROCESS] = _FIRST_SESSION[0]
     _FIRST_SESSION[0] = False
     early_config.stash[_STARTED] = float(started) if started is not None else time.time()
 
@@ -407,6 +434,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _check_outputs(state)
         if settings.baseline:
             state.baseline()
+        if not _distributing(config):  # a controller of workers runs no item
+            state.open_database()
+        elif settings.database is not None:  # its workers open it: checked once here
+            state.open_database()
+            state.close_database()
         if workerinput is None:  # the controller checks once; workers open the store
             if state.uses_store():
                 state.check_store()
@@ -444,6 +476,8 @@ class _XdistHooks:
 
     def __init__(self, state: _State) -> None:
         self.state = state
+        #: True once the modules of the controller's end were imported
+        self.prefetched = False
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["actionsec_seed"] = self.state.seed
@@ -451,6 +485,23 @@ class _XdistHooks:
         node.workerinput["actionsec_started"] = self.state.started
         # whether each run's items all go to one worker (for the worker's budget share)
         node.workerinput["actionsec_grouped"] = self.state.config.option.dist == "loadgroup"
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """When the first worker is done, import what the controller's end needs.
+
+        The report, the summary and Hypothesis's own terminal summary (which imports
+        Hypothesis, half a second, in a controller that ran nothing) would otherwise
+        be imported after the last worker is done; now they load while the others
+        still run, on the core the first one left free.
+        """
+        if self.prefetched or not self.state.active:
+            return
+        self.prefetched = True
+        import importlib
+
+        for module in _CONTROLLER_END:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -464,6 +515,16 @@ class _XdistHooks:
             return None
         return _run_scheduler(config, log)
 
+
+#: What the controller imports once the workers are done: the report and the
+#: summary's modules, and what Hypothesis's terminal summary imports.
+_CONTROLLER_END = (
+    "pytest_actionsec.report",
+    "pytest_actionsec.locations",
+    "pytest_actionsec.oracle",
+    "pytest_actionsec.suite",
+    "hypothesis.internal.observability",
+)
 
 _ITEM_ID = re.compile(r"actionsec\[[^\]-]+-([^\]]+)\](@.*)?")
 
@@ -488,11 +549,33 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
     return RunScheduling(config, log)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the store database, if one was opened."""
+    """Close the store database, if one was opened; then make the process's exit quick."""
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
+        if state.active and config.stash.get(_OWN_PROCESS, False):
+            _freeze_for_exit()
+
+
+def _freeze_for_exit() -> None:
+    """Collect the young garbage, then freeze what is left (:func:`gc.freeze`).
+
+    A process that ran the suite holds nova's objects (about 300,000); the
+    interpreter's exit and pytest's cleanup would walk them all again in full
+    collections, which took 0.5 to 2 s per process here (each xdist worker, and
+    the controller waits for them). Only in the session a process was started for,
+    as it ends (after the other plugins' ``pytest_unconfigure``, pytest's unraisable
+    check among them, which has just made a full collection): what became garbage
+    since, in the young generations, is still collected (its finalizers run while
+    pytest's unraisable hook is installed), and objects freed by reference counting
+    still are.
+    """
+    import gc
+
+    gc.collect(1)
+    gc.freeze()
 
 
 def _replay_text(state: _State) -> str:
@@ -513,6 +596,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "examples",
         "layers",
         "store",
+        "database",
         "timeout",
         "budget",
         "min_severity",
@@ -532,6 +616,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         if value is None:
             value = {
                 "store": "sqlite (in-process)",
+                "database": "hypothesis profile's",
                 "trusted": "default",
                 "sink": "default",
                 "boundary": "default",
@@ -543,6 +628,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             from pytest_actionsec.store import mask_url
 
             value = state.store_shown or mask_url(str(value))
+        elif name == "database":
+            from pytest_actionsec.databases import describe
+
+            value = describe(value)
         elif name == "budget":
             value = f"{value:g}s"
         elif name == "bus":
@@ -818,14 +907,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
     outcome: Any = yield
     import sys
 
-    if "pytest_actionsec.store" not in sys.modules:  # nothing was opened or remembered
+    if "pytest_actionsec.credentials" not in sys.modules:  # nothing was opened or remembered
         return
     report = outcome.get_result()
     _mask_report(report)
 
 
 def _mask_report(report: Any) -> None:
-    from pytest_actionsec.store import mask_url
+    from pytest_actionsec.credentials import mask_url
 
     report.sections = [(title, mask_url(text)) for title, text in report.sections]
     longrepr = report.longrepr

@@ -43,6 +43,10 @@ limit it to runs of that mode and target; without them it applies to every run.
 An entry that matches nothing the plugin knows (an unknown invariant, helper,
 layer or mode) is a one-line warning in the summary.
 
+``python -m pytest_actionsec.merge OUT.json IN.json... [--sarif OUT.sarif]`` merges
+the reports of several runs into one, every finding once (see
+:mod:`pytest_actionsec.merge`).
+
 ``--actionsec-update-baseline`` merges: entries of another mode or target, or of
 properties (family, helper, layer) the run did not run or skipped, are kept
 untouched; the entries of what it ran are replaced by what it found (a wildcard

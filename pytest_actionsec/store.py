@@ -48,6 +48,7 @@ from pytest_actionsec.oracle import COLUMNS
 from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, TABLE_OF
 
 __all__ = [
+    "DEFAULT_URL",
     "ISOLATIONS",
     "PASSWORD_ENV",
     "STORE_TABLES",
@@ -106,6 +107,9 @@ _TYPE_MARKERS = (
     "incorrect datetime value",
     "only accepts",  # SQLAlchemy's sqlite DateTime bind processor
 )
+
+#: The default store: nova's database in an in-process sqlite.
+DEFAULT_URL = "sqlite://"
 
 _LOCK = threading.Lock()
 _ACTIVE: Store | None = None
@@ -302,9 +306,19 @@ def probe(url: str | None) -> str:
 
     Parses the URL (picking the driver as :meth:`Store.open` does), and on a
     server connects and creates and drops a database as :meth:`Store.open` will.
-    Raises :class:`StoreError` (one line, password masked) naming the cause.
+    Raises :class:`StoreError` (one line, password masked) naming the cause. The
+    default store (``url`` None: nova's in-process sqlite) needs only Python's
+    ``sqlite3``: checked without importing SQLAlchemy, which an xdist controller
+    would otherwise import before it starts its workers.
     """
-    parsed = _parse_url("sqlite://" if url is None else url)
+    if url is None:
+        try:
+            import sqlite3  # noqa: F401  (the default store's driver)
+        except ImportError:
+            pass  # the full check below names the cause
+        else:
+            return DEFAULT_URL
+    parsed = _parse_url(DEFAULT_URL if url is None else url)
     if parsed.get_backend_name() != "sqlite":
         _ServerDatabase(parsed).drop()
     return str(parsed.render_as_string(hide_password=True))
@@ -426,7 +440,7 @@ class Store:
         if isolation not in ISOLATIONS:
             raise StoreError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         started = time.perf_counter()
-        parsed = _parse_url("sqlite://" if url is None else url)
+        parsed = _parse_url(DEFAULT_URL if url is None else url)
         backend = parsed.get_backend_name()
         with _LOCK:
             if _ACTIVE is not None:

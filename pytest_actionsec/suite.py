@@ -21,6 +21,7 @@ from pytest_actionsec.registry import severity_rank
 
 if TYPE_CHECKING:
     from pytest_actionsec.execution.plan import Property, PropertyResult, Run, RunResult
+    from pytest_actionsec.execution.search import Database
     from pytest_actionsec.execution.stages import RecordStore
     from pytest_actionsec.locations import SourceLocation
     from pytest_actionsec.oracle import Violation
@@ -60,11 +61,15 @@ class Verdict:
                 entry["status"] = "passed"  # every finding is noted: nothing fails
         # the property that found each one: a crash.timeout is found by any family's run
         pid = result.property.id
-        violations = [dict(v.to_dict(), property=pid, accepted=False) for v in self.new]
-        violations += [dict(v.to_dict(), property=pid, accepted=True) for v in self.accepted]
-        violations += [
-            dict(v.to_dict(), property=pid, accepted=False, noted=True) for v in self.noted
-        ]
+
+        def entry_of(v: Violation, **flags: bool) -> dict[str, Any]:
+            # ``kind`` (the offending type, '' for none) tells apart findings of one field:
+            # a merge of several runs' reports keeps each once (pytest_actionsec.merge)
+            return dict(v.to_dict(), property=pid, kind=v.kind, **flags)
+
+        violations = [entry_of(v, accepted=False) for v in self.new]
+        violations += [entry_of(v, accepted=True) for v in self.accepted]
+        violations += [entry_of(v, accepted=False, noted=True) for v in self.noted]
         if fallback is not None:
             from pytest_actionsec.targets import fallback_text
 
@@ -138,10 +143,19 @@ class Suite:
     """The built-in suite as one process runs it: each run made once, on first demand.
 
     ``started`` is the session's start (epoch seconds; the controller's under xdist),
-    which the budget counts from; ``store_url`` the store to open (its password put in).
+    which the budget counts from; ``store_url`` the store to open (its password put in);
+    ``database`` the Hypothesis example database every run saves to and replays first
+    (``"default"``: the profile's; None: none; see :mod:`pytest_actionsec.databases`).
     """
 
-    def __init__(self, config: RunConfig, *, started: float, store_url: str | None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        started: float,
+        store_url: str | None,
+        database: Database = "default",
+    ) -> None:
         if config.seed is None:
             raise ValueError("the run's seed must be chosen before the session starts")
         self.config = config
@@ -150,6 +164,7 @@ class Suite:
         self.store_url = store_url
         #: the message bus of the ``bus`` layer (h-notify), opened on first demand
         self.bus: Any = None
+        self.database: Database = database
         self.store: RecordStore | None = None
         #: why the store could not be opened (one line, masked), once it was tried
         self.store_error: str | None = None
@@ -287,6 +302,7 @@ class Suite:
                 store=store,
                 seconds=seconds,
                 bus=bus,
+                database=self.database,
             )
         self.results[run.id] = found
         return found

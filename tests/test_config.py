@@ -53,6 +53,12 @@ BAD = [
     ("budget", "0s", "must be a positive duration like 90s, 10m or 2h, got '0s'"),
     ("sink", "nova", "must be a dotted path pkg.mod.func or none, got 'nova'"),
     ("boundary", "a..b", "must be a dotted path pkg.mod.func or none, got 'a..b'"),
+    (
+        "database",
+        "ftp://h/0",
+        "names an unknown kind of database 'ftp://' (directories and redis:// URLs are "
+        "known): 'ftp://h/0'",
+    ),
     ("store_stage", "f", "must be a dotted path pkg.mod.func or none, got 'f'"),
     ("notifier", "a..b", "must be a dotted path pkg.mod.func or none, got 'a..b'"),
     (
@@ -168,6 +174,7 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_TRUSTED",
         "ACTIONSEC_SINK",
         "ACTIONSEC_BOUNDARY",
+        "ACTIONSEC_DATABASE",
         "ACTIONSEC_STORE_STAGE",
         "ACTIONSEC_NOTIFIER",
         "ACTIONSEC_BUS",

@@ -208,6 +208,9 @@ INSTALL = "pip install -e '.[nova]'"
 #: Every command the docs show, and what runs it: a test (``path::name``, run by the
 #: suite, with the arguments it really passes noted where it runs a cheaper variant), a
 #: benchmark (``benchmarks/x.py``), or ``.ci/run`` (CI's own entry point).
+#: The test that runs every shell command of docs/campaigns.md on loopback.
+CAMPAIGN_DOCS = "tests/test_campaign_docs.py::test_each_pytest_command_is_accepted"
+
 COMMANDS: dict[str, str] = {
     # README
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[nova]' && "
@@ -260,6 +263,24 @@ COMMANDS: dict[str, str] = {
     "pytest --actionsec --actionsec-seed=5 --actionsec-report=r.json --actionsec-mode=hostile": (
         "benchmarks/compare_findings.py"  # nova-hostile
     ),
+    # docs/campaigns.md: every command run on loopback (Redis) by its own test file
+    "pytest -p no:cacheprovider -n auto --actionsec --actionsec-budget=20m "
+    "--actionsec-database=redis://redis.ci.example:6379/0 "
+    "--actionsec-report=actionsec-report-$SHARD.json": CAMPAIGN_DOCS,
+    "python -m pytest_actionsec.merge actionsec-report.json actionsec-report-*.json "
+    "--sarif actionsec.sarif": CAMPAIGN_DOCS,
+    "pytest -p no:cacheprovider -n auto --actionsec --actionsec-budget=20m": CAMPAIGN_DOCS,
+    "pytest --actionsec --actionsec-database=.hypothesis/examples,"
+    "readonly:redis://redis.ci.example:6379/0": CAMPAIGN_DOCS,
+    "pytest --actionsec --dist loadgroup --tx 2*ssh=runner1//python=/opt/venv/bin/python "
+    "--tx 2*ssh=runner2//python=/opt/venv/bin/python "
+    "--actionsec-database=redis://redis.ci.example:6379/0 --actionsec-report=report.json": (
+        CAMPAIGN_DOCS
+    ),
+    "python -m pytest_actionsec.merge OUT.json IN1.json IN2.json ... [--sarif OUT.sarif]": (
+        "tests/test_campaign_docs.py::test_the_merge_command_runs"
+    ),
+    'python -m pytest -n 2 -q -p no:cacheprovider -m "not install"': CI_RUNS,
     # docs/targets.md
     "pytest --actionsec --actionsec-target=tests.targets.copied_helpers "
     "--actionsec-sink=none --actionsec-boundary=none": (
@@ -284,6 +305,9 @@ NOT_RUN: dict[str, str] = {
     ),
     'pip install "./dist/pytest_actionsec-0.2.0-py3-none-any.whl[nova]"': "needs a built wheel",
     "pip install 'pytest-actionsec[db]'": "needs a package index",
+    "pip install 'pytest-actionsec[nova,redis]' pytest-xdist": (
+        "needs a package index (tests/test_install.py installs the built wheel)"
+    ),
 }
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import textwrap
+import threading
+
+import pytest
+
+from pytest_actionsec import nova as loader
 
 
 def _run(code: str, *flags: str) -> str:
@@ -69,3 +75,52 @@ def test_the_api_modules_load_only_when_asked_and_under_w_error() -> None:
     lines = _run(code, "-W", "error").splitlines()
     assert lines[0] == "False"
     assert lines[1].startswith("True 2.")
+
+
+def _depth_and_thread() -> tuple[int, str]:
+    return len(inspect.stack(0)), threading.current_thread().name
+
+
+def _at_depth(depth: int, call: object) -> object:
+    return _at_depth(depth - 1, call) if depth else call()  # type: ignore[operator]
+
+
+def test_a_fresh_stack_build_runs_at_the_same_depth_from_any_caller() -> None:
+    """The API's build runs on a new thread: its depth (the frame-stack position that
+    made nova's import 30 times slower in xdist workers) does not depend on the caller."""
+    shallow = loader._Once(_depth_and_thread, fresh_stack=True)()
+    deep = _at_depth(300, loader._Once(_depth_and_thread, fresh_stack=True))
+    inline = _at_depth(300, loader._Once(_depth_and_thread))
+    assert shallow == deep
+    assert shallow[1] == "actionsec-nova-load"
+    assert inline[0] > deep[0] + 300  # type: ignore[index]
+    assert loader._API._fresh_stack is True
+
+
+def test_a_fresh_stack_build_raises_in_the_caller_and_is_retried() -> None:
+    attempts: list[int] = []
+
+    def build() -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ImportError("no nova here")
+        return 42
+
+    once = loader._Once(build, fresh_stack=True)
+    with pytest.raises(ImportError, match="no nova here"):
+        once()
+    assert once() == 42
+    assert once() == 42
+    assert len(attempts) == 2
+
+
+def test_the_api_loads_first_in_a_process_without_nova_loaded() -> None:
+    """``api()`` in a fresh interpreter: nova's objects (and eventlet) are loaded on the
+    calling thread first, the API on a fresh stack, and the join returns."""
+    code = """
+        import sys
+        from pytest_actionsec import nova
+        api = nova.api()
+        print(api.instance_actions.__name__, 'eventlet' in sys.modules)
+    """
+    assert _run(code) == "nova.api.openstack.compute.instance_actions True"

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -577,3 +580,27 @@ def test_a_refused_row_yields_its_refusal_and_nothing_judged_on_it(
     assert packer_view - STORE_INVARIANTS  # the packed record has findings of its own
     stored = judge_stored(obs, tuple(FAMILIES))
     assert stored and {v.invariant for v in stored} <= STORE_INVARIANTS
+
+
+def test_the_default_store_is_probed_without_sqlalchemy() -> None:
+    """The start-up probe of the default store (nova's in-process sqlite) needs only
+    Python's sqlite3: an xdist controller no longer imports SQLAlchemy before it starts
+    its workers. A server URL is still parsed (and its driver found) by SQLAlchemy."""
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from pytest_actionsec.store import DEFAULT_URL, probe\n"
+        "print(probe(None), probe(None) == DEFAULT_URL, 'sqlalchemy' in sys.modules)\n"
+        "try:\n"
+        "    probe('nosuch://x')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, 'sqlalchemy' in sys.modules)\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["sqlite:// True False", "StoreError True"]

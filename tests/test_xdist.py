@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,9 @@ import pytest
 from tests.test_plugin import FAST, LEAKY, _run_sub
 
 pytest_plugins = ["pytester"]
+
+#: The checkout holding ``pytest_actionsec`` (subprocess runs put it on their path).
+ROOT = Path(__file__).resolve().parents[1]
 
 #: A conftest for pytester runs: the run clock (which the budget reads too)
 #: advances STEP seconds at each reading, so time is a count of readings, whatever
@@ -218,3 +224,76 @@ def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) 
     assert [line for line in bad.errlines if line.strip()] == [
         "ERROR: target 'nosuch.module' does not import: no module named 'nosuch'"
     ]
+
+
+#: A conftest recording, per process, what the plugin did at the end: whether the
+#: controller imported the modules of its end when the first worker was done, and
+#: how many objects each process froze for its exit (``gc.get_freeze_count``).
+END_RECORDER = """
+import atexit
+import gc
+import sys
+
+import pytest
+
+_who = ["controller"]  # the environment may hold an outer xdist run's worker id
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        _who[0] = config.workerinput["workerid"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_testnodedown(node, error):
+    with open("nodedown-" + node.gateway.id + ".txt", "w") as fh:
+        fh.write(str("hypothesis.internal.observability" in sys.modules))
+
+
+def pytest_unconfigure(config):
+    hooks = config.pluginmanager.get_plugin("actionsec-xdist")
+    if _who[0] == "controller" and hooks is not None:
+        with open("prefetched.txt", "w") as fh:
+            fh.write(str(hooks.prefetched))
+
+
+def _frozen():
+    with open("frozen-" + _who[0] + ".txt", "w") as fh:
+        fh.write(str(gc.get_freeze_count()))
+
+
+atexit.register(_frozen)
+"""
+
+
+def test_processes_end_quickly_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the first worker is done, the controller imports what its end needs (the
+    report, the summary, Hypothesis's summary) while the other still runs; and every
+    process that ran the suite froze its objects for a quick exit (after collecting
+    its garbage), so the interpreter's exit does not walk nova's objects again."""
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    pytester.makeconftest(END_RECORDER)
+    args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
+    result.assert_outcomes(passed=5)
+    assert (pytester.path / "prefetched.txt").read_text() == "True"
+    # imported when the first worker was done (else only at Hypothesis's summary)
+    downs = sorted(pytester.path.glob("nodedown-*.txt"))
+    assert [p.read_text() for p in downs] == ["True", "True"]
+    for who in ("controller", "gw0", "gw1"):
+        assert int((pytester.path / f"frozen-{who}.txt").read_text()) > 1000, who
+
+
+def test_an_in_process_run_freezes_nothing(pytester: pytest.Pytester) -> None:
+    """A session run inside another process (pytester's in-process runs, an IDE's)
+    leaves the process's garbage collector as it was."""
+    before = gc.get_freeze_count()
+    result = pytester.runpytest(
+        "--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-k", "null"
+    )
+    result.assert_outcomes(passed=5)
+    assert gc.get_freeze_count() == before
