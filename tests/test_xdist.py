@@ -83,7 +83,7 @@ def test_n_without_dist_sends_each_run_to_one_worker(pytester: pytest.Pytester, 
     assert len(workers) == 6 and all(len(w) == 1 for w in workers.values()), workers
     assert len({w for ws in workers.values() for w in ws}) == 2  # both workers used
     a, b = _report(pytester, "serial.json"), _report(pytester, "parallel.json")
-    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 40
+    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 48
     assert _findings(a) == _findings(b) and _findings(a)
     # one run per group: every family of a run reports that run's wall time
     runs: dict[str, set[float]] = {}
@@ -279,7 +279,7 @@ def test_processes_end_quickly_under_xdist(
     pytester.makeconftest(END_RECORDER)
     args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
     result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert (pytester.path / "prefetched.txt").read_text() == "True"
     # imported when the first worker was done (else only at Hypothesis's summary)
     downs = sorted(pytester.path.glob("nodedown-*.txt"))
@@ -295,5 +295,5 @@ def test_an_in_process_run_freezes_nothing(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(
         "--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-k", "null"
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert gc.get_freeze_count() == before
