@@ -34,6 +34,7 @@ __all__ = [
     "RunConfig",
     "parse_bool",
     "parse_budget",
+    "parse_bus",
     "parse_database",
     "parse_examples",
     "parse_function",
@@ -162,6 +163,24 @@ def parse_path(value: str) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError(f"must be a file's path, got {value!r}")
+    return text
+
+
+def parse_bus(value: str) -> str:
+    """A message bus's transport URL (``rabbit://user:password@host:5672/``; only its form
+    is checked here, the broker at start-up). The error never shows a password."""
+    text = str(value).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme.isidentifier() or not rest.strip("/"):
+        from pytest_actionsec.credentials import mask_url
+
+        # whatever comes before an @ may be a password, URL or not
+        shown = mask_url(text) if sep else text
+        if "@" in shown and "***" not in shown:
+            shown = "***@" + shown.rpartition("@")[2]
+        raise ValueError(
+            f"must be a transport URL like rabbit://user:password@host:5672/, got {shown!r}"
+        )
     return text
 
 
@@ -341,7 +360,8 @@ OPTIONS: tuple[Option, ...] = (
         parse_min_severity,
         "stored",
         "lowest audience of a leak that fails the run: stored (every leak), admin (leaks "
-        "an admin, nova's service role or a project's user reads through Nova's API) or "
+        "an admin, nova's service role or a project's user reads through Nova's API), bus "
+        "(leaks the services consuming nova's notifications or a project's user read) or "
         "tenant (leaks a project's user who is no admin reads); leaks read by fewer are "
         "reported, never failing",
     ),
@@ -389,6 +409,28 @@ OPTIONS: tuple[Option, ...] = (
         "whatever its name), or none to skip the fault properties",
         env="ACTIONSEC_SINK",
         shown_default="the target's add_instance_fault_from_exc, else nova's",
+    ),
+    Option(
+        "notifier",
+        "--actionsec-notifier",
+        "actionsec_notifier",
+        parse_function,
+        None,
+        "dotted path of the instance-action notification sink to fuzz (pkg.mod.func, "
+        "whatever its name), or none to skip the notification properties",
+        env="ACTIONSEC_NOTIFIER",
+        shown_default="the target's notify_about_instance_action, else nova's",
+    ),
+    Option(
+        "bus",
+        "--actionsec-bus",
+        "actionsec_bus",
+        parse_bus,
+        None,
+        "oslo.messaging transport URL of a message bus (rabbit://user:password@host:5672/): "
+        "the notification sink's bus layer sends each notification over it and reads it back",
+        env="ACTIONSEC_BUS",
+        shown_default="none: no bus layer",
     ),
     Option(
         "boundary",
@@ -480,6 +522,10 @@ class RunConfig:
     boundary: str | None = None
     #: the deployment's policy files, in the order they apply (empty: nova's defaults)
     policy: tuple[str, ...] = ()
+    #: the notification sink's dotted path, ``none`` (off) or None (h-notify)
+    notifier: str | None = None
+    #: the message bus URL of the ``bus`` layer; left out of the repr (a password)
+    bus: str | None = dataclasses.field(default=None, repr=False)
     #: the store stage factory's dotted path for records that are not nova's, ``none``
     #: or None (the target package's entry point, if any)
     store_stage: str | None = None
@@ -536,6 +582,10 @@ class RunConfig:
                 from pytest_actionsec.databases import without_password as bare
 
                 value = bare(str(value))
+            elif option.name == "bus":  # h-notify: never the bus's password either
+                from pytest_actionsec.credentials import without_password as no_password
+
+                value = no_password(str(value))
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif option.name == "budget":
@@ -603,6 +653,11 @@ def read_config(
         values[flag.name], origins[flag.name] = on, (f"ini {flag.ini}" if on else "default")
     if values["update_baseline"] and not values["baseline"]:
         raise ConfigError("--actionsec-update-baseline needs --actionsec-baseline=PATH")
+    # h-notify: a bus adds the bus layer to the default layers; the bus layer needs one
+    if values["bus"] and origins["layers"] == "default":
+        values["layers"] = (*values["layers"], "bus")
+    if "bus" in values["layers"] and not values["bus"]:
+        raise ConfigError("the bus layer needs a message bus: --actionsec-bus=URL")
     return RunConfig(**values, origins=MappingProxyType(origins))
 
 

@@ -23,11 +23,13 @@ MODES: tuple[str, ...] = ("contract", "hostile")
 
 #: Every layer a finding can be made at, in the order a call goes through them: the
 #: helper called directly, through the RPC boundary (``serialize_args``), the row nova's
-#: database API stores and reads back, what nova's API code renders of that row.
-LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
+#: database API stores and reads back, what nova's API code renders of that row; and
+#: (h-notify) a notification as a listener reads it back off a real message bus.
+LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api", "bus")
 
-#: The layers the built-in suite runs when none are chosen.
-DEFAULT_LAYERS: tuple[str, ...] = LAYERS
+#: The layers the built-in suite runs when none are chosen (``bus`` joins them when a
+#: bus is given: ``--actionsec-bus``).
+DEFAULT_LAYERS: tuple[str, ...] = ("packer", "boundary", "store", "api")
 
 #: The layers calls are drawn for (the boundary draws what only an RPC caller passes:
 #: live tracebacks, positional exception arguments); the others draw as the packer.

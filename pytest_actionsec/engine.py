@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.constants import DEFAULT_TIMEOUT, LAYERS
 from pytest_actionsec.execution.pipeline import Pipeline
@@ -178,9 +178,11 @@ def pipeline_for(
     clock: ClockLike | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     executor: Callable[[Call], Observation] | None = None,
+    bus: Any = None,
 ) -> Pipeline:
     """The pipeline of ``run`` on ``target`` judging ``judged`` (families by layer): the
-    one way the suite, :func:`run_group` and the fuzz module build a run."""
+    one way the suite, :func:`run_group` and the fuzz module build a run (``bus``: the
+    :class:`~pytest_actionsec.notifications.Bus` of the ``bus`` layer)."""
     return Pipeline(
         target,
         run,
@@ -189,6 +191,7 @@ def pipeline_for(
         clock=clock,
         timeout=timeout,
         executor=executor,
+        bus=bus,
     )
 
 
@@ -205,11 +208,13 @@ def run_pipeline(
     database: Database = "default",
     store: RecordStore | None = None,
     seconds: float | None = None,
+    bus: Any = None,
 ) -> RunResult:
     """One Hypothesis run of ``run`` judging ``judged`` (families by layer) at once:
     each drawn call is packed, stored and rendered once, as far as its layers need
-    (see :func:`pytest_actionsec.execution.search.search`)."""
-    pipeline = pipeline_for(target, run, judged, store=store, clock=clock, timeout=timeout)
+    (see :func:`pytest_actionsec.execution.search.search`); ``bus`` as for
+    :func:`pipeline_for`."""
+    pipeline = pipeline_for(target, run, judged, store=store, clock=clock, timeout=timeout, bus=bus)
     return search(
         pipeline,
         mode=mode,

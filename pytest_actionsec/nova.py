@@ -25,13 +25,17 @@ from typing import Any, Generic, TypeVar, cast
 
 __all__ = [
     "FAULT_MODULE",
+    "NOTIFY_MODULE",
     "NovaAPI",
+    "NovaMessaging",
     "NovaModules",
     "NovaPolicies",
     "api",
     "conf",
+    "config_opts",
     "fault_module",
     "import_quietly",
+    "messaging",
     "migration",
     "modules",
     "policies",
@@ -277,6 +281,44 @@ def policies() -> NovaPolicies:
 def fault_module() -> ModuleType:
     """``nova.compute.utils``, imported on every call (a fork may lack it: then raises)."""
     return import_quietly(FAULT_MODULE)
+
+
+#: Where nova defines the notification sink (``notify_about_instance_action``; h-notify).
+NOTIFY_MODULE = "nova.compute.utils"
+
+
+@dataclass(frozen=True)
+class NovaMessaging:
+    """Nova's side of notifications (h-notify): its RPC module and network model."""
+
+    #: ``nova.rpc`` (``NOTIFIER``, nova's serializers)
+    rpc: ModuleType
+    #: ``nova.network.model`` (``NetworkInfo``)
+    network: ModuleType
+    #: the module defining ``notify_about_instance_action`` (:data:`NOTIFY_MODULE`)
+    notify: ModuleType
+
+
+def _load_messaging() -> NovaMessaging:
+    modules()  # objects registered, CONF parsed
+    return NovaMessaging(
+        rpc=import_quietly("nova.rpc"),
+        network=import_quietly("nova.network.model"),
+        notify=import_quietly(NOTIFY_MODULE),
+    )
+
+
+_MESSAGING = _Once(_load_messaging)
+
+
+def messaging() -> NovaMessaging:
+    """Nova's notification side (loaded once, after :func:`modules`)."""
+    return _MESSAGING()
+
+
+def config_opts() -> Any:
+    """A fresh ``oslo_config.cfg.ConfigOpts`` (parsing a transport URL without nova)."""
+    return import_quietly("oslo_config.cfg").ConfigOpts()
 
 
 def thread_yield_hook() -> Any:

@@ -4,8 +4,8 @@ Two tables, both narrowest first, are the one place audiences are ranked:
 
 * :data:`LEVELS`, the coarse view (the summary, SARIF, baselines and
   ``--actionsec-min-severity``): ``stored`` (no one through the API), ``admin``
-  (the operator's identities) and ``tenant`` (a project's users). A new level is
-  one line here.
+  (the operator's identities), ``bus`` (the services reading nova's notifications)
+  and ``tenant`` (a project's users). A new level is one line here.
 * :data:`PERSONAS`, the identities each stored row is rendered for through nova's
   API code (:mod:`pytest_actionsec.exposure`), each with its Keystone roles (implied
   roles included, as a token carries them: admin implies manager, member and reader),
@@ -51,6 +51,9 @@ __all__ = [
 LEVELS: tuple[tuple[str, str], ...] = (
     ("stored", "in the database; Nova's API shows this field to no one"),
     ("admin", "only admins and nova's service role read this field through Nova's API"),
+    # what nova sends on the message bus: every service consuming its notifications
+    # (telemetry, other projects' services) reads it, no tenant does (docs/notifications.md)
+    ("bus", "the services consuming nova's notifications read it on the message bus"),
     ("tenant", "a project's user who is no admin reads this field through Nova's API"),
 )
 

@@ -225,7 +225,7 @@ class _State:
         try:
             return self.suite.target(path)
         except TargetError as exc:
-            if exc.option in ("sink", "boundary", "store_stage"):  # the flag or ini key
+            if exc.option in ("sink", "boundary", "store_stage", "notifier"):  # flag or ini
                 raise pytest.UsageError(f"{self.settings.origins[exc.option]}: {exc}") from None
             raise pytest.UsageError(str(exc)) from None
 
@@ -478,6 +478,18 @@ def pytest_configure(config: pytest.Config) -> None:
         if workerinput is None:  # the controller checks once; workers open the store
             if state.uses_store():
                 state.check_store()
+            if "bus" in settings.layers and settings.bus:  # h-notify: the broker answers
+                _check_bus(settings.bus)
+
+
+def _check_bus(url: str) -> None:
+    """A bad bus URL or an unreachable broker is a one-line usage error (masked)."""
+    from pytest_actionsec.notifications import BusError, probe_bus
+
+    try:
+        probe_bus(url)
+    except BusError as exc:
+        raise pytest.UsageError(f"actionsec: the bus layer cannot run: {exc}") from None
 
 
 def _check_outputs(state: _State) -> None:
@@ -629,6 +641,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "boundary",
         "policy",
         "store_stage",
+        "notifier",
+        "bus",
         "report",
         "baseline",
         "update_baseline",
@@ -646,6 +660,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
                 "sink": "default",
                 "boundary": "default",
                 "store_stage": "default",
+                "notifier": "default",
+                "bus": "none",
             }.get(name, "-")
         elif name == "store":
             from pytest_actionsec.store import mask_url
@@ -657,6 +673,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             value = describe(value)
         elif name == "budget":
             value = f"{value:g}s"
+        elif name == "bus":
+            from pytest_actionsec.credentials import mask_url as masked
+
+            value = masked(str(value))
         shown.append(f"{name}={value} ({s.origins[name]})")
     if _distributing(config):
         return [
@@ -669,6 +689,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return [
         "actionsec: " + ", ".join(shown),
         f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
+        f"notifier={target.notify_origin}, "
         f"context={target.context_origin}, "
         f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
         f"actionsec: seed {state.seed} ({s.origins['seed']}); replay with {_replay_text(state)}",
@@ -760,9 +781,11 @@ class ActionsecItem(pytest.Item):
         share = None
         if state.settings.budget is not None:
             share = state.budget_share(self.session)
+        from pytest_actionsec.notifications import BusError
+
         try:
             return suite.result(self.prop, self._judged(), seconds=share)
-        except StoreError as exc:
+        except (StoreError, BusError) as exc:
             pytest.fail(str(exc), pytrace=False)
 
     def runtest(self) -> None:
@@ -951,6 +974,7 @@ _RUN_COST = {
     "pack_action_event_finish": 1.0,  # packed directly: the packer layer only
     "pack_action_event_finish-boundary": 6.0,
     "add_instance_fault_from_exc": 6.0,
+    "notify_about_instance_action": 1.0,  # h-notify: packer only, ~2 ms a call
 }
 
 

@@ -13,7 +13,7 @@ from pytest_actionsec.canaries import Canary, new_canary
 from pytest_actionsec.constants import FIXED_TIME
 from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
 from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec
-from pytest_actionsec.targets import FACTS, FAULT_SINK
+from pytest_actionsec.targets import FACTS, FAULT_SINK, NOTIFY_SINK
 
 if TYPE_CHECKING:
     from pytest_actionsec.targets import Target
@@ -62,6 +62,8 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
     facts = target.facts_of(function) if function in FACTS else None
     if function == FAULT_SINK:
         return _fault_probes(target, layer)
+    if function == NOTIFY_SINK:
+        return _notify_probes(target, layer)
     if facts is None or "exc_val" not in facts.keywords:
         return []
     out: list[Call] = []
@@ -118,6 +120,38 @@ def _fault_probes(target: Target, layer: str) -> list[Call]:
             ("fault_message", None),
         )
         out.append(_probe_call(FAULT_SINK, layer, context, arguments, canaries + exc_canaries))
+    return out
+
+
+def _notify_probes(target: Target, layer: str) -> list[Call]:
+    """The notification sink's probes (h-notify): an exception carrying a secret in its
+    text, and one whose ``__str__`` raises, each raised through a frame whose locals hold
+    a secret, notified as an instance action's error."""
+    import dataclasses
+
+    from pytest_actionsec.notifications import notification_allowed
+    from pytest_actionsec.specs import ServerSpec
+
+    out: list[Call] = []
+    for kind, behaviour in (("plain", None), ("falsy", ("__str__", "raises"))):
+        context, canaries = _probe_context()
+        exc_canaries: list[Canary] = []
+        spec = _probe_exception(target, kind, behaviour, exc_canaries)
+        local = new_canary("frame locals of the raising frame")
+        exc_canaries.append(local)
+        spec = dataclasses.replace(spec, raise_secrets=(("password", local.token),))
+        arguments: tuple[tuple[str, Any], ...] = (
+            ("instance", ServerSpec(_PROBE_UUID)),
+            ("host", "compute-0"),
+            ("action", "update"),
+            ("phase", "error"),
+            ("exception", spec),
+        )
+        moved = [
+            dataclasses.replace(c, allowed_fields=notification_allowed(c.allowed_fields))
+            for c in canaries + exc_canaries
+        ]
+        out.append(_probe_call(NOTIFY_SINK, layer, context, arguments, moved))
     return out
 
 

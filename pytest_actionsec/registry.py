@@ -54,12 +54,14 @@ OUTCOMES: tuple[str, ...] = ("record", "malformed", "error", "timeout")
 
 #: Audiences of a leaked secret, lowest first (:data:`pytest_actionsec.personas.LEVELS`):
 #: ``stored`` (in the database, never rendered by Nova's API), ``admin`` (rendered to
-#: admins and nova's service role only), ``tenant`` (rendered to a project's users).
+#: admins and nova's service role only), ``bus`` (sent on the message bus to every service
+#: consuming nova's notifications), ``tenant`` (rendered to a project's users).
 SEVERITIES: tuple[str, ...] = _SEVERITIES
 
 
 def severity_rank(severity: str | None) -> int:
-    """0 for no severity, then 1 (stored), 2 (admin), 3 (tenant): :data:`SEVERITIES` order."""
+    """0 for no severity, then 1 (stored), 2 (admin), 3 (bus), 4 (tenant): :data:`SEVERITIES`
+    order."""
     return level_rank(severity)
 
 

@@ -30,7 +30,13 @@ from typing import IO, Any
 from pytest_actionsec.canaries import Canary
 from pytest_actionsec.constants import DEFAULT_TIMEOUT, FIXED_TIME, LAYERS
 from pytest_actionsec.oracle import FAMILIES, Observation, Violation, judge
-from pytest_actionsec.targets import DEFAULT_TARGET, FACTS, FAULT_SINK, resolve_target
+from pytest_actionsec.targets import (
+    DEFAULT_TARGET,
+    FACTS,
+    FAULT_SINK,
+    NOTIFY_SINK,
+    resolve_target,
+)
 
 __all__ = ["LAYERS", "Replay", "violation_line"]
 
@@ -119,6 +125,10 @@ class Replay:
             from pytest_actionsec.faults import capturing
 
             invoke = capturing(fn)
+        elif self.function == NOTIFY_SINK:  # h-notify: the notification as sent
+            from pytest_actionsec.notifications import capturing as sent
+
+            invoke = sent(fn)
         now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)  # the frozen clock
         with capture_logs() as lines, time_limit(self.timeout) as arm:
             obs = observe(

@@ -547,9 +547,14 @@ def _physical(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 #: SARIF ``security-severity`` (a CVSS-like 0-10 score, as GitHub code scanning reads
 #: it) of a leak by its audience.
-SECURITY_SEVERITY: Mapping[str, str] = {"tenant": "8.5", "admin": "5.0", "stored": "3.0"}
+SECURITY_SEVERITY: Mapping[str, str] = {
+    "tenant": "8.5",
+    "bus": "6.5",  # h-notify: the notification bus's consumers
+    "admin": "5.0",
+    "stored": "3.0",
+}
 #: SARIF ``level`` of a new leak by its audience.
-_LEAK_LEVEL = {"tenant": "error", "admin": "warning", "stored": "note"}
+_LEAK_LEVEL = {"tenant": "error", "bus": "warning", "admin": "warning", "stored": "note"}
 
 
 def _level(v: Mapping[str, Any]) -> str:
@@ -793,11 +798,10 @@ def summary_lines(
         f"{new} new violation(s), {accepted} accepted; seed {seed} (replay with {replay})"
     )
     for kind, dotted in sorted((fallbacks or {}).items()):
-        what, flag = (
-            ("fault sink", "--actionsec-sink")
-            if kind == "sink"
-            else ("RPC boundary", "--actionsec-boundary")
-        )
+        what, flag = {
+            "sink": ("fault sink", "--actionsec-sink"),
+            "notifier": ("notification sink", "--actionsec-notifier"),  # h-notify
+        }.get(kind, ("RPC boundary", "--actionsec-boundary"))
         lines.append(
             f"actionsec: fallback: the target has no {what} of its own; nova's {dotted} was "
             f"fuzzed in its place (choose with {flag}=DOTTED or {flag}=none)"

@@ -29,11 +29,12 @@ from pytest_actionsec.specs import (
     ExcSpec,
     InstanceSpec,
     ObjSpec,
+    ServerSpec,
     TbSpec,
     alias,
     spec_bytes,
 )
-from pytest_actionsec.targets import FAULT_SINK
+from pytest_actionsec.targets import FAULT_SINK, NOTIFY_SINK
 
 if TYPE_CHECKING:
     from pytest_actionsec.targets import Target
@@ -145,6 +146,9 @@ def _helper_ref(target: Target, function: str, imports: set[str]) -> str:
     if function == FAULT_SINK:
         origin = target.fault_origin if "." in target.fault_origin else ""
         return _import_ref(origin or f"nova.compute.utils.{FAULT_SINK}", imports)
+    if function == NOTIFY_SINK:  # h-notify
+        origin = target.notify_origin if "." in target.notify_origin else ""
+        return _import_ref(origin or f"nova.compute.utils.{NOTIFY_SINK}", imports)
     owner = target.facts_of(function).owner
     try:
         loaded = importlib.import_module(target.path)
@@ -231,6 +235,10 @@ def call_source(
             exc_raised = value.raise_secrets is not None
         elif isinstance(value, ObjSpec):
             values[name] = value.expr
+        elif isinstance(value, ServerSpec):  # h-notify: the notified server
+            imports.add("from pytest_actionsec.notifications import make_server")
+            uuid = value.uuid.expr if isinstance(value.uuid, ObjSpec) else literal(value.uuid)
+            values[name] = f"make_server({uuid})"
         elif isinstance(value, InstanceSpec):
             imports.add("from pytest_actionsec.specs import make_instance")
             uuid = value.uuid.expr if isinstance(value.uuid, ObjSpec) else literal(value.uuid)

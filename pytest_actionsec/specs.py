@@ -108,6 +108,19 @@ def make_instance(uuid: Any, *, plain: bool = False) -> Any:
 
 
 @dataclass(frozen=True)
+class ServerSpec(InstanceSpec):
+    """The server a notification is about (h-notify): nova's ``Instance`` with ``uuid``
+    and every field the instance payload reads (``notifications.make_server``)."""
+
+    def build(self) -> Any:
+        """A fresh server object."""
+        from pytest_actionsec.notifications import make_server
+
+        uuid = self.uuid.build() if isinstance(self.uuid, ObjSpec) else self.uuid
+        return make_server(uuid)
+
+
+@dataclass(frozen=True)
 class ExcSpec:
     """An exception to build: its class (maybe created on the fly) and its state.
 

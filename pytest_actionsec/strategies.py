@@ -56,11 +56,12 @@ from pytest_actionsec.specs import (
     ExcSpec,
     InstanceSpec,
     ObjSpec,
+    ServerSpec,
     TbSpec,
     raise_through_frame,
 )
 from pytest_actionsec.specs import build_exception as build_exception
-from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, Target
+from pytest_actionsec.targets import FAULT_SINK, FUNCTIONS, NOTIFY_SINK, Target
 from pytest_actionsec.values import EPOCH as EPOCH
 from pytest_actionsec.values import LATEST as LATEST
 from pytest_actionsec.values import (
@@ -223,6 +224,83 @@ def _fault_calls(draw: st.DrawFn, target: Target, mode: str, layer: str) -> Call
     )
 
 
+# h-notify: the notification sink. Nova's callers notify from the ``except`` block that
+# caught the exception (or with one caught before): in contract the exception is raised
+# (through a frame whose locals hold a secret), the action one of nova's notification
+# actions, the phase one of its phases, the host a host name. Hostile adds exceptions
+# never raised, non-exceptions, any action text, odd phases and hosts.
+_PHASES_CONTRACT = ("error", "error", None, "start", "end")
+_PHASES_HOSTILE = (*_PHASES_CONTRACT, "progress", "", "no-such-phase", 5)
+_NOTIFY_EXC_CONTRACT = ("raised", "raised", "raised", "none")
+_NOTIFY_EXC_HOSTILE = (*_NOTIFY_EXC_CONTRACT, "unraised", "unraised")
+
+
+@st.composite
+def _notification_calls(draw: st.DrawFn, target: Target, mode: str, layer: str) -> Call:
+    import dataclasses
+
+    from pytest_actionsec.notifications import notification_actions
+    from pytest_actionsec.notifications import notification_allowed as allowed
+
+    hostile = mode == "hostile"
+    ctx, reasons, canaries, server_time = draw_context(draw, mode, None)
+    all_reasons = list(reasons)
+    all_canaries = list(canaries)
+    uuid, why = draw_uuid(draw, mode)
+    if why:
+        all_reasons.append(why)
+    host, why = draw_host(draw, mode)
+    if why:
+        all_reasons.append(why)
+    if host is None:  # nova always names the notifying host (CONF.host)
+        host = "compute-0"
+    action_choice, phase, exc_choice = pick(
+        draw,
+        notification_actions() + (("text",) if hostile else ()),
+        _PHASES_HOSTILE if hostile else _PHASES_CONTRACT,
+        _NOTIFY_EXC_HOSTILE if hostile else _NOTIFY_EXC_CONTRACT,
+    )
+    action: Any = action_choice
+    if action_choice == ("text",):
+        action, why = draw_name(draw, "action_name", mode)
+        all_reasons.append(why or "action is no notification action of nova")
+    if phase not in _PHASES_CONTRACT:
+        all_reasons.append(f"phase is {phase!r}, no notification phase of nova")
+    exception: Any = None
+    if exc_choice != "none":
+        exception, why_fault, fault_canaries = draw_fault(draw, target.trusted, mode)
+        all_canaries.extend(fault_canaries)
+        if isinstance(exception, ExcSpec):
+            if exc_choice == "raised" and exception.raise_secrets is None:
+                c = new_canary("frame locals of the raising frame")
+                all_canaries.append(c)
+                exception = dataclasses.replace(exception, raise_secrets=(("password", c.token),))
+            elif exc_choice == "unraised" and exception.raise_secrets is None:
+                all_reasons.append("exception was never raised (no traceback)")
+        else:
+            all_reasons.extend(w.replace("fault is", "exception is") for w in why_fault)
+    arguments: tuple[tuple[str, Any], ...] = (
+        ("instance", ServerSpec(uuid)),
+        ("host", host),
+        ("action", action),
+        ("phase", phase),
+        ("exception", exception),
+    )
+    # an id planted in the context may appear in its own field of the notification
+    moved = tuple(
+        dataclasses.replace(c, allowed_fields=allowed(c.allowed_fields)) for c in all_canaries
+    )
+    return Call(
+        function=NOTIFY_SINK,
+        layer=layer,
+        context=ctx,
+        arguments=arguments,
+        server_time=server_time,
+        hostile=tuple(all_reasons),
+        canaries=moved,
+    )
+
+
 def calls(
     target: Target, function: str, *, mode: str = "contract", layer: str = "packer"
 ) -> st.SearchStrategy[Call]:
@@ -242,4 +320,6 @@ def calls(
         raise InvalidArgument("the boundary layer only wraps pack_action_event_finish")
     if function == FAULT_SINK:
         return _fault_calls(target, mode, layer)
+    if function == NOTIFY_SINK:
+        return _notification_calls(target, mode, layer)
     return _calls(target, function, mode, layer)

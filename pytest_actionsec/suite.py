@@ -170,6 +170,8 @@ class Suite:
         self.seed: int = config.seed
         self.started = started
         self.store_url = store_url
+        #: the message bus of the ``bus`` layer (h-notify), opened on first demand
+        self.bus: Any = None
         self.database: Database = database
         self.store: RecordStore | None = None
         #: why the store could not be opened (one line, masked), once it was tried
@@ -188,7 +190,12 @@ class Suite:
         if path not in self._targets:
             c = self.config
             self._targets[path] = resolve_target(
-                path, trusted=c.trusted, sink=c.sink, boundary=c.boundary, store_stage=c.store_stage
+                path,
+                trusted=c.trusted,
+                sink=c.sink,
+                boundary=c.boundary,
+                store_stage=c.store_stage,
+                notifier=c.notifier,
             )
         return self._targets[path]
 
@@ -213,6 +220,15 @@ class Suite:
                     f"actionsec: the store cannot be opened: {type(exc).__name__}: {exc}"
                 )
         return self.store
+
+    def open_bus(self) -> Any:
+        """The session's message bus (opened once; h-notify); raises
+        :class:`~pytest_actionsec.notifications.BusError` (one line, masked)."""
+        if self.bus is None and self.config.bus:
+            from pytest_actionsec.notifications import Bus
+
+            self.bus = Bus.open(self.config.bus)
+        return self.bus
 
     def seed_of(self, run_id: str) -> int:
         """The seed of one run, derived from the session's seed and the run's id."""
@@ -276,8 +292,12 @@ class Suite:
             store = self.open_store()
             if store is None:  # the start-up probe passed, the open did not: never a skip
                 raise StoreError(self.store_error or "actionsec: the store cannot be opened")
+        bus = self.open_bus() if "bus" in judged else None
         c = self.config
-        with SkewedClock() as clock:
+        ignore: tuple[str, ...] = ()
+        if bus is not None:  # h-notify: the bus keeps real time (its timers, heartbeats)
+            from pytest_actionsec.notifications import BUS_REAL_TIME as ignore
+        with SkewedClock(ignore=ignore) as clock:
             found = run_pipeline(
                 self.target(),
                 run,
@@ -289,13 +309,17 @@ class Suite:
                 timeout=c.time_limit,
                 store=store,
                 seconds=seconds,
+                bus=bus,
                 database=self.database,
             )
         self.results[run.id] = found
         return found
 
     def close(self) -> None:
-        """Close the store, if one was opened."""
+        """Close the store and the bus, if they were opened."""
+        if self.bus is not None:
+            bus, self.bus = self.bus, None
+            bus.close()
         if self.store is not None:
             store, self.store = self.store, None
             store.close()

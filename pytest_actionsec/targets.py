@@ -28,6 +28,12 @@ from pytest_actionsec.contract import (
 from pytest_actionsec.errors import TargetError
 from pytest_actionsec.faults import fault_fields, find_fault_sink
 from pytest_actionsec.locations import SourceLocation, definition, real_function
+from pytest_actionsec.notifications import (  # h-notify: the notification sink
+    NOTIFICATION_COLUMNS,
+    NOTIFICATION_TABLE,
+    NOTIFY_SINK,
+    find_notifier,
+)
 from pytest_actionsec.nova import import_quietly
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "FAULT_SINK",
     "FUNCTIONS",
     "HELPERS",
+    "NOTIFY_SINK",
     "OFF",
     "POSITIONAL_PARAMS",
     "SINKS",
@@ -188,6 +195,23 @@ FACTS: Mapping[str, HelperFacts] = {
             frozenset({"instance_uuid", "code", "message", "details", "host"}),
             {"instance_uuid": ("arg", "instance.uuid")},
         ),
+        # h-notify: the notification sink (its record is the wire message, flattened)
+        HelperFacts(
+            NOTIFY_SINK,
+            "",
+            NOTIFICATION_TABLE,
+            # nova passes the server positionally, the rest mostly by keyword (and a
+            # parameter is positional for every function alike: host is not, for
+            # pack_action_event_start)
+            ("instance",),
+            ("host", "action", "phase", "exception"),
+            frozenset({"event_type", "publisher_id", "priority", "payload.uuid"}),
+            {
+                "payload.uuid": ("arg", "instance.uuid"),
+                "payload.action_initiator_user": ("context", "user_id"),
+                "payload.action_initiator_project": ("context", "project_id"),
+            },
+        ),
     )
 }
 
@@ -239,6 +263,8 @@ COLUMNS: Mapping[str, Mapping[str, tuple[str, int | None]]] = {
         "deleted_at": ("datetime", None),
         "deleted": ("int", None),
     },
+    # h-notify: no table; the notification's fields as they go on the wire
+    NOTIFICATION_TABLE: NOTIFICATION_COLUMNS,
 }
 
 
@@ -246,10 +272,10 @@ COLUMNS: Mapping[str, Mapping[str, tuple[str, int | None]]] = {
 FAULT_SINK = "add_instance_fault_from_exc"
 
 #: The four helpers, in the order Nova calls them.
-HELPERS: tuple[str, ...] = tuple(name for name in FACTS if name != FAULT_SINK)
+HELPERS: tuple[str, ...] = tuple(name for name in FACTS if name not in (FAULT_SINK, NOTIFY_SINK))
 
 #: Functions that write a record themselves (a target may lack them: then skipped).
-SINKS: tuple[str, ...] = (FAULT_SINK,)
+SINKS: tuple[str, ...] = (FAULT_SINK, NOTIFY_SINK)
 
 #: The helper the RPC boundary wraps.
 BOUNDARY_HELPER = "pack_action_event_finish"
@@ -297,7 +323,7 @@ class PlainContext:
 
 def fallback_text(kind: str, dotted: str) -> str:
     """What a finding says when it went through nova's ``kind`` (``sink``, ``boundary``)."""
-    what = "fault sink" if kind == "sink" else "RPC boundary"
+    what = {"sink": "fault sink", "notifier": "notification sink"}.get(kind, "RPC boundary")
     return f"through nova's {what} (fallback): {dotted}"
 
 
@@ -319,6 +345,8 @@ class Target:
     #: nova's functions used because the target has none of its own (``"boundary"``,
     #: ``"sink"``: the dotted path used); the reports name them
     fallbacks: Mapping[str, str] = field(default_factory=dict)
+    #: where the notification sink comes from (``none``: the target has none; h-notify)
+    notify_origin: str = "none"
     #: the contract read from the target's own code (None: nova 34's, :data:`FACTS`)
     contract: Contract | None = None
     #: the store stage of records that are not nova's: ``factory(target)`` returns a
@@ -353,6 +381,9 @@ class Target:
         through (``kind``: ``sink`` or ``boundary``), None when only the target's own code."""
         if function == FAULT_SINK and "sink" in self.fallbacks:
             return "sink", self.fallbacks["sink"]
+        if function == NOTIFY_SINK:
+            found = self.fallbacks.get("notifier")
+            return ("notifier", found) if found else None
         through_boundary = layer == "boundary" or (
             layer in ("store", "api") and self.boundary is not None
         )
@@ -578,6 +609,22 @@ def _find_sink(
     return find_fault_sink(module, path, given=(load_function(dotted, "sink"), dotted))
 
 
+def _find_notifier(
+    module: Any, path: str, notifier: str | None
+) -> tuple[Callable[..., Any] | None, str, str]:
+    """``(notifier, origin, note)``: the one named, else the target's own, else nova's."""
+    if notifier is not None and notifier.strip().lower() == OFF:
+        return (
+            None,
+            OFF,
+            "notification properties skipped: turned off by --actionsec-notifier=none",
+        )
+    if notifier is None:
+        return find_notifier(module, path)
+    dotted = notifier.strip()
+    return find_notifier(module, path, given=(load_function(dotted, "notifier"), dotted))
+
+
 #: The entry-point group where a project names the store stage of its own records
 #: (the entry point's name is the target's top-level package or its dotted path).
 STORE_STAGE_GROUP = "pytest_actionsec.store_stages"
@@ -672,6 +719,7 @@ def resolve_target(
     sink: str | None = None,
     boundary: str | None = None,
     store_stage: str | None = None,
+    notifier: str | None = None,
 ) -> Target:
     """Resolve a dotted module path into a :class:`Target`.
 
@@ -682,7 +730,9 @@ def resolve_target(
     ``none`` to turn them off (their properties skip); None (default): the target's
     own, else nova's, recorded in :attr:`Target.fallbacks`. ``store_stage`` names the
     factory of the store stage for records that are not nova's (default: the target
-    package's ``pytest_actionsec.store_stages`` entry point; ``none``: none). Raises
+    package's ``pytest_actionsec.store_stages`` entry point; ``none``: none);
+    ``notifier`` names the notification sink (``notify_about_instance_action``) as
+    ``sink`` does the fault sink. Raises
     :class:`TargetError`: one line for one problem; every wrong or missing helper,
     boundary and sink at once, one per line after a head line, for several.
     """
@@ -773,6 +823,18 @@ def resolve_target(
                 fallbacks["sink"] = fault_origin
         if note:
             notes.append(note)
+    notify_origin = OFF
+    try:
+        found_notifier, notify_origin, note = _find_notifier(module, path, notifier)
+    except TargetError as exc:
+        problems.append(exc)
+    else:
+        if found_notifier is not None:
+            helpers[NOTIFY_SINK] = found_notifier
+            if notifier is None and not _own_package(path, notify_origin):
+                fallbacks["notifier"] = notify_origin
+        if note:
+            notes.append(note)
     if problems:
         raise _all_problems(path, problems)
 
@@ -808,6 +870,7 @@ def resolve_target(
         notes=tuple(notes),
         fault_origin=fault_origin,
         fallbacks=fallbacks,
+        notify_origin=notify_origin,
         contract=contract,
         store_factory=store_factory if contract is not None and not contract.nova_records else None,
         store_stage_origin=store_stage_origin,

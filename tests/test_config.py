@@ -36,15 +36,19 @@ BAD = [
     (
         "layers",
         "packer,db",
-        "must be a comma-separated list of packer, boundary, store, api, got 'packer,db'",
+        "must be a comma-separated list of packer, boundary, store, api, bus, got 'packer,db'",
     ),
-    ("layers", ",", "must be a comma-separated list of packer, boundary, store, api, got ','"),
+    (
+        "layers",
+        ",",
+        "must be a comma-separated list of packer, boundary, store, api, bus, got ','",
+    ),
     ("timeout", "soon", "must be a number of seconds (0: no limit), got 'soon'"),
     ("timeout", "-1", "must be a number of seconds (0: no limit), got '-1'"),
     ("timeout", "inf", "must be a number of seconds (0: no limit), got 'inf'"),
     ("timeout", "nan", "must be a number of seconds (0: no limit), got 'nan'"),
     ("target", "a..b", "must be a dotted module path, got 'a..b'"),
-    ("min_severity", "loud", "must be one of stored, admin, tenant, got 'loud'"),
+    ("min_severity", "loud", "must be one of stored, admin, bus, tenant, got 'loud'"),
     ("budget", "soon", "must be a duration like 90s, 10m or 2h, got 'soon'"),
     ("budget", "0s", "must be a positive duration like 90s, 10m or 2h, got '0s'"),
     ("sink", "nova", "must be a dotted path pkg.mod.func or none, got 'nova'"),
@@ -56,6 +60,12 @@ BAD = [
         "known): 'ftp://h/0'",
     ),
     ("store_stage", "f", "must be a dotted path pkg.mod.func or none, got 'f'"),
+    ("notifier", "a..b", "must be a dotted path pkg.mod.func or none, got 'a..b'"),
+    (
+        "bus",
+        "127.0.0.1:5672",
+        "must be a transport URL like rabbit://user:password@host:5672/, got '127.0.0.1:5672'",
+    ),
 ]
 
 
@@ -167,6 +177,8 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_DATABASE",
         "ACTIONSEC_POLICY",
         "ACTIONSEC_STORE_STAGE",
+        "ACTIONSEC_NOTIFIER",
+        "ACTIONSEC_BUS",
     }
 
 

@@ -333,8 +333,8 @@ def test_what_runs_a_command_exists_by_name(runner: str) -> None:
 
 
 def test_the_suite_is_listed_from_an_empty_directory(tmp_path: Path) -> None:
-    """`pytest --actionsec --collect-only -q` (the tutorial) lists the 130 items on nova
-    (128 per-call properties and the history machine's 2)."""
+    """`pytest --actionsec --collect-only -q` (the tutorial) lists the 138 items on nova
+    (128 per-call properties, the notification sink's 8 and the history machine's 2)."""
     pytest.importorskip("nova")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -350,7 +350,7 @@ def test_the_suite_is_listed_from_an_empty_directory(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     items = [line for line in proc.stdout.splitlines() if line.startswith("actionsec[")]
-    assert len(items) == 130 and "130 tests collected" in proc.stdout, proc.stdout[-2000:]
+    assert len(items) == 138 and "138 tests collected" in proc.stdout, proc.stdout[-2000:]
     assert "actionsec[history-server-history-store]" in items
     assert "actionsec[leak-add_instance_fault_from_exc-packer]" in items
     assert "actionsec[integrity-pack_action_event_finish-boundary]" in items
@@ -394,13 +394,13 @@ def test_readme_first_command_runs_the_builtin_suite_against_nova() -> None:
 def test_readme_shows_what_the_first_command_prints() -> None:
     text = README.read_text(encoding="utf-8")
     for line in (
-        "collected 130 items",
+        "collected 138 items",
         "actionsec: seed 5 (--actionsec-seed); replay with --actionsec-seed=5",
         "audience:  leak.admin (only admins and nova's service role read this field through "
         "Nova's API)",
         "personas:  admin, project_admin",
-        "actionsec: 130 properties in 7 Hypothesis runs",
-        "12 failed, 118 passed",
+        "actionsec: 138 properties in 8 Hypothesis runs",
+        "14 failed, 124 passed",
     ):
         assert line in text, line
 

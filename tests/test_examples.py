@@ -101,7 +101,7 @@ def test_regression_demo_catches_the_cve_regression(tmp_path: Path) -> None:
     assert "audience:  leak.admin" in out
     assert "canary from exception." in out
     assert "FAILED (2 new; leak.tenant)" in out
-    assert "1 failed, 39 deselected" in out
+    assert "1 failed, 47 deselected" in out
     tenant_only = [*args, "--actionsec-min-severity=tenant"]
     assert "FAILED (1 new; leak.tenant)" in _run(tenant_only, demo).stdout
 
@@ -157,7 +157,8 @@ def test_custom_invariant_catches_the_forks_leak_like_a_builtin(tmp_path: Path) 
     assert "acme.hostname [acme] pack_action_event_finish" in out
     assert "FAILED actionsec[acme-pack_action_event_finish-packer]" in out
     assert "FAILED actionsec[acme-pack_action_event_finish-boundary]" in out
-    assert "4 passed" in out  # the other helpers and nova's fault sink store no host name
+    # the other helpers and nova's two sinks store or send no host name
+    assert "5 passed" in out
     report = json.loads((fork / "r.json").read_text())
     found = {(v["invariant"], v["family"], v["layer"], v["field"]) for v in report["violations"]}
     assert found == {
@@ -183,7 +184,7 @@ def test_custom_invariant_passes_on_nova_itself(tmp_path: Path) -> None:
         ["--actionsec", "--actionsec-seed=2", "--actionsec-examples=30", "-k", "acme"], fork
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 passed" in result.stdout
+    assert "7 passed" in result.stdout
 
 
 def test_duplicate_invariant_id_is_a_one_line_usage_error(tmp_path: Path) -> None:
@@ -225,7 +226,8 @@ def test_custom_target_passes_the_suite(tmp_path: Path, mode: str) -> None:
     assert "boundary=my_packers.serialize_args" in out
     assert "trusted=my_packers.SafeError" in out
     assert "fault=my_packers.add_instance_fault_from_exc" in out
-    assert "48 passed" in out
+    assert "notifier=my_packers.notify_about_instance_action" in out
+    assert "56 passed" in out
 
 
 def test_custom_target_regression_is_caught(tmp_path: Path) -> None:

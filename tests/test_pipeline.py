@@ -56,7 +56,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return counts
 
 
-def test_nova_takes_six_runs_and_each_layer_has_one() -> None:
+def test_nova_takes_seven_runs_and_each_layer_has_one() -> None:
     runs = builtin_runs(LAYERS)
     assert [r.id for r in runs] == [
         "pack_action_start",
@@ -64,8 +64,12 @@ def test_nova_takes_six_runs_and_each_layer_has_one() -> None:
         "pack_action_event_start",
         "pack_action_event_finish",
         "add_instance_fault_from_exc",
+        "notify_about_instance_action",
         "pack_action_event_finish-boundary",
     ]
+    # the notification sink: packer and bus only, both in its one run
+    assert run_of("notify_about_instance_action", "bus") == Run("notify_about_instance_action")
+    assert Run("notify_about_instance_action").layers() == ("packer", "bus")
     # event finish is stored as nova stores it: through serialize_args
     assert run_of("pack_action_event_finish", "store") == Run(
         "pack_action_event_finish", "boundary"
@@ -74,7 +78,7 @@ def test_nova_takes_six_runs_and_each_layer_has_one() -> None:
     # a target without a boundary packs event finish directly for every layer
     assert run_of("pack_action_event_finish", "api", has_boundary=False).via == "packer"
     assert run_of("pack_action_start", "api") == Run("pack_action_start")
-    assert len(builtin_runs(("packer",))) == 5 and len(builtin_runs(("store", "api"))) == 5
+    assert len(builtin_runs(("packer",))) == 6 and len(builtin_runs(("store", "api"))) == 5
 
 
 def test_each_example_is_packed_stored_and_rendered_once(
@@ -168,10 +172,10 @@ def test_observations_and_violations_are_frozen(nova: Target) -> None:
         obs.record = {}  # type: ignore[misc]
 
 
-def test_the_suite_reports_its_six_runs(tmp_path: Path) -> None:
+def test_the_suite_reports_its_eight_runs(tmp_path: Path) -> None:
     """The default suite (all four layers) on nova: 128 per-call items in 6 Hypothesis
-    runs and the history machine's 2 items in a seventh, each report entry naming its
-    run."""
+    runs, the notification sink's 8 in a seventh and the history machine's 2 items in an
+    eighth, each report entry naming its run."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
     done = subprocess.run(
         [
@@ -192,11 +196,12 @@ def test_the_suite_reports_its_six_runs(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert "130 properties in 7 Hypothesis runs" in done.stdout, done.stdout[-3000:]
+    assert "138 properties in 8 Hypothesis runs" in done.stdout, done.stdout[-3000:]
     report = json.loads((tmp_path / "r.json").read_text())
     runs = Counter(p["run"] for p in report["properties"])
-    assert len(runs) == 7 and sum(runs.values()) == 130
+    assert len(runs) == 8 and sum(runs.values()) == 138
     assert runs["server-history"] == 2  # the history machine: store and api
+    assert runs["notify_about_instance_action"] == len(FAMILIES)  # packer (no bus given)
     assert runs["pack_action_event_finish-boundary"] == 3 * len(FAMILIES)  # boundary,store,api
     assert runs["pack_action_event_finish"] == len(FAMILIES)  # packer only
 

@@ -117,7 +117,7 @@ def test_disable_with_p_no(pytester: pytest.Pytester) -> None:
 def test_collects_one_item_per_property_helper_and_layer(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--actionsec", "--actionsec-layers=packer,boundary", "--co")
     names = _items(result)
-    assert len(names) == 8 * 5 + 8  # four helpers and the fault sink, and the boundary
+    assert len(names) == 8 * 6 + 8  # four helpers and the two sinks, and the boundary
     assert any("actionsec[leak-pack_action_event_finish-boundary]" in n for n in names)
     assert any("actionsec[leak-add_instance_fault_from_exc-packer]" in n for n in names)
     assert result.ret == pytest.ExitCode.OK
@@ -132,7 +132,7 @@ def test_k_and_m_select_builtin_items(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(
         "--actionsec", "--actionsec-layers=packer", "--co", "-m", "actionsec"
     )
-    assert len(_items(result)) == 40
+    assert len(_items(result)) == 48
     assert "test_other" not in result.stdout.str()
 
 
@@ -154,7 +154,7 @@ def test_without_flag_no_suite(pytester: pytest.Pytester) -> None:
         (["--actionsec-target=a..b"], "*--actionsec-target: must be a dotted module path*"),
         (
             ["--actionsec-min-severity=loud"],
-            "*--actionsec-min-severity: must be one of stored, admin, tenant, got 'loud'*",
+            "*--actionsec-min-severity: must be one of stored, admin, bus, tenant, got 'loud'*",
         ),
     ],
 )
@@ -241,7 +241,7 @@ def test_ini_twins_and_command_line_wins(pytester: pytest.Pytester) -> None:
             "actionsec: seed * (random); replay with --actionsec-seed=*",
         ]
     )
-    assert len(_items(result)) == 40
+    assert len(_items(result)) == 48
 
 
 def test_bad_ini_value_is_usage_error(pytester: pytest.Pytester) -> None:
@@ -318,7 +318,7 @@ def test_json_report_shape(pytester: pytest.Pytester, leaky: str) -> None:
     report = json.loads((pytester.path / "out" / "r.json").read_text())
     assert set(report) >= {"target", "mode", "seed", "properties", "violations"}
     assert report["target"] == leaky and report["mode"] == "contract" and report["seed"] == 7
-    assert len(report["properties"]) == 40  # 8 families x (4 helpers + the fault sink)
+    assert len(report["properties"]) == 48  # 8 families x (4 helpers + the two sinks)
     for prop in report["properties"]:
         assert set(prop) >= {"id", "function", "layer", "examples", "status"}
     families = {"leak", "type", "null", "bounds", "time", "integrity", "purity", "crash"}
@@ -356,12 +356,18 @@ def test_sarif_report(pytester: pytest.Pytester, leaky: str) -> None:
     }
     assert levels[("leak-pack_action_event_finish-packer", "details")] == "warning"
     assert levels[("leak-add_instance_fault_from_exc-packer", "details")] == "warning"
+    # nova's notification sink (the target has none) sends the exception's text to the
+    # bus: read by the services consuming notifications, a warning too
+    assert levels[("leak-notify_about_instance_action-packer", "payload.fault.traceback")] == (
+        "warning"
+    )
     for r in run["results"]:
         family, layer = r["properties"]["family"], r["properties"]["layer"]
         assert r["properties"]["property"].startswith(f"{family}-")
         assert r["properties"]["property"].endswith(f"-{layer}")
-        assert r["properties"]["severity"] == "admin"
-        assert r["properties"]["security-severity"] == "5.0"
+        bus = r["properties"]["property"] == "leak-notify_about_instance_action-packer"
+        assert r["properties"]["severity"] == ("bus" if bus else "admin")
+        assert r["properties"]["security-severity"] == ("6.5" if bus else "5.0")
     leak_rule = next(r for r in run["tool"]["driver"]["rules"] if r["id"] == "leak.field")
     assert leak_rule["properties"]["security-severity"] == "8.5"
 
@@ -633,7 +639,7 @@ def test_xdist_same_verdict_and_merged_report(pytester: pytest.Pytester, leaky: 
             (v["invariant"], v["function"], v["layer"], v["field"]) for v in report["violations"]
         ]
 
-    assert verdicts(a) == verdicts(b) and len(verdicts(a)) == 40
+    assert verdicts(a) == verdicts(b) and len(verdicts(a)) == 48
     assert findings(a) == findings(b) and findings(a)
     assert a["seed"] == b["seed"] == 7
     # each helper's run happened once in the whole session, not once per worker that
@@ -641,7 +647,7 @@ def test_xdist_same_verdict_and_merged_report(pytester: pytest.Pytester, leaky: 
     runs: dict[str, set[float]] = {}
     for p in b["properties"]:
         runs.setdefault(p["function"], set()).add(p["seconds"])
-    assert len(runs) == 5 and all(len(s) == 1 for s in runs.values()), runs
+    assert len(runs) == 6 and all(len(s) == 1 for s in runs.values()), runs
 
 
 def test_random_seed_is_shared_with_xdist_workers(pytester: pytest.Pytester, leaky: str) -> None:
@@ -659,7 +665,7 @@ def test_random_seed_is_shared_with_xdist_workers(pytester: pytest.Pytester, lea
     )
     report = json.loads((pytester.path / "r.json").read_text())
     seeds = {p["seed"] for p in report["properties"]}
-    assert len(report["properties"]) == 5 and len(seeds) == 5  # one derived seed each
+    assert len(report["properties"]) == 6 and len(seeds) == 6  # one derived seed each
     result.stdout.fnmatch_lines([f"*replay with --actionsec-seed={report['seed']}*"])
 
 
@@ -676,8 +682,8 @@ def test_w_error_and_no_cacheprovider(pytester: pytest.Pytester) -> None:
         "type",
         "--actionsec-seed=1",
     )
-    # the fault sink's properties too: nova's objects warn while they register
-    result.assert_outcomes(passed=5)
+    # the sinks' properties too: nova's objects warn while they register
+    result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*fault=nova.compute.utils.add_instance_fault_from_exc*"])
 
 
@@ -727,7 +733,7 @@ def test_inner_pytester_session_leaves_the_outer_report_alone(
         "no:cacheprovider",
         "--actionsec-report=outer.json",
     )
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
     report = json.loads((pytester.path / "outer.json").read_text())
     assert sorted(p["id"] for p in report["properties"]) == sorted(
         f"null-{fn}-packer"
@@ -737,6 +743,7 @@ def test_inner_pytester_session_leaves_the_outer_report_alone(
             "pack_action_event_start",
             "pack_action_event_finish",
             "add_instance_fault_from_exc",
+            "notify_about_instance_action",
         )
     )
 

@@ -42,8 +42,13 @@ def test_default_target_is_nova(nova_target: Target) -> None:
 
     assert DEFAULT_TARGET == "nova.objects.instance_action"
     assert nova_target.path == DEFAULT_TARGET
-    assert tuple(nova_target.helpers) == (*HELPERS, "add_instance_fault_from_exc")
+    assert tuple(nova_target.helpers) == (
+        *HELPERS,
+        "add_instance_fault_from_exc",
+        "notify_about_instance_action",
+    )
     assert nova_target.fault_origin == "nova.compute.utils.add_instance_fault_from_exc"
+    assert nova_target.notify_origin == "nova.compute.utils.notify_about_instance_action"
     assert nova_target.helpers["pack_action_start"] is ia.InstanceAction.pack_action_start
     assert nova_target.helpers["pack_action_finish"] is ia.InstanceAction.pack_action_finish
     assert (
@@ -65,7 +70,8 @@ def test_default_target_schemas(nova_target: Target) -> None:
         "instance_actions_events",
         "instance_faults",
     }
-    assert set(nova_target.schemas) == set(TABLE_OF.values())
+    # a notification has no table: its record is the wire message, with no ovo schema
+    assert set(nova_target.schemas) == set(TABLE_OF.values()) - {"notifications"}
     from nova.objects.instance_fault import InstanceFault
 
     assert dict(nova_target.schemas["instance_faults"]) == dict(InstanceFault.fields)
@@ -278,7 +284,12 @@ def test_a_target_without_its_own_gets_novas_as_named_fallbacks() -> None:
     assert target.fallbacks == {
         "boundary": "nova.objects.base.serialize_args",
         "sink": "nova.compute.utils.add_instance_fault_from_exc",
+        "notifier": "nova.compute.utils.notify_about_instance_action",
     }
+    assert target.via("notify_about_instance_action", "bus") == (
+        "through nova's notification sink (fallback): "
+        "nova.compute.utils.notify_about_instance_action"
+    )
     assert target.via("add_instance_fault_from_exc", "store") == (
         "through nova's fault sink (fallback): nova.compute.utils.add_instance_fault_from_exc"
     )
@@ -297,7 +308,8 @@ def test_a_sink_named_by_dotted_path_is_fuzzed_whatever_its_name(sink: str) -> N
 
     target = resolve_target(RENAMED, sink=sink, boundary=f"{RENAMED}.remotable_args")
     assert (target.fault_origin, target.boundary_origin) == (sink, f"{RENAMED}.remotable_args")
-    assert target.fallbacks == {} and target.notes == ()
+    assert target.notes == ()
+    assert target.fallbacks == {"notifier": "nova.compute.utils.notify_about_instance_action"}
     assert real_function(target.helpers["add_instance_fault_from_exc"]) is (
         renamed_sink.add_server_fault_from_exc
     )
@@ -321,7 +333,8 @@ def test_none_turns_the_sink_and_the_boundary_off() -> None:
     target = resolve_target(f"{FIXTURES}.module_level", sink="none", boundary=" None ")
     assert "add_instance_fault_from_exc" not in target.helpers
     assert target.boundary is None and target.boundary_call() is None
-    assert (target.fault_origin, target.boundary_origin, target.fallbacks) == ("none", "none", {})
+    assert (target.fault_origin, target.boundary_origin) == ("none", "none")
+    assert target.fallbacks == {"notifier": "nova.compute.utils.notify_about_instance_action"}
     assert target.notes == (
         "boundary properties skipped: turned off by --actionsec-boundary=none",
         "fault properties skipped: turned off by --actionsec-sink=none",

@@ -80,10 +80,10 @@ def test_n_without_dist_sends_each_run_to_one_worker(pytester: pytest.Pytester, 
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
     parallel.stdout.fnmatch_lines(["*scheduling tests via RunScheduling*"])
     workers = _workers_per_run(parallel)
-    assert len(workers) == 5 and all(len(w) == 1 for w in workers.values()), workers
+    assert len(workers) == 6 and all(len(w) == 1 for w in workers.values()), workers
     assert len({w for ws in workers.values() for w in ws}) == 2  # both workers used
     a, b = _report(pytester, "serial.json"), _report(pytester, "parallel.json")
-    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 40
+    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 48
     assert _findings(a) == _findings(b) and _findings(a)
     # one run per group: every family of a run reports that run's wall time
     runs: dict[str, set[float]] = {}
@@ -106,7 +106,7 @@ def test_dist_load_given_by_the_user_still_gives_the_right_verdicts(
     result.stdout.fnmatch_lines(["*scheduling tests via LoadScheduling*"])
     a, b = _report(pytester, "serial.json"), _report(pytester, "load.json")
     assert _verdicts(a, examples=False) == _verdicts(b, examples=False)
-    assert len(_verdicts(a)) == 10
+    assert len(_verdicts(a)) == 12
     assert {f for f in _findings(a)} == {f for f in _findings(b)} and _findings(a)
 
 
@@ -122,11 +122,11 @@ def test_longest_runs_are_collected_first(pytester: pytest.Pytester) -> None:
         for line in result.outlines
         if line.startswith("actionsec[leak-")
     ]
-    assert len(runs) == 16, result.outlines
+    assert len(runs) == 17, result.outlines
     # the two runs that pack, store and render the most first, each run's items together
     order = list(dict.fromkeys(runs))
     assert order[:2] == ["add_instance_fault_from_exc", "pack_action_event_finish-boundary"]
-    assert order[-1] == "pack_action_event_finish" and len(order) == 6, order
+    assert order[-1] == "pack_action_event_finish" and len(order) == 7, order
     assert runs == sorted(runs, key=order.index)
 
 
@@ -148,7 +148,7 @@ def test_budget_is_a_deadline_on_the_engine_clock(pytester: pytest.Pytester, lea
         "-k",
         "null",
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*budget=1000s (--actionsec-budget)*"])
     report = _report(pytester, "r.json")
     examples = [p["examples"] for p in report["properties"]]
@@ -216,7 +216,7 @@ def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) 
     )
     args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
     result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*each xdist worker imports the target*"])
     assert (pytester.path / "controller-modules.txt").read_text() == "[]"
     bad = pytester.runpytest_subprocess(*args, "--actionsec-target=nosuch.module")
@@ -279,7 +279,7 @@ def test_processes_end_quickly_under_xdist(
     pytester.makeconftest(END_RECORDER)
     args = ["--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-n", "2"]
     result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider", "-k", "null")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert (pytester.path / "prefetched.txt").read_text() == "True"
     # imported when the first worker was done (else only at Hypothesis's summary)
     downs = sorted(pytester.path.glob("nodedown-*.txt"))
@@ -295,5 +295,5 @@ def test_an_in_process_run_freezes_nothing(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(
         "--actionsec", "--actionsec-layers=packer", "--actionsec-examples=3", "-k", "null"
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     assert gc.get_freeze_count() == before

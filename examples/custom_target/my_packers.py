@@ -1,11 +1,13 @@
-"""A stand-alone implementation of Nova's four instance-action packers and its fault sink.
+"""A stand-alone implementation of Nova's four instance-action packers and its two sinks.
 
 Written for this example: module-level helpers with Nova's signatures, a trusted
 exception class whose ``format_message()`` text may be stored, an RPC boundary
 ``serialize_args``, and ``add_instance_fault_from_exc``, the instance-fault sink
-(without it, the plugin would fuzz ``nova.compute.utils``'s). The plugin finds all
+(without it, the plugin would fuzz ``nova.compute.utils``'s), and
+``notify_about_instance_action``, the notification sink. The plugin finds all
 of them by name when pointed at this module (``actionsec_target = my_packers``).
-Only the sink imports nova, when called, for the ``InstanceFault`` it records. It
+Only the sinks import nova, when called, for the ``InstanceFault`` and the
+notification they make. It
 validates its input, so it passes the built-in suite in hostile mode too:
 out-of-contract input is refused with TypeError or ValueError.
 """
@@ -207,3 +209,63 @@ def add_instance_fault_from_exc(
     row.details = details
     row.host = conf.CONF.host
     row.create()
+
+
+def notify_about_instance_action(
+    context: Any,
+    instance: Any,
+    host: Any,
+    action: Any,
+    phase: Any = None,
+    source: Any = None,
+    exception: Any = None,
+    bdms: Any = None,
+    best_effort: bool = False,
+) -> None:
+    """Send nova's versioned instance-action notification (without it, the plugin would
+    fuzz ``nova.compute.utils``'s): the fault names the exception's class and its trusted
+    text or the class name, never ``str(exception)``; the traceback only its frames."""
+    from nova import rpc
+    from nova.context import RequestContext
+    from nova.notifications.objects import base
+    from nova.notifications.objects import instance as payloads
+    from nova.notifications.objects.exception import ExceptionPayload
+    from nova.objects import fields
+
+    if not isinstance(context, RequestContext):
+        raise TypeError(f"context must be a RequestContext, not {type(context).__name__}")
+    for name in ("user_id", "project_id", "request_id"):
+        _text(f"context.{name}", getattr(context, name), 10**6)
+    for name, value in (("host", host), ("action", action)):
+        if _text(name, value, 10**6) is None:
+            raise TypeError(f"{name} must be text")
+    if _text("instance.uuid", getattr(instance, "uuid", None), _UUID_LIMIT) is None:
+        raise TypeError("instance.uuid must be text")
+    if exception is not None and not isinstance(exception, BaseException):
+        raise TypeError(f"exception must be an exception, not {type(exception).__name__}")
+    fault = None
+    if exception is not None:
+        frames = (
+            "".join(traceback.format_tb(exception.__traceback__)) if exception.__traceback__ else ""
+        )
+        fault = ExceptionPayload(
+            module_name="unknown",
+            function_name="unknown",
+            exception=type(exception).__name__,
+            exception_message=_details(exception),
+            traceback=frames,
+        )
+    priority = fields.NotificationPriority.ERROR if fault else fields.NotificationPriority.INFO
+    notification = payloads.InstanceActionNotification(
+        context=context,
+        priority=priority,
+        publisher=base.NotificationPublisher(
+            host=host, source=source or fields.NotificationSource.COMPUTE
+        ),
+        event_type=base.EventType(object="instance", action=action, phase=phase),
+        payload=payloads.InstanceActionPayload(
+            context=context, instance=instance, fault=fault, bdms=bdms
+        ),
+    )
+    if rpc.NOTIFIER is not None:
+        notification.emit(context)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.constants import DEFAULT_TIMEOUT, LAYERS
 from pytest_actionsec.execution.plan import Run
 from pytest_actionsec.execution.sandbox import Arm
 from pytest_actionsec.execution.stages import (
     ClockLike,
+    PackStage,
     RecordStore,
     Stage,
     StageConfig,
@@ -26,7 +27,7 @@ from pytest_actionsec.execution.stages import (
     store_stage,
 )
 from pytest_actionsec.oracle import FAMILIES, Observation, Violation, judge
-from pytest_actionsec.targets import Target
+from pytest_actionsec.targets import NOTIFY_SINK, Target
 
 if TYPE_CHECKING:
     from pytest_actionsec.specs import Call
@@ -67,6 +68,9 @@ class Pipeline:
     clock: ClockLike | None = None
     timeout: float | None = DEFAULT_TIMEOUT
     executor: Callable[[Call], Observation] | None = None
+    #: the message bus of the ``bus`` layer (a :class:`~pytest_actionsec.notifications.Bus`;
+    #: h-notify)
+    bus: Any = None
     #: layers whose printed inputs show only their families (default: every layer's own)
     describe_families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -100,7 +104,8 @@ class Pipeline:
         target = self.target
         out: dict[str, str] = {}
         if self.function not in target.helpers:
-            why = "; ".join(n for n in target.notes if "fault" in n) or "no such helper"
+            word = "notification" if self.function == NOTIFY_SINK else "fault"
+            why = "; ".join(n for n in target.notes if word in n) or "no such helper"
             return dict.fromkeys(self.layers, why)
         if self.run.via == "boundary" and target.boundary is None:
             why = "; ".join(n for n in target.notes if "boundary" in n) or "no boundary"
@@ -114,6 +119,8 @@ class Pipeline:
         for layer in ("store", "api"):
             if layer in self.judged and self.store is None and layer not in out:
                 out[layer] = f"no store given for the {layer} layer"
+        if "bus" in self.judged and self.bus is None:
+            out["bus"] = "no bus given for the bus layer (--actionsec-bus=URL)"
         return out
 
     def families(self) -> frozenset[str]:
@@ -142,6 +149,10 @@ class Pipeline:
         )
         target, run = self.target, self.run
         stages: list[Stage] = [pack_stage(target, run.function, config, via=run.via)]
+        if "bus" in reach:  # h-notify: the call made again, its notifier sending on the bus
+            packed = target.helpers[run.function]
+            sink = getattr(packed, "__wrapped__", packed)  # the capture wraps nova's function
+            stages.append(PackStage(target, config, "bus", self.bus.capturing(sink)))
         if {"store", "api"} & set(reach):
             assert self.store is not None
             via = "boundary" if run.via == "boundary" else "packer"

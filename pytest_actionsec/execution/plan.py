@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_actionsec.constants import DRAW_LAYERS, LAYERS
 from pytest_actionsec.oracle import FAMILIES, Violation
-from pytest_actionsec.targets import FUNCTIONS
+from pytest_actionsec.targets import FUNCTIONS, NOTIFY_SINK
 
 __all__ = [
     "BOUNDARY_FUNCTION",
@@ -26,6 +26,7 @@ __all__ = [
     "PropertyResult",
     "Run",
     "RunResult",
+    "applies",
     "builtin_groups",
     "builtin_properties",
     "builtin_runs",
@@ -90,8 +91,20 @@ class Run:
         return tuple(
             layer
             for layer in LAYERS
-            if run_of(self.function, layer, has_boundary=has_boundary) == self
+            if applies(self.function, layer)
+            and run_of(self.function, layer, has_boundary=has_boundary) == self
         )
+
+
+def applies(function: str, layer: str) -> bool:
+    """True when ``function`` has a ``layer``: the boundary wraps event finish only; the
+    notification sink (h-notify) has the ``packer`` and ``bus`` layers, and only it has
+    ``bus`` (a notification is no database row)."""
+    if function == NOTIFY_SINK:
+        return layer in ("packer", "bus")
+    if layer == "bus":
+        return False
+    return layer != "boundary" or function == BOUNDARY_FUNCTION
 
 
 def run_of(function: str, layer: str, *, has_boundary: bool = True) -> Run:
@@ -113,7 +126,7 @@ def builtin_groups(layers: Sequence[str] = ("packer", "boundary")) -> list[Group
         Group(function, layer)
         for layer in layers
         for function in FUNCTIONS
-        if layer != "boundary" or function == BOUNDARY_FUNCTION
+        if applies(function, layer)
     ]
 
 

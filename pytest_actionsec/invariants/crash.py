@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pytest_actionsec.measure import error_text, short
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import SINKS
+from pytest_actionsec.targets import NOTIFY_SINK, SINKS
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -17,6 +17,8 @@ def _what_went_wrong(obs: Observation) -> tuple[str, str] | None:
     """(evidence, kind) when the call raised or returned no dict; None otherwise."""
     if obs.outcome == "malformed":
         record = obs.record
+        if record is None and obs.function == NOTIFY_SINK:  # h-notify
+            return "sent no notification: the sink emitted none", ""
         if record is None and obs.function in SINKS:
             return "recorded no fault: the sink created no InstanceFault", ""
         return f"returned {type(record).__name__} {short(record)}, not a dict", ""

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
 from pytest_actionsec.measure import field_name, short
+from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
+from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.personas import level_of
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import TABLE_OF
@@ -33,14 +35,25 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
     if not obs.canaries:
         return
     columns = obs.columns
+    # h-notify: every key of a notification goes on the wire, a known field or not
+    wire = obs.facts.table == NOTIFICATION_TABLE
     for name, value in obs.record.items():
         where = field_name(name)
-        if columns and where not in columns:
+        if columns and where not in columns and not wire:
             # a key that is no column of the table is never written, so no one reads it
             # (integrity.columns reports the key itself)
             continue
         hits = find_canaries(render_text(value), obs.canaries, where=where)
         if not hits:
+            continue
+        if wire:  # h-notify: what goes on the bus is read by the services consuming it
+            for hit in hits:
+                yield Finding(
+                    where,
+                    hit.describe(),
+                    kind=NOTIFICATION_AUDIENCE,
+                    severity=NOTIFICATION_AUDIENCE,
+                )
             continue
         field_readers = readers(obs, where)
         if field_readers is None:  # nova's API code is not importable: no audience
@@ -89,9 +102,11 @@ TABLES = frozenset(TABLE_OF.values())
 
 
 def audience(obs: Observation, field: str) -> str:
-    """``tenant``, ``admin`` or ``stored``: who reads ``field`` of this record through
+    """``tenant``, ``bus``, ``admin`` or ``stored``: who reads ``field`` of this record through
     Nova's API under the policies in use; ``""`` when Nova's API code is not importable or
-    the record is not nova's."""
+    the record is not nova's; ``bus`` for a notification (read by the bus's consumers)."""
+    if obs.facts.table == NOTIFICATION_TABLE:
+        return NOTIFICATION_AUDIENCE
     found = readers(obs, field)
     return "" if found is None else level_of(found)
 

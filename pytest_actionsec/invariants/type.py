@@ -13,6 +13,7 @@ from pytest_actionsec.measure import (
     short,
     type_ok,
 )
+from pytest_actionsec.notifications import EXCEPTION_PARAM, NOTIFY_SINK
 from pytest_actionsec.registry import Finding, invariant
 from pytest_actionsec.targets import SINKS
 
@@ -110,10 +111,18 @@ def _quoted(shown: tuple[type, str], text: str) -> bool:
     return f"{cls.__qualname__}: {own}" in text
 
 
+def _exception_param(function: str) -> str:
+    """The parameter that carries the exception: ``exc_val`` of a helper, ``fault`` of the
+    fault sink, ``exception`` of the notification sink (h-notify)."""
+    if function == NOTIFY_SINK:
+        return EXCEPTION_PARAM
+    return "fault" if function in SINKS else "exc_val"
+
+
 def _own_str(obs: Observation) -> tuple[type, str] | None:
     """(class, text) of the exception's own ``str()`` (what a formatted traceback
     quotes), when it is non-empty text; None otherwise."""
-    exc = obs.arguments.get("fault" if obs.function in SINKS else "exc_val")
+    exc = obs.arguments.get(_exception_param(obs.function))
     if not isinstance(exc, BaseException):
         return None
     try:
@@ -126,7 +135,7 @@ def _own_str(obs: Observation) -> tuple[type, str] | None:
 def _trusted_message(obs: Observation) -> tuple[type, str] | None:
     """(class, text) of a trusted exception's own ``format_message()``, if it returns text
     (``exc_val`` of a helper, ``fault`` of a sink)."""
-    exc_val = obs.arguments.get("fault" if obs.function in SINKS else "exc_val")
+    exc_val = obs.arguments.get(_exception_param(obs.function))
     if not isinstance(exc_val, BaseException) or not is_trusted(exc_val, obs.trusted):
         return None
     try:

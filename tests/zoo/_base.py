@@ -53,6 +53,7 @@ __all__ = [
     "add_instance_fault_from_exc",
     "exception_message",
     "fault_code",
+    "notify_about_instance_action",
     "serialize_args",
     "text_or_none",
     "truncate_utf8",
@@ -366,3 +367,63 @@ def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(obj, *args, **kwargs)
 
     return wrapper
+
+
+# ---------------------------------------------------------------------------
+# The notification sink (notify_about_instance_action): nova's notification, with a
+# fault that names the exception's class and its safe message (exception_message
+# above) and no traceback text; non-str ids, host and action, a context that is not
+# nova's, a server without a str uuid and a non-exception are refused (TypeError).
+
+
+def notify_about_instance_action(
+    context: Any,
+    instance: Any,
+    host: Any,
+    action: Any,
+    phase: Any = None,
+    source: Any = None,
+    exception: Any = None,
+    bdms: Any = None,
+    best_effort: bool = False,
+) -> None:
+    """Emit nova's instance-action notification through nova's notifier, safely."""
+    from nova import rpc
+    from nova.context import RequestContext
+    from nova.notifications.objects import base as nbase
+    from nova.notifications.objects import exception as nexception
+    from nova.notifications.objects import instance as ninstance
+    from nova.objects import fields
+
+    if not isinstance(context, RequestContext):
+        raise TypeError("context must be a RequestContext")
+    for value in (context.user_id, context.project_id, context.request_id):
+        text_or_none(value, "a context id", 10**6)
+    for value in (host, action, getattr(instance, "uuid", None)):
+        if text_or_none(value, "host, action or uuid", 10**6) is None:
+            raise TypeError("host, action and instance.uuid must be str")
+    if exception is not None and not isinstance(exception, BaseException):
+        raise TypeError("exception must be an exception or None")
+    fault = None
+    if exception is not None:
+        fault = nexception.ExceptionPayload(
+            module_name="unknown",
+            function_name="unknown",
+            exception=type(exception).__name__,
+            exception_message=exception_message(exception),
+            traceback="",
+        )
+    priority = fields.NotificationPriority.ERROR if fault else fields.NotificationPriority.INFO
+    notification = ninstance.InstanceActionNotification(
+        context=context,
+        priority=priority,
+        publisher=nbase.NotificationPublisher(
+            host=host, source=source or fields.NotificationSource.COMPUTE
+        ),
+        event_type=nbase.EventType(object="instance", action=action, phase=phase),
+        payload=ninstance.InstanceActionPayload(
+            context=context, instance=instance, fault=fault, bdms=bdms
+        ),
+    )
+    if rpc.NOTIFIER is not None:
+        notification.emit(context)

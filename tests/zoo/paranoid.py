@@ -34,7 +34,13 @@ from nova import objects
 from nova.exception import NovaException
 from oslo_utils import timeutils
 
-__all__ = ["InstanceAction", "InstanceActionEvent", "add_instance_fault_from_exc", "serialize_args"]
+__all__ = [
+    "InstanceAction",
+    "InstanceActionEvent",
+    "add_instance_fault_from_exc",
+    "notify_about_instance_action",
+    "serialize_args",
+]
 
 _TRUSTED = (NovaException,)
 
@@ -252,3 +258,119 @@ def add_instance_fault_from_exc(
     for name, value in values.items():
         setattr(fault_obj, name, value)
     fault_obj.create()
+
+
+# -- the notification sink (notify_about_instance_action) --------------------------
+#
+# Its rules: the context must be nova's RequestContext; the server must hold a str uuid
+# of at most 36 characters; host a str; action one of nova's notification actions and
+# phase one of its phases or None; the
+# context's ids str or None; the exception None or an exception, or it raises TypeError
+# (ValueError for text that is not valid UTF-8 or an unknown action or phase). The
+# exception's payload names its class; its message is the trusted exception's own
+# format_message() text (as nova's REST API shows a fault), else the class name; the
+# traceback names only the frames (file, line, function: no source line, no exception
+# text, no locals); module and function are the last frame's. It emits nova's own
+# InstanceActionNotification through nova's notifier (rpc.NOTIFIER), nothing else.
+
+_NOTIFY_ATTRS = ("user_id", "project_id", "request_id")
+
+
+def _notify_text(value: Any, what: str) -> str:
+    if type(value) is not str:
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    value.encode("utf-8")
+    return value
+
+
+def _exception_payload(exception: BaseException) -> Any:
+    from nova.notifications.objects import exception as notification_exception
+
+    name = type(exception).__name__
+    message = _message(exception) if isinstance(exception, _TRUSTED) else name
+    frames = list(_traceback.walk_tb(exception.__traceback__))
+    lines = [
+        f'  File "{frame.f_code.co_filename}", line {lineno}, in {frame.f_code.co_name}\n'
+        for frame, lineno in frames
+    ]
+    last = frames[-1][0] if frames else None
+    return notification_exception.ExceptionPayload(
+        module_name=str(last.f_globals.get("__name__", "unknown")) if last else "unknown",
+        function_name=last.f_code.co_name if last else "unknown",
+        exception=name,
+        exception_message=message,
+        traceback="".join(lines),
+    )
+
+
+def notify_about_instance_action(
+    context: Any,
+    instance: Any,
+    host: Any,
+    action: Any,
+    phase: Any = None,
+    source: Any = None,
+    exception: Any = None,
+    bdms: Any = None,
+    best_effort: bool = False,
+) -> None:
+    """Send nova's versioned instance-action notification, its fault safe for the bus."""
+    notify_with(_exception_payload, context, instance, host, action, phase, source, exception, bdms)
+
+
+def notify_with(
+    fault_payload: Callable[[BaseException], Any],
+    context: Any,
+    instance: Any,
+    host: Any,
+    action: Any,
+    phase: Any = None,
+    source: Any = None,
+    exception: Any = None,
+    bdms: Any = None,
+) -> None:
+    """:func:`notify_about_instance_action` with ``fault_payload`` building the fault's
+    payload (a test's broken builder swaps it)."""
+    from nova import rpc
+    from nova.context import RequestContext
+    from nova.notifications.objects import base as notification_base
+    from nova.notifications.objects import instance as instance_notification
+    from nova.objects import fields
+
+    if not isinstance(context, RequestContext):  # nova's serializer sends its to_dict()
+        raise TypeError(f"context must be nova's RequestContext, not {type(context).__name__}")
+    for name in _NOTIFY_ATTRS:
+        value = _attr(context, name)
+        if value is not None:
+            _notify_text(value, f"context.{name}")
+    if not hasattr(instance, "uuid"):
+        raise TypeError("the instance has no uuid")
+    uuid = _text(instance.uuid, "instance.uuid", 36)
+    if uuid is None:
+        raise TypeError("instance.uuid must be str, not None")
+    host = _notify_text(host, "host")
+    action = _notify_text(action, "action")
+    if action not in fields.NotificationAction.ALL:
+        raise ValueError(f"action {action!r} is no notification action of nova")
+    if phase is not None and (type(phase) is not str or phase not in fields.NotificationPhase.ALL):
+        raise ValueError(f"phase {phase!r} is no notification phase of nova")
+    if exception is not None and not isinstance(exception, BaseException):
+        raise TypeError(f"exception must be an exception or None, not {type(exception).__name__}")
+    fault = fault_payload(exception) if exception is not None else None
+    priority = (
+        fields.NotificationPriority.ERROR if fault is not None else fields.NotificationPriority.INFO
+    )
+    payload = instance_notification.InstanceActionPayload(
+        context=context, instance=instance, fault=fault, bdms=bdms
+    )
+    notification = instance_notification.InstanceActionNotification(
+        context=context,
+        priority=priority,
+        publisher=notification_base.NotificationPublisher(
+            host=host, source=source or fields.NotificationSource.COMPUTE
+        ),
+        event_type=notification_base.EventType(object="instance", action=action, phase=phase),
+        payload=payload,
+    )
+    if rpc.NOTIFIER is not None:
+        notification.emit(context)
