@@ -216,6 +216,7 @@ def test_the_suite_runs_a_copied_module_and_reports_only_the_true_finding(
             f"--actionsec-target={COPIED}",
             "--actionsec-sink=none",
             "--actionsec-boundary=none",
+            "--actionsec-notifier=none",
             "--actionsec-seed=3",
             f"--actionsec-report={report}",
             "-q",

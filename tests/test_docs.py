@@ -283,7 +283,7 @@ COMMANDS: dict[str, str] = {
     'python -m pytest -n 2 -q -p no:cacheprovider -m "not install"': CI_RUNS,
     # docs/targets.md
     "pytest --actionsec --actionsec-target=tests.targets.copied_helpers "
-    "--actionsec-sink=none --actionsec-boundary=none": (
+    "--actionsec-sink=none --actionsec-boundary=none --actionsec-notifier=none": (
         "tests/test_contract.py::test_the_suite_runs_a_copied_module_and_reports_only_the_true_finding"
     ),
     # in-process: the facts of these targets and their findings on the suite's runs

@@ -327,7 +327,7 @@ def test_the_default_suite_has_the_notification_items_at_the_packer_layer(
     result = pytester.runpytest_subprocess(*_FAST, "--collect-only", "-q")
     ids = [line for line in result.stdout.lines if NOTIFY_SINK in line]
     assert len(ids) == 8 and all(i.endswith(f"-{NOTIFY_SINK}-packer]") for i in ids), ids
-    assert "136 tests collected" in result.stdout.str()
+    assert "138 tests collected" in result.stdout.str()
 
 
 @pytest.mark.parametrize(
