@@ -75,9 +75,11 @@ def test_builtin_properties() -> None:
     assert not any(p.layer == "boundary" and p.function != FINISH for p in props)
     assert Property("leak", "pack_action_start", "packer").id == "leak-pack_action_start-packer"
     only = builtin_properties(layers=["store"], families=["time"])
-    assert [p.id for p in only] == [f"time-{h}-store" for h in FUNCTIONS]
+    # the notification sink has no store layer (its record goes on the bus)
+    stored = [h for h in FUNCTIONS if h != "notify_about_instance_action"]
+    assert [p.id for p in only] == [f"time-{h}-store" for h in stored]
     assert Property("leak", "add_instance_fault_from_exc", "packer") in props
-    assert ALL_LAYERS == ("packer", "boundary", "store", "api")
+    assert ALL_LAYERS == ("packer", "boundary", "store", "api", "bus")
 
 
 # ---------------------------------------------------------------------------

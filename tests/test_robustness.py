@@ -135,7 +135,7 @@ def test_unexpected_errors_are_crash_findings(pytester: pytest.Pytester) -> None
         "-k",
         "crash",
     )
-    result.assert_outcomes(failed=5, passed=1)  # the target's safe fault sink passes
+    result.assert_outcomes(failed=5, passed=2)  # the target's safe fault sink and notifier pass
     evidence = {v["function"] + "-" + v["layer"]: v["evidence"] for v in report["violations"]}
     assert {v["invariant"] for v in report["violations"]} == {"crash.contract"}
     assert "RuntimeError" in evidence["pack_action_start-packer"]
@@ -164,7 +164,7 @@ def test_hanging_helpers_are_stopped_by_the_timeout(pytester: pytest.Pytester) -
         for family in ("crash", "leak")
         for fn in ("pack_action_start", "pack_action_finish", "pack_action_event_start")
     }
-    result.assert_outcomes(failed=6, passed=4)  # event finish and the fault sink do not hang
+    result.assert_outcomes(failed=6, passed=6)  # event finish and both sinks do not hang
     for v in report["violations"]:  # the leak properties report it too: nothing was checked
         assert v["invariant"] == "crash.timeout"
         assert v["evidence"].startswith("no return within 0.2 s (wall clock: depends on")
@@ -217,7 +217,7 @@ def test_non_dict_returns_are_crash_findings(pytester: pytest.Pytester) -> None:
         "-k",
         "crash",
     )
-    result.assert_outcomes(failed=5, passed=1)
+    result.assert_outcomes(failed=5, passed=2)  # and the notification sink's (safe)
     kinds = {v["function"] + "-" + v["layer"]: v["evidence"] for v in report["violations"]}
     assert len(kinds) == 5 and all(e.endswith("not a dict") for e in kinds.values())
     assert kinds["pack_action_finish-packer"].startswith("returned NoneType None")
@@ -233,7 +233,7 @@ def test_extra_keys_are_integrity_findings(pytester: pytest.Pytester) -> None:
         "-k",
         "integrity",
     )
-    result.assert_outcomes(failed=4, passed=1)
+    result.assert_outcomes(failed=4, passed=2)  # and the notification sink's (safe)
     # one finding per extra key, each naming its field
     found = {(v["function"], v["field"], v["evidence"]) for v in report["violations"]}
     assert {v["invariant"] for v in report["violations"]} == {"integrity.columns"}
@@ -278,7 +278,7 @@ def test_boundary_that_is_not_a_decorator_is_a_finding(pytester: pytest.Pytester
         "-k",
         "crash",
     )
-    result.assert_outcomes(failed=1, passed=5)
+    result.assert_outcomes(failed=1, passed=6)  # and the notification sink's (safe)
     (v,) = report["violations"]
     assert (v["invariant"], v["layer"]) == ("crash.contract", "boundary")
     assert "'NoneType' object is not callable" in v["evidence"]
@@ -321,7 +321,7 @@ def test_global_state_changes_are_found_and_restored(pytester: pytest.Pytester) 
         "-k",
         "purity",
     )
-    result.assert_outcomes(failed=5, passed=1)
+    result.assert_outcomes(failed=5, passed=2)  # and the notification sink's (safe)
     evidence = {v["function"] + "-" + v["layer"]: v["evidence"] for v in report["violations"]}
     assert {v["invariant"] for v in report["violations"]} == {"purity.globals"}
     start = evidence["pack_action_start-packer"]
@@ -436,11 +436,11 @@ def test_nothing_survives_the_suite_and_durations_stay_right(pytester: pytest.Py
         "-vv",
         "--junitxml=j.xml",
     )
-    result.assert_outcomes(failed=4, passed=3)  # the fault sink's purity passes
+    result.assert_outcomes(failed=4, passed=4)  # the fault sink's and notifier's purity pass
     lines = result.stdout.lines
     cases = ElementTree.parse(pytester.path / "j.xml").iter("testcase")
     order = [case.get("name") for case in cases]
-    assert order[-1] == "test_after_suite" and len(order) == 7  # after the built-in suite
+    assert order[-1] == "test_after_suite" and len(order) == 8  # after the built-in suite
     durations: dict[str, float] = {}
     for line in lines:
         parts = line.split()
@@ -449,7 +449,7 @@ def test_nothing_survives_the_suite_and_durations_stay_right(pytester: pytest.Py
     assert 0.25 < durations["test_around.py::test_before_suite"] < 30
     assert 0.25 < durations["test_around.py::test_after_suite"] < 30
     suite = [d for name, d in durations.items() if name.startswith("actionsec[")]
-    assert len(suite) == 5 and all(0 < d < 300 for d in suite)
+    assert len(suite) == 6 and all(0 < d < 300 for d in suite)
     junit = (pytester.path / "j.xml").read_text()
     assert 'name="test_before_suite"' in junit and 'time="0.0"' not in junit
 
@@ -559,9 +559,9 @@ def test_xdist_full_report_is_identical_across_layers(pytester: pytest.Pytester)
     parallel = _run_sub(pytester, *args, "-n", "2", "--actionsec-report=b.json")
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
     a, b = _report(pytester, "a.json"), _report(pytester, "b.json")
-    # purity: (4 helpers + the fault sink) x 2 layers + boundary; leak and integrity
-    # of event finish at 3 layers
-    assert len(a["properties"]) == 11 + 2 * 3
+    # purity: (4 helpers + the fault sink) x 2 layers + boundary, and the notification
+    # sink's (packer only); leak and integrity of event finish at 3 layers
+    assert len(a["properties"]) == 11 + 1 + 2 * 3
     assert _without_timings(a) == _without_timings(b)
 
 
@@ -601,6 +601,10 @@ NOVA_KNOWN = {
     # in a code-500 fault's details on purpose (bug 1798690), which admins read
     "crash-add_instance_fault_from_exc-packer": {"crash.contract", "failed"},
     "leak-add_instance_fault_from_exc-packer": {"leak.field", "failed"},
+    # the notification sink: the exception's text and traceback sent on the bus, and no
+    # notification at all when an exception's __str__ fails
+    "leak-notify_about_instance_action-packer": {"leak.field", "failed"},
+    "crash-notify_about_instance_action-packer": {"crash.contract", "failed"},
 }
 
 

@@ -16,6 +16,8 @@ SAFE_HELPERS: dict[str, Callable[..., Any]] = {
 serialize_args = safe.serialize_args
 #: the safe fault sink: every robust target has it, so only its helpers misbehave
 add_instance_fault_from_exc = safe.add_instance_fault_from_exc
+#: the safe notification sink: every robust target has it too
+notify_about_instance_action = safe.notify_about_instance_action
 
 
 def after(name: str, change: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:

@@ -22,3 +22,6 @@ pack_action_start = after("pack_action_start", _extra)
 pack_action_finish = after("pack_action_finish", _extra)
 pack_action_event_start = after("pack_action_event_start", _extra)
 pack_action_event_finish = after("pack_action_event_finish", _extra)
+
+# the safe notification sink: only the change above differs from a correct fork
+from tests.robust_targets._wrap import notify_about_instance_action  # noqa: E402, F401

@@ -35,3 +35,7 @@ def pack_action_event_start(
         pass
     while True:
         time.sleep(3600)
+
+
+# the safe notification sink: only the change above differs from a correct fork
+from tests.robust_targets._wrap import notify_about_instance_action  # noqa: E402, F401

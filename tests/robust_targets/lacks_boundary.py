@@ -16,3 +16,7 @@ pack_action_event_finish = SAFE_HELPERS["pack_action_event_finish"]
 
 def serialize_args(fn: Any) -> Any:
     return None
+
+
+# the safe notification sink: only the change above differs from a correct fork
+from tests.robust_targets._wrap import notify_about_instance_action  # noqa: E402, F401

@@ -60,3 +60,6 @@ pack_action_start = after("pack_action_start", lambda r: {**r, "action": Hostile
 pack_action_finish = after("pack_action_finish", lambda r: {**r, "request_id": HostileStr("x")})
 pack_action_event_start = after("pack_action_event_start", lambda r: {**r, "host": "h" * 10**7})
 pack_action_event_finish = after("pack_action_event_finish", lambda r: {**r, "details": _loop()})
+
+# the safe notification sink: only the change above differs from a correct fork
+from tests.robust_targets._wrap import notify_about_instance_action  # noqa: E402, F401

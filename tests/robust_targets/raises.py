@@ -33,3 +33,6 @@ pack_action_start = _boom
 pack_action_finish = _exit
 pack_action_event_start = _odd
 pack_action_event_finish = _key
+
+# the safe notification sink: only the change above differs from a correct fork
+from tests.robust_targets._wrap import notify_about_instance_action  # noqa: E402, F401

@@ -12,3 +12,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
     @staticmethod
     def _truncate(message: str) -> str:
         return message
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -22,3 +22,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if hasattr(exc, "kwargs"):
             exc.kwargs.get("code", 500)  # the lookup nova's exception_to_dict does first
         return _base.exception_message(exc)
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -16,3 +16,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if not exc_val:
             return None
         return super()._details(exc_val)
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

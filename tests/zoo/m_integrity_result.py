@@ -26,3 +26,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if values["result"] == "Error":
             values["result"] = "error"
         return values
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -21,3 +21,7 @@ class InstanceAction(_base.InstanceAction):
         values = super().pack_action_start(context, instance_uuid, action_name)
         values["user_id"], values["project_id"] = values["project_id"], values["user_id"]
         return values
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -31,3 +31,7 @@ def serialize_args(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(obj, *args, **kwargs)
 
     return wrapper
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -21,3 +21,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if cause is not None:
             message = f"{message} (caused by {type(cause).__name__}: {cause})"
         return message
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

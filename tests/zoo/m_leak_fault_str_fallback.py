@@ -28,3 +28,6 @@ class InstanceFaultSink(_base.InstanceFaultSink):
 
 
 add_instance_fault_from_exc = InstanceFaultSink.add_instance_fault_from_exc
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -23,3 +23,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
             rebuilt = traceback.TracebackException.from_exception(exc_val, capture_locals=True)
             return "".join(rebuilt.format())
         return exc_tb
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

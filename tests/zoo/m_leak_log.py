@@ -25,3 +25,7 @@ class InstanceAction(_base.InstanceAction):
 
 class InstanceActionEvent(_base.InstanceActionEvent):
     _context_text = staticmethod(_logged)
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -22,3 +22,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
     def _message(exc: Any) -> str:
         notes = getattr(exc, "__notes__", None) or []
         return "; ".join([_base.exception_message(exc), *map(str, notes)])
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

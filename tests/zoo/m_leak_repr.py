@@ -20,3 +20,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if isinstance(exc, _base.TRUSTED):
             return repr(exc)
         return type(exc).__name__
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -21,3 +21,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
             return str(exc.format_message())
         except Exception:
             return str(exc)
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

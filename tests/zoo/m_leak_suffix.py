@@ -36,3 +36,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
             room = _base.DETAILS_BYTES - len(hint.encode("utf-8"))
             values["details"] = _base.truncate_utf8(values["details"], room) + hint
         return values
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -16,3 +16,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         cls, context: Any, instance_uuid: Any, event_name: Any, host: Any = None
     ) -> dict[str, Any]:
         return super().pack_action_event_start(context, instance_uuid, event_name, host or "")
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

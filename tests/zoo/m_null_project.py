@@ -15,3 +15,7 @@ class InstanceAction(_base.InstanceAction):
     def _context_text(context: Any, name: str) -> str | None:
         value = _base.InstanceAction._context_text(context, name)
         return str(value) if name == "project_id" else value
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -16,3 +16,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         message = _base.exception_message(exc)
         exc.args = (message,)
         return message
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

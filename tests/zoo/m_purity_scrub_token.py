@@ -19,3 +19,7 @@ class InstanceAction(_base.InstanceAction):
         if getattr(context, "auth_token", None):
             context.auth_token = "***"
         return values
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -19,3 +19,7 @@ class InstanceActionEvent(_base.InstanceActionEvent):
         if isinstance(exc_val, BaseException):
             return exc_val
         return super()._details(exc_val)
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401

@@ -16,3 +16,7 @@ class InstanceAction(_base.InstanceAction):
     @staticmethod
     def _now(context: Any) -> Any:
         return timeutils.utcnow().isoformat()
+
+
+# the safe notification sink: only the mutation above differs from a correct fork
+from tests.zoo._base import notify_about_instance_action  # noqa: E402, F401
