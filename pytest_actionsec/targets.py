@@ -46,6 +46,7 @@ __all__ = [
     "FUNCTIONS",
     "HELPERS",
     "NOTIFY_SINK",
+    "NOVA_TABLES",
     "OFF",
     "POSITIONAL_PARAMS",
     "SINKS",
@@ -288,6 +289,10 @@ FUNCTIONS: tuple[str, ...] = HELPERS + SINKS
 
 #: Table each helper's record is written to.
 TABLE_OF: Mapping[str, str] = {name: f.table for name, f in FACTS.items()}
+
+#: nova's own tables: a row read back from nova's database has their columns, and nova's
+#: API code decides who reads them (a record of another table is not nova's).
+NOVA_TABLES: frozenset[str] = frozenset(TABLE_OF.values())
 
 #: Parameters passed positionally by Nova (after the context), for any helper.
 POSITIONAL_PARAMS: frozenset[str] = frozenset(p for f in FACTS.values() for p in f.positional)

@@ -31,7 +31,7 @@ from pytest_actionsec.measure import one_line
 from pytest_actionsec.oracle import Observation, Violation, judge
 from pytest_actionsec.snippets import call_source
 from pytest_actionsec.specs import ExcSpec, spec_bytes
-from pytest_actionsec.targets import TABLE_OF, Target
+from pytest_actionsec.targets import NOVA_TABLES, Target
 
 if TYPE_CHECKING:
     from pytest_actionsec.specs import Call
@@ -54,9 +54,6 @@ __all__ = [
     "store_stage",
     "stored",
 ]
-
-#: nova's own tables (a row read back from nova's database has their columns).
-NOVA_TABLES = frozenset(TABLE_OF.values())
 
 #: Invariants judged on what the database did (refusals, changed values).
 STORE_INVARIANTS = frozenset({"type.store", "bounds.store"})

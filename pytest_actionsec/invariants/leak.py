@@ -11,7 +11,7 @@ from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
 from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.personas import level_of
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import TABLE_OF
+from pytest_actionsec.targets import NOVA_TABLES
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -98,7 +98,7 @@ def readers(obs: Observation, field: str) -> tuple[str, ...] | None:
 
 
 #: nova's own tables (whose readers nova's API code decides)
-TABLES = frozenset(TABLE_OF.values())
+TABLES = NOVA_TABLES
 
 
 def audience(obs: Observation, field: str) -> str:
