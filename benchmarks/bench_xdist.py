@@ -9,8 +9,14 @@ gave the same verdicts (property, status, examples) and findings as the first.
 ``--examples N`` passes ``--actionsec-examples=N`` to every run (the default suite's
 is 100): with more examples per run the workers' fixed start-up and exit weigh less.
 Also prints whether bytecode caching is off (``PYTHONDONTWRITEBYTECODE``): then every
-process compiles (and pytest assertion-rewrites) its plugins' modules from source.
+process compiles (and pytest assertion-rewrites) its plugins' modules from source, and
+pytest rewrites every module of a ``pytest11`` plugin's distribution, Hypothesis's 78
+among them: about 0.5 s more per process, paid by each worker and the ``-n 0`` process
+alike. ``--bytecode on`` runs every session without ``PYTHONDONTWRITEBYTECODE`` (as a
+Python installed with its defaults does), after one warm-up session of each kind whose
+time is not counted, so the caches are written first.
 Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2] [--examples N]
+[--bytecode env|on]
 """
 
 from __future__ import annotations
@@ -41,7 +47,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--examples", type=int, default=None)
+    parser.add_argument("--bytecode", choices=("env", "on"), default="env")
     args = parser.parse_args()
+    if args.bytecode == "on":
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the sessions inherit this
+        for workers in (0, args.workers):  # warm-up: write the caches, not counted
+            run(workers, args.seed, args.examples)
     examples = "" if args.examples is None else f", --actionsec-examples={args.examples}"
     print(f"### xdist: the default suite at -n {args.workers} vs -n 0 (interleaved{examples})\n")
     bytecode = "off" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on"

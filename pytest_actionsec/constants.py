@@ -14,6 +14,8 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DRAW_LAYERS",
     "FIXED_TIME",
+    "HISTORY_FUNCTION",
+    "HISTORY_LAYERS",
     "LAYERS",
     "MODES",
 ]
@@ -44,3 +46,9 @@ DEFAULT_TIMEOUT = 10.0
 #: The test clock's fixed time: the server clock's default start, the start time of the
 #: parent rows the store writes, the time printed replays freeze.
 FIXED_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
+
+#: The ``function`` a history finding names (its items are ``history-server-history-LAYER``).
+HISTORY_FUNCTION = "server-history"
+#: The layers history findings are judged at: ``store`` (the rows in the database) and
+#: ``api`` (what nova's API shows a poller).
+HISTORY_LAYERS: tuple[str, ...] = ("store", "api")

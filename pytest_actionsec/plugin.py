@@ -582,7 +582,31 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
                     return f"actionsec:{run_of(function, layer).id}"
             return str(super()._split_scope(nodeid))
 
+        def _assign_work_unit(self, node: Any) -> None:
+            """Hand out the runs longest first (before anything else), then the other
+            tests in xdist's order (with more tests first unless
+            ``--no-loadscope-reorder``).
+
+            xdist's own order (by number of tests) would send the history run, two
+            items and the suite's longest, last: one worker then runs it alone.
+            """
+            if not getattr(self, "_by_cost", False):
+                self._by_cost = True
+                ordered = sorted(enumerate(self.workqueue.items()), key=_cost_key)
+                self.workqueue.clear()
+                self.workqueue.update(unit for _, unit in ordered)
+            super()._assign_work_unit(node)
+
     return RunScheduling(config, log)
+
+
+def _cost_key(entry: tuple[int, tuple[str, Any]]) -> tuple[int, float, int]:
+    """Sort key of xdist's ``(index, (scope, items))``: actionsec's runs first, the
+    longest first (:data:`_RUN_COST`); the other scopes after them, in their order."""
+    index, (scope, _) = entry
+    if scope.startswith("actionsec:"):
+        return 0, -_RUN_COST.get(scope.removeprefix("actionsec:"), _DEFAULT_COST), index
+    return 1, 0.0, index
 
 
 @pytest.hookimpl(trylast=True)
@@ -968,14 +992,21 @@ def _mask_report(report: Any) -> None:
         report.longrepr = masked
 
 
-#: Relative cost of one run (measured on nova 34 at 100 examples, every layer): the
-#: suite is ordered by it, so xdist starts the longest runs first.
+#: Cost of one run in seconds (nova 34, 100 examples, every layer, seed 1, idle 2-core
+#: machine; ``--durations``): the suite is ordered by it and xdist hands the runs out
+#: longest first, so the short ones fill in at the end.
 _RUN_COST = {
-    "pack_action_event_finish": 1.0,  # packed directly: the packer layer only
-    "pack_action_event_finish-boundary": 6.0,
-    "add_instance_fault_from_exc": 6.0,
-    "notify_about_instance_action": 1.0,  # h-notify: packer only, ~2 ms a call
+    "server-history": 2.0,  # the history machine: both its items
+    "add_instance_fault_from_exc": 1.5,
+    "pack_action_event_finish-boundary": 0.85,
+    "notify_about_instance_action": 0.75,
+    "pack_action_event_start": 0.65,
+    "pack_action_finish": 0.6,
+    "pack_action_start": 0.55,
+    "pack_action_event_finish": 0.15,  # packed directly: the packer layer only
 }
+#: A run the table does not know (a fork's own function)
+_DEFAULT_COST = 0.6
 
 
 def _run_order(prop: Property) -> tuple[float, str]:
@@ -983,7 +1014,7 @@ def _run_order(prop: Property) -> tuple[float, str]:
     from pytest_actionsec.execution.plan import run_of
 
     run = run_of(prop.function, prop.layer).id
-    return -_RUN_COST.get(run, 4.0), run
+    return -_RUN_COST.get(run, _DEFAULT_COST), run
 
 
 def _is_worker(config: pytest.Config) -> bool:

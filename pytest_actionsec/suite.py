@@ -122,10 +122,10 @@ def verdict(
 def known_groups() -> frozenset[tuple[str, str]]:
     """Every (helper, layer) the built-in suite runs, whatever layers a run chose (the
     history machine's ``server-history`` at its layers too)."""
+    from pytest_actionsec.constants import HISTORY_FUNCTION, HISTORY_LAYERS
     from pytest_actionsec.execution.plan import builtin_groups
-    from pytest_actionsec.history.run import FUNCTION, HISTORY_LAYERS
 
-    history = {(FUNCTION, layer) for layer in HISTORY_LAYERS}
+    history = {(HISTORY_FUNCTION, layer) for layer in HISTORY_LAYERS}
     return frozenset((g.function, g.layer) for g in builtin_groups(LAYERS)) | history
 
 

@@ -110,8 +110,74 @@ def test_dist_load_given_by_the_user_still_gives_the_right_verdicts(
     assert {f for f in _findings(a)} == {f for f in _findings(b)} and _findings(a)
 
 
+class _Node:
+    """The part of xdist's WorkerController its scheduler talks to: what it is sent."""
+
+    def __init__(self, name: str) -> None:
+        self.shutting_down = False
+        self.sent: list[int] = []
+        self.gateway = type("Gateway", (), {"id": name})()
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_scheduler_hands_out_the_longest_runs_first(pytester: pytest.Pytester) -> None:
+    """xdist's own loadgroup order (scopes with more tests first) would send the history
+    run (two items, the suite's longest) last, for one worker to run alone: the
+    scheduler hands out the actionsec runs by cost, then the other tests' scopes in
+    xdist's order, each run's items to one worker, indices into each worker's own
+    collection."""
+    from pytest_actionsec.plugin import _RUN_COST, _run_scheduler
+
+    config = pytester.parseconfigure(
+        "--tx", "2*popen", "--dist", "loadgroup", "-p", "no:cacheprovider"
+    )
+    sched = _run_scheduler(config, None)
+    collection = [
+        "test_mine.py::test_a",
+        "test_mine.py::test_b",
+        "test_mine.py::test_c",
+        "actionsec[leak-pack_action_start-packer]",
+        "actionsec[leak-pack_action_start-store]",
+        "actionsec[leak-add_instance_fault_from_exc-packer]",
+        "actionsec[null-add_instance_fault_from_exc-packer]",
+        "actionsec[leak-add_instance_fault_from_exc-api]",
+        "actionsec[history-server-history-store]",
+        "actionsec[history-server-history-api]",
+    ]
+    nodes = [_Node("gw0"), _Node("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    handed = [[collection[i] for i in node.sent] for node in nodes]
+    # first units: the history run to one worker, the fault sink's run to the other
+    assert handed[0][:2] == collection[8:10], handed
+    assert handed[1][:3] == collection[5:8], handed
+    assert _RUN_COST["server-history"] > _RUN_COST["add_instance_fault_from_exc"]
+    # every item handed out once, each run to one worker; user's tests after the runs
+    while sched.workqueue:
+        for node in nodes:
+            if sched.workqueue:
+                sched._assign_work_unit(node)
+    handed = [[collection[i] for i in node.sent] for node in nodes]
+    assert sorted(handed[0] + handed[1]) == sorted(collection)
+    start = [collection[3], collection[4]]
+    assert any(h[2:4] == start or h[3:5] == start for h in handed), handed
+    assert all(
+        h.index("test_mine.py::test_a") > h.index(collection[3])
+        for h in handed
+        if "test_mine.py::test_a" in h and collection[3] in h
+    )
+
+
 def test_longest_runs_are_collected_first(pytester: pytest.Pytester) -> None:
-    """The longest runs first: xdist starts them first."""
+    """The longest runs first (the order at ``-n 0``; xdist's scheduler orders by cost
+    too, see above)."""
     result = pytester.runpytest_subprocess(
         "--actionsec", "--collect-only", "-q", "-p", "no:cacheprovider", "-k", "leak"
     )
@@ -202,10 +268,18 @@ def test_deadline_cuts_a_round_and_keeps_its_findings(fake_clock: list[int]) -> 
 def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) -> None:
     """The controller runs no item: it neither imports nova's modules (seconds at start
     and at exit; finding the target loads only its light parent packages) nor hides a
-    target that cannot be found (a one-line usage error)."""
+    target that cannot be found (a one-line usage error). Before it starts the workers
+    (its session start) it has not imported Hypothesis's engine or the history machine
+    either (half a second before any worker could start)."""
     pytester.makeconftest(
         """
         import sys
+
+        def pytest_sessionstart(session):
+            if not hasattr(session.config, "workerinput"):
+                with open("controller-start.txt", "w") as fh:
+                    heavy = ("hypothesis.core", "pytest_actionsec.history.run")
+                    fh.write(str(sorted(m for m in heavy if m in sys.modules)))
 
         def pytest_unconfigure(config):
             if not hasattr(config, "workerinput"):
@@ -219,6 +293,7 @@ def test_xdist_controller_leaves_nova_to_its_workers(pytester: pytest.Pytester) 
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*each xdist worker imports the target*"])
     assert (pytester.path / "controller-modules.txt").read_text() == "[]"
+    assert (pytester.path / "controller-start.txt").read_text() == "[]"
     bad = pytester.runpytest_subprocess(*args, "--actionsec-target=nosuch.module")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     assert [line for line in bad.errlines if line.strip()] == [

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_actionsec.constants import DEFAULT_TARGET
+from pytest_actionsec.constants import DEFAULT_TARGET, HISTORY_FUNCTION, HISTORY_LAYERS
 from pytest_actionsec.execution.plan import Property, PropertyResult
-from pytest_actionsec.history.run import HISTORY_LAYERS
 from pytest_actionsec.invariants.history import HISTORY_FAMILY
 from pytest_actionsec.plugin import ActionsecFailure, ActionsecItem, _state
 
@@ -55,12 +54,10 @@ _RESULTS: weakref.WeakKeyDictionary[Any, HistoryResult] = weakref.WeakKeyDiction
 
 def history_items(session: pytest.Session, layers: tuple[str, ...]) -> list[HistoryItem]:
     """The history items of the layers selected (none without ``store``/``api``)."""
-    from pytest_actionsec.history.run import FUNCTION
-
     out = []
     for layer in HISTORY_LAYERS:
         if layer in layers:
-            prop = Property(HISTORY_FAMILY, FUNCTION, layer)
+            prop = Property(HISTORY_FAMILY, HISTORY_FUNCTION, layer)
             name = f"actionsec[{prop.id}]"
             out.append(HistoryItem.from_parent(session, name=name, nodeid=name, prop=prop))
     return out
@@ -89,12 +86,10 @@ class HistoryItem(ActionsecItem):
 
     def run_id(self) -> str:
         """The history run's id (both items share it; xdist groups them by it)."""
-        from pytest_actionsec.history.run import FUNCTION
-
-        return FUNCTION
+        return HISTORY_FUNCTION
 
     def _history(self) -> HistoryResult:
-        from pytest_actionsec.history.run import FUNCTION, run_history
+        from pytest_actionsec.history.run import run_history
 
         config = self.config
         found = _RESULTS.get(config)
@@ -114,7 +109,7 @@ class HistoryItem(ActionsecItem):
                 store,
                 "nova",
                 max_examples=examples,
-                seed=suite.seed_of(FUNCTION),
+                seed=suite.seed_of(HISTORY_FUNCTION),
                 seconds=share,
                 max_sequences=examples * HISTORY_SEQUENCES_PER_EXAMPLE,
             )
@@ -123,7 +118,6 @@ class HistoryItem(ActionsecItem):
 
     def runtest(self) -> None:
         """Run (or reuse) the history run and report this layer's verdict."""
-        from pytest_actionsec.history.run import FUNCTION
         from pytest_actionsec.suite import verdict
 
         state = _state(self.config)
@@ -134,9 +128,9 @@ class HistoryItem(ActionsecItem):
             "failed" if mine else "passed",
             examples=found.sequences,
             violations=mine,
-            seed=state.suite.seed_of(FUNCTION),
+            seed=state.suite.seed_of(HISTORY_FUNCTION),
             seconds=found.seconds,
-            run=FUNCTION,
+            run=HISTORY_FUNCTION,
         )
         s = state.settings
         judged = verdict(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_actionsec.constants import HISTORY_FUNCTION, HISTORY_LAYERS
 from pytest_actionsec.errors import HistoryError
 from pytest_actionsec.history import reading
 from pytest_actionsec.history.machine import (
@@ -38,11 +39,8 @@ __all__ = [
     "run_history",
 ]
 
-#: The ``function`` a history finding names (its items are ``history-server-history-LAYER``).
-FUNCTION = "server-history"
-#: The layers history findings are judged at: ``store`` (the rows in the database) and
-#: ``api`` (what nova's API shows a poller).
-HISTORY_LAYERS: tuple[str, ...] = ("store", "api")
+#: The ``function`` a history finding names (:data:`~pytest_actionsec.constants.HISTORY_FUNCTION`).
+FUNCTION = HISTORY_FUNCTION
 #: Steps of one sequence at most (every minimal sequence nova 34 shows is shorter).
 STEP_COUNT = 12
 
