@@ -19,8 +19,11 @@ else the distinct (function, layer) pairs of the JSON report's ``properties`` wi
 examples > 0 (one run each before issue 19). Then the properties and examples of each
 JSON report. Goal (issue 19): wall ratio at most 0.5 and new wall time 8 s or less; at
 most 6 Hypothesis runs for nova's five functions.
+``--same-items`` runs each version on the items both collect (the others deselected with
+``--deselect``): the same work, where the default suite has grown since the base (the
+notification sink's and the history machine's items, issues 21 and 22).
 Usage: python benchmarks/bench_reshape.py [--base c66ee8b] [--pairs 3] [--seed 20261122]
-[--examples 100] [--layers packer,boundary,store]
+[--examples 100] [--layers packer,boundary,store] [--same-items]
 """
 
 from __future__ import annotations
@@ -249,6 +252,21 @@ def run_suite(
         )
 
 
+def collected(variant: Variant, layers: str | None) -> set[str]:
+    """The actionsec item ids ``variant`` collects (``--collect-only -q``)."""
+    cmd = [sys.executable, "-m", "pytest", "--actionsec", "--collect-only", "-q"]
+    cmd += ["-p", "no:cacheprovider", *([f"--actionsec-layers={layers}"] if layers else [])]
+    with tempfile.TemporaryDirectory(prefix="actionsec-collect-") as tmp:
+        check_import(variant, tmp)
+        done = subprocess.run(
+            cmd, cwd=tmp, env=variant.env(), capture_output=True, text=True, check=False
+        )
+    ids = {line.strip() for line in done.stdout.splitlines() if line.startswith("actionsec[")}
+    if not ids:
+        raise SystemExit(f"{variant.name}: collected nothing:\n{done.stdout[-2000:]}")
+    return ids
+
+
 def session_time(stdout: str) -> float | None:
     """pytest's own time: the ``in X.XXs`` of the last line that has one."""
     for line in reversed(stdout.splitlines()):
@@ -286,16 +304,31 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--examples", type=int, default=100, help="examples per property")
     parser.add_argument("--layers", default=None, help="default: each version's default")
+    parser.add_argument(
+        "--same-items", action="store_true", help="only the items both versions collect"
+    )
     args = parser.parse_args()
     base_name = base_label(args.base)
     cmd = pytest_command(args.seed, args.examples, args.layers)
+    commands = {"base": cmd, "new": cmd}
     runs: dict[str, list[Run]] = {"base": [], "new": []}
     label = working_tree_label()
     with base_package(args.base) as base_dir, new_package() as new_dir:
         base, new = Variant("base", base_dir), Variant("new", new_dir)
+        if args.same_items:
+            ids = {v.name: collected(v, args.layers) for v in (base, new)}
+            both = ids["base"] & ids["new"]
+            for v in (base, new):
+                dropped = sorted(ids[v.name] - both)
+                commands[v.name] = [*cmd, *(f"--deselect={i}" for i in dropped)]
+                print(
+                    f"{v.name}: {len(ids[v.name])} items, {len(dropped)} deselected "
+                    f"({', '.join(dropped) or '-'})",
+                    file=sys.stderr,
+                )
         for pair in range(args.pairs):
             for variant in (base, new) if pair % 2 == 0 else (new, base):
-                run = run_suite(variant, cmd)
+                run = run_suite(variant, commands[variant.name])
                 session = "-" if run.session is None else f"{run.session:.1f} s"
                 print(
                     f"pair {pair + 1} {variant.name}: wall {run.wall:.1f} s, pytest {session}, "
@@ -306,7 +339,7 @@ def main() -> int:
                     print(run.tail, file=sys.stderr)
                 runs[variant.name].append(run)
     pairs = list(zip(runs["base"], runs["new"], strict=True))
-    shown = " ".join(["pytest", *cmd[3:]])
+    shown = " ".join(["pytest", *cmd[3:]]) + (" (--same-items)" if args.same_items else "")
     print(f"### 6. The reshape: default suite on real nova at -n 0, {base_name} vs working tree\n")
     print(
         f"`{shown}` in a fresh empty directory, {base_name} (`PYTHONPATH=<git archive "

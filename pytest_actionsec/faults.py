@@ -19,13 +19,12 @@ Nova is imported lazily (:mod:`pytest_actionsec.nova`).
 from __future__ import annotations
 
 import functools
-import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from pytest_actionsec import nova
-from pytest_actionsec.errors import TargetError
+from pytest_actionsec.sinks import SinkKind, find_sink
 
 __all__ = [
     "FAULT_FIELDS",
@@ -87,6 +86,21 @@ def capturing(sink: Callable[..., Any]) -> Callable[..., dict[str, Any] | None]:
     return call
 
 
+#: The fault sink, as :func:`~pytest_actionsec.sinks.find_sink` looks it up.
+FAULT_SINK = SinkKind(
+    name=_NAME,
+    nova_module=NOVA_FAULT_MODULE,
+    load_nova=lambda: nova.fault_module(),
+    option="sink",
+    properties="fault",
+    params=_PARAMS,
+    keywords={"exc_info": None, "fault_message": None},
+    shape="(context, instance, fault, exc_info=None, fault_message=None)",
+    capture=lambda sink: capturing(sink),
+    capture_needs="nova.objects is not usable to capture the fault",
+)
+
+
 def find_fault_sink(
     module: Any, path: str, *, given: tuple[Any, str] | None = None
 ) -> tuple[Callable[..., Any] | None, str, str]:
@@ -96,51 +110,4 @@ def find_fault_sink(
     ``sink`` is None (and ``note`` says why) when neither is usable. Raises
     ``TargetError`` when the sink is not callable or has the wrong signature.
     """
-    if given is not None:
-        own, origin = given
-        label = f"sink {origin!r}"
-        name = getattr(own, "__name__", origin.rpartition(".")[2])
-    else:
-        own = getattr(module, _NAME, None)
-        origin = f"{path}.{_NAME}"
-        label, name = f"target {path!r}", _NAME
-        if own is None:
-            try:
-                own = getattr(nova.fault_module(), _NAME, None)
-            except Exception:
-                own = None
-            origin = f"{NOVA_FAULT_MODULE}.{_NAME}"
-            if own is None:
-                return (
-                    None,
-                    "none",
-                    f"fault properties skipped: the target defines no {_NAME} and "
-                    f"{NOVA_FAULT_MODULE} is not importable",
-                )
-    option = "sink" if given is not None else None
-    if not callable(own):
-        what = f"is not callable ({type(own).__name__})" if given else f"{name} is not callable"
-        raise TargetError(f"{label}: {what}", option=option)
-    try:
-        signature = inspect.signature(own)
-    except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(*_PARAMS, exc_info=None, fault_message=None)
-        except TypeError:
-            raise TargetError(
-                f"{label}: {name}{signature} does not accept "
-                "(context, instance, fault, exc_info=None, fault_message=None)",
-                option=option,
-            ) from None
-    try:
-        wrapped = capturing(own)
-    except Exception as exc:
-        return (
-            None,
-            "none",
-            f"fault properties skipped: nova.objects is not usable to capture the fault "
-            f"({type(exc).__name__})",
-        )
-    return wrapped, origin, ""
+    return find_sink(FAULT_SINK, module, path, given=given)

@@ -38,7 +38,6 @@ imported lazily.
 from __future__ import annotations
 
 import functools
-import inspect
 import queue
 import threading
 import uuid as _uuid
@@ -48,7 +47,7 @@ from typing import Any
 
 from pytest_actionsec import nova
 from pytest_actionsec.credentials import mask_url, remember_secret, url_password
-from pytest_actionsec.errors import TargetError
+from pytest_actionsec.sinks import SinkKind, find_sink
 
 __all__ = [
     "AUDIENCE",
@@ -555,6 +554,21 @@ def _delete_queues(url: str, topic: str) -> None:
 # Finding the sink.
 
 
+#: The notification sink, as :func:`~pytest_actionsec.sinks.find_sink` looks it up.
+NOTIFIER = SinkKind(
+    name=NOTIFY_SINK,
+    nova_module=NOVA_NOTIFY_MODULE,
+    load_nova=lambda: nova.messaging().notify,
+    option="notifier",
+    properties="notification",
+    params=_PARAMS,
+    keywords={"phase": None, "exception": None},
+    shape="(context, instance, host, action, phase=None, exception=None)",
+    capture=lambda sink: capturing(sink),
+    capture_needs="oslo.messaging is not usable to capture the notification",
+)
+
+
 def find_notifier(
     module: Any, path: str, *, given: tuple[Any, str] | None = None
 ) -> tuple[Callable[..., Any] | None, str, str]:
@@ -565,54 +579,7 @@ def find_notifier(
     ``notifier`` (wrapped by :func:`capturing`) is None, and ``note`` says why, when none
     is usable. Raises ``TargetError`` when it is not callable or has the wrong signature.
     """
-    if given is not None:
-        own, origin = given
-        label = f"notifier {origin!r}"
-        name = getattr(own, "__name__", origin.rpartition(".")[2])
-    else:
-        own = getattr(module, NOTIFY_SINK, None)
-        origin = f"{path}.{NOTIFY_SINK}"
-        label, name = f"target {path!r}", NOTIFY_SINK
-        if own is None:
-            try:
-                own = getattr(nova.messaging().notify, NOTIFY_SINK, None)
-            except Exception:
-                own = None
-            origin = f"{NOVA_NOTIFY_MODULE}.{NOTIFY_SINK}"
-            if own is None:
-                return (
-                    None,
-                    "none",
-                    f"notification properties skipped: the target defines no {NOTIFY_SINK} "
-                    f"and {NOVA_NOTIFY_MODULE} is not importable",
-                )
-    option = "notifier" if given is not None else None
-    if not callable(own):
-        what = f"is not callable ({type(own).__name__})" if given else f"{name} is not callable"
-        raise TargetError(f"{label}: {what}", option=option)
-    try:
-        signature = inspect.signature(own)
-    except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(*_PARAMS, phase=None, exception=None)
-        except TypeError:
-            raise TargetError(
-                f"{label}: {name}{signature} does not accept "
-                "(context, instance, host, action, phase=None, exception=None)",
-                option=option,
-            ) from None
-    try:
-        wrapped = capturing(own)
-    except Exception as exc:
-        return (
-            None,
-            "none",
-            f"notification properties skipped: oslo.messaging is not usable to capture "
-            f"the notification ({type(exc).__name__})",
-        )
-    return wrapped, origin, ""
+    return find_sink(NOTIFIER, module, path, given=given)
 
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_actionsec.constants import FIXED_TIME
@@ -505,18 +506,69 @@ class Store:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                nova_migration().db_sync(database="main")
-            except Exception as exc:
-                raise StoreError(
-                    f"cannot migrate {self.url}: {mask_url(_db_message(exc))}"
-                ) from None
+            cached = self._schema_key() if self.url == DEFAULT_URL else None
+            schema = "nova's migrations"
+            if cached is not None and self._replay_schema(cached):
+                schema = "nova's migrations, replayed from the schema cache"
+            else:
+                try:
+                    nova_migration().db_sync(database="main")
+                except Exception as exc:
+                    raise StoreError(
+                        f"cannot migrate {self.url}: {mask_url(_db_message(exc))}"
+                    ) from None
+                if cached is not None:
+                    self._save_schema(cached)
             engine = self._engine()
             _without_thread_yield(engine)
             meta = sa.MetaData()
             meta.reflect(engine, only=list(STORE_TABLES))
         self._tables = {name: meta.tables[name] for name in STORE_TABLES}
         self.info = self._describe(engine)
+        self.info["schema"] = schema
+
+    def _schema_key(self) -> str | None:
+        """The schema cache's key for nova's in-process sqlite database (None when the
+        cache is off or nova's migrations cannot be found)."""
+        import importlib.util
+
+        from pytest_actionsec import schema_cache
+
+        if schema_cache.cache_dir() is None:
+            return None
+        spec = importlib.util.find_spec("nova.db.main")
+        if spec is None or spec.origin is None:
+            return None
+        migrations = Path(spec.origin).parent / "migrations"
+        return schema_cache.key(migrations) if migrations.is_dir() else None
+
+    def _replay_schema(self, key: str) -> bool:
+        """Create nova's tables from the schema cache; False when it has no entry (or
+        the entry does not replay: the database is then left empty for alembic)."""
+        from pytest_actionsec import schema_cache
+
+        script = schema_cache.load(key)
+        if script is None:
+            return False
+        raw = self._engine().raw_connection()
+        try:
+            raw.driver_connection.executescript(script)
+            return True
+        except Exception:  # a damaged entry: migrate as without one
+            with contextlib.suppress(Exception):
+                _drop_everything(raw.driver_connection)
+            return False
+        finally:
+            raw.close()
+
+    def _save_schema(self, key: str) -> None:
+        from pytest_actionsec import schema_cache
+
+        raw = self._engine().raw_connection()
+        try:
+            schema_cache.save(key, raw.driver_connection)
+        finally:
+            raw.close()
 
     def _describe(self, engine: Any) -> dict[str, str]:
         info = {"backend": self.backend, "database": self.database or "(in-process)"}
@@ -902,3 +954,14 @@ def _coerced(
     """The first of :func:`coerced_fields`, as a record-level verdict."""
     found = coerced_fields(function, packed, row)
     return (found[0][0], found[0][2]) if found else None
+
+
+def _drop_everything(connection: Any) -> None:
+    """Drop every table, index, view and trigger of a sqlite ``connection``."""
+    rows = connection.execute(
+        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    for kind, name in rows:
+        if kind in ("table", "view", "trigger"):
+            connection.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+    connection.commit()

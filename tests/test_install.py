@@ -29,6 +29,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,3 +217,127 @@ def test_pytest_actionsec_runs_from_an_empty_folder_and_its_report_validates(
     layers = {p["layer"] for p in report["properties"] if p["status"] != "skipped"}
     assert layers == {"packer", "boundary", "store", "api"}  # nova's migrations ran too
     assert sorted(os.listdir(empty)) == ["report.json"]  # nothing else written there
+
+
+def _readme_installs() -> list[str]:
+    """The ``pip install`` lines of the README's "Use it in your fork" block."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Use it in your fork", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+#: The docs' other install lines (extras from an index), run the same way.
+DOCS_INSTALLS = (
+    "pip install 'pytest-actionsec[db]'",
+    "pip install 'pytest-actionsec[nova,redis]' pytest-xdist",
+)
+#: The packages of the extras those lines ask for (``db``, ``redis``) and pytest-xdist.
+EXTRAS_PACKAGES = ("PyMySQL>=1.1", "psycopg2-binary>=2.9", "redis>=4.0", "pytest-xdist>=3.5")
+#: The README's git URL: where a fork hosts its copy of this repository.
+GIT_URL = "git+https://HOST/PATH/pytest-actionsec.git@main"
+
+
+def _git_snapshot(tmp: Path) -> Path:
+    """A git repository (branch ``main``) of the working tree as it is, uncommitted
+    changes included."""
+    repo = tmp / "repo"
+    shutil.copytree(ROOT, repo, ignore=_NOT_SOURCE)
+    ident = ["-c", "user.name=actionsec", "-c", "user.email=actionsec@localhost"]
+    _check(["git", "init", "-q", "-b", "main"], cwd=repo)
+    _check(["git", "add", "-A"], cwd=repo)
+    _check(["git", *ident, "commit", "-q", "-m", "snapshot"], cwd=repo)
+    return repo
+
+
+def _simple_index(tmp: Path, wheel: Path) -> Path:
+    """A PEP 503 package index (a folder) that serves only this wheel."""
+    project = tmp / "simple" / "pytest-actionsec"
+    project.mkdir(parents=True)
+    shutil.copy2(wheel, project / wheel.name)
+    link = f'<a href="{wheel.name}">{wheel.name}</a>'
+    (project / "index.html").write_text(f"<html><body>{link}</body></html>\n")
+    (tmp / "simple" / "index.html").write_text(
+        '<html><body><a href="pytest-actionsec/">pytest-actionsec</a></body></html>\n'
+    )
+    return tmp / "simple"
+
+
+def _where_installed(python: Path) -> tuple[Path, dict[str, Any]]:
+    """(the imported package's folder, its ``direct_url.json`` or {})."""
+    script = (
+        "import json, importlib.metadata as m, pytest_actionsec\n"
+        "print(pytest_actionsec.__file__)\n"
+        "print(m.distribution('pytest-actionsec').read_text('direct_url.json') or '{}')\n"
+    )
+    out = _check([str(python), "-c", script], cwd=python.parent, env=_clean_env())
+    path, _, direct = out.partition("\n")
+    return Path(path).parent, json.loads(direct or "{}")
+
+
+def test_the_install_commands_of_the_docs_install_the_package(
+    wheel: Path, venv: Path, tmp_path: Path
+) -> None:
+    """Every ``pip install`` line of the README (index, checkout, git URL, wheel) and the
+    docs' extras lines, run as shown in the fresh venv: from a package index (a folder
+    index serving the built wheel; the extras' own packages from a folder
+    ``pip download`` filled), from a checkout, from a git URL (a repository of the
+    working tree, ``file://`` in place of ``https://HOST/PATH``), from the wheel in
+    ``./dist``. Each one installs the package from where it says (checked from the
+    import and ``direct_url.json``); the venv ends with the wheel installed."""
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = extras["optional-dependencies"]
+    assert set(wanted["db"]) | set(wanted["redis"]) <= set(EXTRAS_PACKAGES)
+    installs = _readme_installs()
+    assert len(installs) == 4 and all(c.startswith("pip install ") for c in installs)
+    index_cmd, checkout_cmd, git_cmd, wheel_cmd = installs
+    assert GIT_URL in git_cmd
+    assert f"./dist/{wheel.name}[nova]" in wheel_cmd  # the README names the wheel built
+    repo = _git_snapshot(tmp_path)
+    (repo / "dist").mkdir()
+    shutil.copy2(wheel, repo / "dist" / wheel.name)
+    # pip before 23.3 wants a host in a requirement's URL: git reads localhost as none
+    git_url = f"file://localhost{repo.as_posix()}"
+    index = _simple_index(tmp_path, wheel)
+    extras = tmp_path / "extras"
+    _check(
+        [str(venv), "-m", "pip", "download", "-q", "-d", str(extras), *EXTRAS_PACKAGES],
+        cwd=tmp_path,
+        env=_clean_env(),
+    )
+    env = _clean_env()
+    env["PATH"] = f"{venv.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv.parents[1])
+    from_index = dict(env, PIP_INDEX_URL=index.as_uri(), PIP_FIND_LINKS=str(extras))
+    site = venv.parents[1]
+    runs: list[tuple[str, dict[str, str], str]] = [
+        (index_cmd, from_index, "index"),
+        (checkout_cmd, env, "checkout"),
+        (git_cmd.replace("https://HOST/PATH/pytest-actionsec.git", git_url), env, "git"),
+        *((command, from_index, "index") for command in DOCS_INSTALLS),
+        (wheel_cmd, env, "wheel"),
+    ]
+    for command, run_env, source in runs:
+        _check([str(venv), "-m", "pip", "uninstall", "-y", "-q", "pytest-actionsec"], cwd=repo)
+        _check(["bash", "-c", command], cwd=repo, env=run_env)
+        package, direct = _where_installed(venv)
+        if source == "checkout":
+            assert package == repo / "pytest_actionsec", command
+            assert direct.get("dir_info", {}).get("editable") is True, direct
+            continue
+        assert site in package.parents, (command, package)  # the venv's own copy
+        if source == "index":
+            assert direct == {}, (command, direct)
+        elif source == "git":
+            assert direct["url"] == git_url, direct
+            assert direct["vcs_info"]["vcs"] == "git", direct
+            assert direct["vcs_info"]["requested_revision"] == "main", direct
+        else:
+            assert direct["url"].endswith(f"/dist/{wheel.name}"), direct
+    done = _check(
+        [str(venv), "-c", "import pymysql, psycopg2, redis, xdist, nova; print('ok')"],
+        cwd=tmp_path,
+        env=_clean_env(),
+    )
+    assert done.strip() == "ok"

@@ -233,6 +233,52 @@ def test_sqlite_schema_is_nova_migrated_and_shared(sqlite_store: Store) -> None:
     assert 0 < sqlite_store.setup_seconds < 120
 
 
+def _schema(store: Store) -> list[tuple[Any, ...]]:
+    """Every object of the store's sqlite database (its DDL) and alembic's version rows."""
+    raw = store._engine().raw_connection()
+    try:
+        conn = raw.driver_connection
+        objects = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    finally:
+        raw.close()
+    return sorted(objects, key=repr) + [("alembic", *row) for row in version]
+
+
+def test_the_schema_cache_replays_what_novas_migrations_made(
+    slot: _Slot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process opening a sqlite store migrates with alembic once per key and saves the
+    result; the next one replays it: the same tables, indexes and shadow tables, DDL for
+    DDL, and alembic's version (nova's own db_version reads it). A damaged entry, or the
+    cache turned off, migrates as before."""
+    from nova.db import migration
+
+    from pytest_actionsec import schema_cache
+
+    slot.release()
+    monkeypatch.setenv(schema_cache.ENV, "0")
+    with Store.open() as plain:
+        assert plain.info["schema"] == "nova's migrations"
+        expected = _schema(plain)
+    assert len([row for row in expected if row[0] == "table"]) > 100  # shadow tables too
+    monkeypatch.setenv(schema_cache.ENV, str(tmp_path / "cache"))
+    with Store.open() as first:
+        assert first.info["schema"] == "nova's migrations"  # nothing saved yet: alembic
+        assert _schema(first) == expected
+    (entry,) = (tmp_path / "cache").glob("nova-main-*.sql")
+    with Store.open() as replayed:
+        assert replayed.info["schema"] == "nova's migrations, replayed from the schema cache"
+        assert _schema(replayed) == expected
+        assert migration.db_version(database="main") is not None
+        assert replayed.row_counts()["instance_actions"] == 0
+    entry.write_text("CREATE TABLE instances (id INTEGER);\nTHIS IS NOT SQL;\n")
+    with Store.open() as damaged:
+        assert damaged.info["schema"] == "nova's migrations"
+        assert _schema(damaged) == expected
+    assert "THIS IS NOT SQL" not in entry.read_text()  # saved anew
+
+
 def test_one_store_per_process(slot: _Slot) -> None:
     first = slot.get()
     with pytest.raises(StoreError, match="already open in this process"):
@@ -355,6 +401,7 @@ def test_mysql_store(target: Target, slot: _Slot, clock: SkewedClock) -> None:
     name = store.database
     try:
         # What nova's migrations create, and the session oslo.db opens.
+        assert store.info["schema"] == "nova's migrations"  # never the sqlite cache
         assert store.info["table_collation"].startswith(("utf8mb3_", "utf8_"))
         assert store.info["connection_charset"] in ("utf8", "utf8mb3")
         assert "STRICT_ALL_TABLES" in store.info["sql_mode"]
