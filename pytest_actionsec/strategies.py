@@ -131,9 +131,9 @@ def _calls(draw: st.DrawFn, target: Target, function: str, mode: str, layer: str
     # parameters are drawn as names too; its optional ones keep their defaults)
     for name in facts.positional:
         if name == "instance_uuid":
-            add(name, draw_uuid(draw, mode))
+            add(name, draw_uuid(draw, mode, facts.own_name(name)))
         else:
-            add(name, draw_name(draw, name, mode))
+            add(name, draw_name(draw, facts.own_name(name), mode))
     if "host" in facts.keywords and pick(draw, FLAGS)[0]:
         add("host", draw_host(draw, mode))
     positional = False

@@ -249,8 +249,9 @@ _OVER_LONG_UUIDS = st.text(TEXT, min_size=37, max_size=60)
 _UUID_HOSTILE = weighted((4, ["uuid"]), (4, ["object", "text", "int", "none"]))
 
 
-def draw_uuid(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
-    """An instance uuid (an :class:`ObjSpec` for a ``UUID`` object) and why it is hostile."""
+def draw_uuid(draw: st.DrawFn, mode: str, name: str = "instance_uuid") -> tuple[Any, str | None]:
+    """An instance uuid (an :class:`ObjSpec` for a ``UUID`` object) and why it is hostile
+    (``name``: the parameter, as the target calls it)."""
     tag = "uuid" if mode != "hostile" else pick(draw, _UUID_HOSTILE)[0]
     if tag == "uuid":
         return str(_draw_uuid4(draw)), None
@@ -263,7 +264,7 @@ def draw_uuid(draw: st.DrawFn, mode: str) -> tuple[Any, str | None]:
         value = draw(_INTS)
     else:
         value = None
-    return value, "instance_uuid not a 36-character string"
+    return value, f"{name} not a 36-character string"
 
 
 def instance_uuids(*, mode: str = "contract") -> st.SearchStrategy[Any]:

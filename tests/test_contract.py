@@ -149,6 +149,28 @@ def test_a_copied_module_s_extra_parameters_are_fuzzed_and_its_own_id_checked(
     assert not any(v.field == "instance_uuid" for v in found)
 
 
+def test_hostile_reasons_name_the_copied_module_s_own_parameters() -> None:
+    """Why a drawn call is hostile names the parameter as the target calls it (Zun's
+    ``container_uuid``), never nova's name for it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pytest_actionsec.strategies import calls
+
+    target = resolve_target(COPIED, sink="none", boundary="none")
+    seen: list[str] = []
+
+    @settings(max_examples=200, database=None, deadline=None)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        call = data.draw(calls(target, "pack_action_finish", mode="hostile"))
+        seen.extend(call.hostile)
+
+    check()
+    assert any(r.startswith("container_uuid not a 36-character string") for r in seen), seen
+    assert not any("instance_uuid" in r for r in seen), seen
+
+
 def test_a_copied_module_s_contract_findings_are_the_true_one() -> None:
     target = resolve_target(COPIED, sink="none", boundary="none")
     found = {
