@@ -597,6 +597,16 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
                 self.workqueue.update(unit for _, unit in ordered)
             super()._assign_work_unit(node)
 
+        def _reschedule(self, node: Any) -> None:
+            """No second unit for a worker while an actionsec run it holds has not
+            finished its first item (the item that runs it): xdist tops a worker up to
+            two units when few of its tests are pending (the history run has two), and
+            the longest run would then hold the next one back from the other worker."""
+            for scope, unit in self.assigned_work.get(node, {}).items():
+                if scope.startswith("actionsec:") and self.workqueue and not any(unit.values()):
+                    return
+            super()._reschedule(node)
+
     return RunScheduling(config, log)
 
 

@@ -345,6 +345,9 @@ class Target:
     context_factory: Callable[..., Any]
     context_origin: str
     notes: tuple[str, ...] = field(default=())
+    #: the note of each part the target lacks, by part (``fault``, ``notification``,
+    #: ``boundary``; ``records`` when its records are not nova's): the skip reasons
+    skips: Mapping[str, str] = field(default_factory=dict)
     #: where the instance-fault sink comes from (``none``: the target has none)
     fault_origin: str = "none"
     #: nova's functions used because the target has none of its own (``"boundary"``,
@@ -771,6 +774,7 @@ def resolve_target(
             helpers[name] = owners[name][0]
 
     notes: list[str] = []
+    skips: dict[str, str] = {}
     fallbacks: dict[str, str] = {}
     modules = _nova()
     contract: Contract | None = None
@@ -794,14 +798,15 @@ def resolve_target(
         problems.append(exc)
     if contract is not None and not contract.nova_records:
         if store_factory is None:
-            notes.append(
+            skips["records"] = (
                 f"store and api properties skipped: not nova's records ({contract.not_nova})"
             )
         else:
-            notes.append(
+            skips["records"] = (
                 f"api properties skipped: not nova's records ({contract.not_nova}); "
                 f"stored by {store_stage_origin}"
             )
+        notes.append(skips["records"])
     found_boundary: Callable[..., Any] | None = None
     boundary_origin = fault_origin = OFF
     try:
@@ -811,6 +816,7 @@ def resolve_target(
     else:
         if note:
             notes.append(note)
+            skips["boundary"] = note
         if boundary is None and found_boundary is not None:
             if not _own_package(path, boundary_origin):
                 fallbacks["boundary"] = boundary_origin
@@ -828,6 +834,7 @@ def resolve_target(
                 fallbacks["sink"] = fault_origin
         if note:
             notes.append(note)
+            skips["fault"] = note
     notify_origin = OFF
     try:
         found_notifier, notify_origin, note = _find_notifier(module, path, notifier)
@@ -840,6 +847,7 @@ def resolve_target(
                 fallbacks["notifier"] = notify_origin
         if note:
             notes.append(note)
+            skips["notification"] = note
     if problems:
         raise _all_problems(path, problems)
 
@@ -873,6 +881,7 @@ def resolve_target(
         context_factory=factory,
         context_origin=context_origin,
         notes=tuple(notes),
+        skips=skips,
         fault_origin=fault_origin,
         fallbacks=fallbacks,
         notify_origin=notify_origin,

@@ -155,9 +155,12 @@ def test_scheduler_hands_out_the_longest_runs_first(pytester: pytest.Pytester) -
         sched.add_node_collection(node, collection)
     sched.schedule()
     handed = [[collection[i] for i in node.sent] for node in nodes]
-    # first units: the history run to one worker, the fault sink's run to the other
-    assert handed[0][:2] == collection[8:10], handed
-    assert handed[1][:3] == collection[5:8], handed
+    # first units: the history run to one worker, the fault sink's run to the other,
+    # and nothing more while neither has finished its first item
+    assert handed == [collection[8:10], collection[5:8]], handed
+    sched.mark_test_complete(nodes[0], 0 + collection.index(collection[8]), 2.0)
+    handed = [[collection[i] for i in node.sent] for node in nodes]
+    assert handed[0][2:] == collection[3:5], handed  # the next run, once history ran
     assert _RUN_COST["server-history"] > _RUN_COST["add_instance_fault_from_exc"]
     # every item handed out once, each run to one worker; user's tests after the runs
     while sched.workqueue:

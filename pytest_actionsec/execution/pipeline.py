@@ -104,16 +104,14 @@ class Pipeline:
         target = self.target
         out: dict[str, str] = {}
         if self.function not in target.helpers:
-            word = "notification" if self.function == NOTIFY_SINK else "fault"
-            why = "; ".join(n for n in target.notes if word in n) or "no such helper"
-            return dict.fromkeys(self.layers, why)
+            part = "notification" if self.function == NOTIFY_SINK else "fault"
+            return dict.fromkeys(self.layers, target.skips.get(part, "no such helper"))
         if self.run.via == "boundary" and target.boundary is None:
-            why = "; ".join(n for n in target.notes if "boundary" in n) or "no boundary"
-            return dict.fromkeys(self.layers, why)
+            return dict.fromkeys(self.layers, target.skips.get("boundary", "no boundary"))
         if not target.nova_records:
             # nova's database and API code judge nova's records only: never another's
             # (a project's own store stage stores them; nova's API never renders them)
-            why = "; ".join(n for n in target.notes if "not nova's" in n) or "not nova's records"
+            why = target.skips.get("records", "not nova's records")
             off = ("api",) if target.store_factory is not None else ("store", "api")
             out.update(dict.fromkeys([x for x in self.layers if x in off], why))
         for layer in ("store", "api"):
