@@ -11,8 +11,9 @@ collation and SQL mode are part of what a store checks.
 The key covers nova's version and the bytes of its migration scripts, and the versions
 of alembic, SQLAlchemy, oslo.db and sqlite: any change migrates anew. The folder is
 ``$ACTIONSEC_SCHEMA_CACHE`` or ``<tmp>/pytest-actionsec-<uid>``; ``ACTIONSEC_SCHEMA_CACHE=0``
-turns the cache off. A cache that cannot be read or written is ignored (the run
-migrates as before); entries are written atomically.
+turns the cache off. Only a folder and entries of this user's own that no one else can
+write are read (replayed SQL could write any file the user may). A cache that cannot be
+read or written is ignored (the run migrates as before); entries are written atomically.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import importlib.metadata
 import os
 import sqlite3
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,14 +37,25 @@ _DISTRIBUTIONS = ("nova", "alembic", "SQLAlchemy", "oslo.db")
 
 
 def cache_dir() -> Path | None:
-    """The cache folder (None when turned off)."""
+    """The cache folder (None when turned off, or where there are no user ids)."""
     value = os.environ.get(ENV, "").strip()
-    if value.lower() in _OFF:
+    if value.lower() in _OFF or not hasattr(os, "getuid"):
         return None
     if value:
         return Path(value)
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return Path(tempfile.gettempdir()) / f"pytest-actionsec-{uid}"
+    return Path(tempfile.gettempdir()) / f"pytest-actionsec-{os.getuid()}"
+
+
+def _ours(path: Path, *, folder: bool) -> bool:
+    """True when ``path`` is this user's own folder (or file), not a link, and no one
+    else can write to it: SQL replayed from another user's file could ``ATTACH`` (and
+    so write) any file this user may write."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    kind = stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)
+    return kind and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def key(migrations: Path) -> str:
@@ -70,7 +83,7 @@ def _path(name: str) -> Path | None:
 def load(name: str) -> str | None:
     """The SQL saved under key ``name``, or None."""
     path = _path(name)
-    if path is None:
+    if path is None or not _ours(path.parent, folder=True) or not _ours(path, folder=False):
         return None
     try:
         return path.read_text(encoding="utf-8")
@@ -87,6 +100,8 @@ def save(name: str, connection: sqlite3.Connection) -> None:
     script = "\n".join(connection.iterdump()) + "\n"
     with contextlib.suppress(OSError):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _ours(path.parent, folder=True):
+            return
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".schema-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
