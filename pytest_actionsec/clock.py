@@ -5,6 +5,12 @@ module), so a :class:`SkewedClock` is started once per test and moved with
 :meth:`SkewedClock.move_to` / :meth:`SkewedClock.shift` for each example.
 pytest's own timing modules are ignored so ``--durations`` stays right.
 freezegun is imported only when a clock starts.
+
+The server's local time zone is :data:`~pytest_actionsec.constants.LOCAL_OFFSET`
+ahead of UTC while the clock runs (freezegun's ``tz_offset``): naive local time differs
+from the UTC time nova stores, so a helper storing ``datetime.now()`` shows it. An aware
+``datetime.now(tz)`` (what ``oslo_utils.timeutils.utcnow()`` calls) stays the true
+instant: freezegun 1.5 adds its offset there too, which the clock corrects while it runs.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import datetime as _dt
 from types import TracebackType
 from typing import Any
 
-from pytest_actionsec.constants import FIXED_TIME
+from pytest_actionsec.constants import FIXED_TIME, LOCAL_OFFSET
 
 __all__ = ["DEFAULT_START", "IGNORED_MODULES", "SkewedClock"]
 
@@ -50,10 +56,15 @@ class SkewedClock:
     """
 
     def __init__(
-        self, start: _dt.datetime = DEFAULT_START, *, ignore: tuple[str, ...] = ()
+        self,
+        start: _dt.datetime = DEFAULT_START,
+        *,
+        ignore: tuple[str, ...] = (),
+        local_offset: _dt.timedelta = LOCAL_OFFSET,
     ) -> None:
         self._now = _naive_utc(start)
         self._ignore = IGNORED_MODULES + tuple(ignore)
+        self._local_offset = local_offset
         self._freezer: Any = None
         self._factory: Any = None
 
@@ -67,14 +78,18 @@ class SkewedClock:
         if self._freezer is None:
             import freezegun
 
-            self._freezer = freezegun.freeze_time(self._now, ignore=list(self._ignore), tick=False)
+            self._freezer = freezegun.freeze_time(
+                self._now, ignore=list(self._ignore), tick=False, tz_offset=self._local_offset
+            )
             self._factory = self._freezer.start()
+            _aware_now_fixed(True)
         return self
 
     def stop(self) -> None:
         """Give the process its real clock back."""
         if self._freezer is not None:
             freezer, self._freezer, self._factory = self._freezer, None, None
+            _aware_now_fixed(False)
             freezer.stop()
 
     def move_to(self, when: _dt.datetime) -> None:
@@ -101,3 +116,36 @@ class SkewedClock:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+#: The running clocks' hold on the corrected ``FakeDatetime.now``: [freezegun's own
+#: ``now``, how many clocks run] while any runs.
+_FIXED: list[Any] = []
+
+
+def _aware_now_fixed(on: bool) -> None:
+    """Install (``on``, the first clock) or remove (``not on``, the last one) the
+    corrected ``FakeDatetime.now``: an aware ``now(tz)`` is the frozen instant in ``tz``,
+    without the local offset freezegun 1.5 adds (its naive ``now()`` keeps the offset)."""
+    from freezegun import api
+
+    fake = api.FakeDatetime
+    if on:
+        if _FIXED:
+            _FIXED[1] += 1
+            return
+        original = fake.__dict__["now"]
+
+        def now(cls: Any, tz: _dt.tzinfo | None = None) -> Any:
+            frozen = cls._time_to_freeze() if tz is not None else None
+            if frozen is None or tz is None:
+                return original.__func__(cls, tz)
+            return api.datetime_to_fakedatetime(tz.fromutc(frozen.replace(tzinfo=tz)))
+
+        fake.now = classmethod(now)  # type: ignore[method-assign,assignment]
+        _FIXED[:] = [original, 1]
+    elif _FIXED:
+        _FIXED[1] -= 1
+        if _FIXED[1] == 0:
+            fake.now = _FIXED[0]  # type: ignore[method-assign]
+            _FIXED.clear()

@@ -17,6 +17,7 @@ __all__ = [
     "HISTORY_FUNCTION",
     "HISTORY_LAYERS",
     "LAYERS",
+    "LOCAL_OFFSET",
     "MODES",
 ]
 
@@ -46,6 +47,12 @@ DEFAULT_TIMEOUT = 10.0
 #: The test clock's fixed time: the server clock's default start, the start time of the
 #: parent rows the store writes, the time printed replays freeze.
 FIXED_TIME = _dt.datetime(2026, 11, 22, 12, 0, 0)
+
+#: The test clock's local time zone: while it runs, naive local time (``datetime.now()``,
+#: ``datetime.fromtimestamp(t)``, ``date.today()``) is this far ahead of UTC, so a
+#: helper that stores local time where nova stores UTC shows it (a server whose zone is
+#: UTC would hide it). A half hour, which no whole-hour skew looks like.
+LOCAL_OFFSET = _dt.timedelta(hours=5, minutes=30)
 
 #: The ``function`` a history finding names (its items are ``history-server-history-LAYER``).
 HISTORY_FUNCTION = "server-history"

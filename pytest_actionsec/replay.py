@@ -5,7 +5,7 @@ is a script built on :class:`Replay`::
 
     replay = Replay("pack_action_event_finish", "store", canaries=[...])
     store = Store.open(os.environ.get("ACTIONSEC_STORE"))
-    with freezegun.freeze_time(datetime.datetime(2026, 11, 22, 12, 0)):
+    with SkewedClock(datetime.datetime(2026, 11, 22, 12, 0)):
         replay.call(pack_through_rpc, context, uuid, "compute_x", exc_val=exc, exc_tb=tb)
         replay.write(store)
     replay.show()

@@ -219,7 +219,11 @@ def call_source(
     layer = call.layer if layer is None else layer
     lines: list[str] = []
     classes: dict[str, str] = {}
-    imports = {"import datetime", "import freezegun", "from pytest_actionsec.replay import Replay"}
+    imports = {
+        "import datetime",
+        "from pytest_actionsec.clock import SkewedClock",
+        "from pytest_actionsec.replay import Replay",
+    }
     values: dict[str, str] = {}
     exc_var = None
     exc_raised = False
@@ -334,7 +338,8 @@ def call_source(
             f"# found on the store {found}; set {STORE_ENV} to a database URL to replay there"
         )
     call_args = ", ".join([helper, *positional, *keywords])
-    frozen = f"freezegun.freeze_time({literal(call.server_time)})"
+    # the suite's clock: frozen at the server's time, its local zone not UTC
+    frozen = f"SkewedClock({literal(call.server_time)})"
     if stored and own_store is None:
         out.append(f"with Store.open(os.environ.get({STORE_ENV!r})) as store, {frozen}:")
     else:

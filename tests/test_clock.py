@@ -10,6 +10,7 @@ import freezegun.api
 import pytest
 
 from pytest_actionsec.clock import DEFAULT_START, IGNORED_MODULES, SkewedClock
+from pytest_actionsec.constants import LOCAL_OFFSET
 from pytest_actionsec.engine import Property, run_property
 from pytest_actionsec.targets import Target, resolve_target
 
@@ -54,11 +55,38 @@ def test_aware_values_become_naive_utc() -> None:
     assert clock.now().tzinfo is None
 
 
+def test_local_time_is_offset_and_aware_time_is_the_instant() -> None:
+    """Naive local time (``now()``, ``fromtimestamp``, ``today``) is LOCAL_OFFSET ahead;
+    every aware reading is the frozen instant (freezegun 1.5 alone adds the offset to
+    ``now(tz)`` too, which would make nova's UTC clock read local time); nested clocks
+    keep the correction until the last stops, and freezegun's own ``now`` comes back."""
+    import time
+
+    from freezegun import api
+
+    original = api.FakeDatetime.__dict__["now"]
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    with SkewedClock(WHEN):
+        assert dt.datetime.fromtimestamp(time.time()) == WHEN + LOCAL_OFFSET
+        assert dt.date.today() == (WHEN + LOCAL_OFFSET).date()
+        assert dt.datetime.now(tokyo) == WHEN.replace(tzinfo=dt.timezone.utc).astimezone(tokyo)
+        with SkewedClock(WHEN + dt.timedelta(days=1)):
+            assert _utcnow() == WHEN + dt.timedelta(days=1)
+        assert _utcnow() == WHEN  # the outer clock again, still corrected
+        assert api.FakeDatetime.__dict__["now"] is not original
+    assert api.FakeDatetime.__dict__["now"] is original
+    with SkewedClock(WHEN, local_offset=dt.timedelta(0)):
+        assert dt.datetime.now() == WHEN
+
+
 def test_oslo_utcnow_follows_the_clock() -> None:
     with SkewedClock(WHEN) as clock:
         assert clock.running
         assert _utcnow() == WHEN
-        assert dt.datetime.now() == WHEN
+        assert dt.datetime.utcnow() == WHEN
+        assert dt.datetime.now(dt.timezone.utc) == WHEN.replace(tzinfo=dt.timezone.utc)
+        # the server's local zone is not UTC: naive local time shows the offset
+        assert dt.datetime.now() == WHEN + LOCAL_OFFSET
         clock.move_to(dt.datetime(2038, 1, 19, 3, 14, 8))
         assert _utcnow() == dt.datetime(2038, 1, 19, 3, 14, 8)
         clock.shift(dt.timedelta(microseconds=1))
@@ -122,7 +150,7 @@ def test_pytest_timing_keeps_real_time() -> None:
     assert "_pytest.timing" in IGNORED_MODULES
     with SkewedClock(WHEN):
         assert timing.time() > dt.datetime(2020, 1, 1).timestamp()
-        assert dt.datetime.now() == WHEN
+        assert dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) == WHEN
 
 
 def test_started_once_per_run_not_per_example(

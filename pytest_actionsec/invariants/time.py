@@ -6,6 +6,7 @@ import datetime as _dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pytest_actionsec.constants import LOCAL_OFFSET
 from pytest_actionsec.measure import MISSING, field_name, same, short, utc_naive
 from pytest_actionsec.registry import Finding, invariant
 
@@ -73,6 +74,11 @@ def time_server_clock(obs: Observation) -> Iterator[Finding]:
         hint = ""
         if isinstance(ts, _dt.datetime) and utc_naive(ts) == utc_naive(value):
             hint = " (it is the request's timestamp)"
+        elif value.tzinfo is None and lo <= value - LOCAL_OFFSET <= hi:
+            hint = (
+                f" (it is the server clock in the server's local time, UTC+{_hours(LOCAL_OFFSET)}:"
+                " a naive local time, such as datetime.now(), where nova stores UTC)"
+            )
         when = lo.isoformat() if lo == hi else f"{lo.isoformat()}..{hi.isoformat()}"
         yield Finding(name, f"{name} {value.isoformat()} but the server clock read {when}{hint}")
 
@@ -92,3 +98,8 @@ def time_mirror(obs: Observation) -> Iterator[Finding]:
     a, b = record["updated_at"], record[mirrored]
     if not same(a, b):
         yield Finding("updated_at", f"updated_at {short(a)} differs from {mirrored} {short(b)}")
+
+
+def _hours(offset: _dt.timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
