@@ -108,7 +108,8 @@ __all__ = [
     "warm",
 ]
 
-#: The newest microversion nova 34 supports (``api_version_request._MAX_API_VERSION``).
+#: The newest microversion nova 34 supports (``api_version_request._MAX_API_VERSION``);
+#: on an older nova it stands for that release's newest (rendered at its maximum).
 NEWEST_MICROVERSION = "2.104"
 
 #: The first microversion, those where what an event shows changes (2.51: events for
@@ -596,6 +597,8 @@ def _version(nova: _Nova, microversion: str) -> Any:
         version = nova.avr.APIVersionRequest(microversion)
     except Exception as exc:
         raise ExposureError(f"bad microversion {microversion!r}: {exc}") from None
+    if microversion == NEWEST_MICROVERSION and nova.max_version < version:
+        return nova.max_version  # an older nova: its own newest
     if not version.matches(nova.min_version, nova.max_version):
         raise ExposureError(
             f"microversion {microversion} is outside nova's "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import sys
 import threading
 import warnings
@@ -48,8 +49,19 @@ FAULT_MODULE = "nova.compute.utils"
 T = TypeVar("T")
 
 
+#: nova's switch for eventlet's monkey patching (``nova.monkey_patch``), which nova 31 and
+#: earlier apply when ``nova.api.openstack`` is imported: in a pytest process that
+#: patches threading and sockets under pytest, and the process hangs at exit.
+EVENTLET_SWITCH = "OS_NOVA_DISABLE_EVENTLET_PATCHING"
+
+
 def import_quietly(name: str) -> ModuleType:
-    """Import a module with import-time warnings silenced (nova's eventlet noise)."""
+    """Import a module with import-time warnings silenced (nova's eventlet noise).
+
+    Sets ``OS_NOVA_DISABLE_EVENTLET_PATCHING=1`` first unless the environment sets it
+    (:data:`EVENTLET_SWITCH`): the plugin calls nova's code in one process, never as
+    nova's eventlet services."""
+    os.environ.setdefault(EVENTLET_SWITCH, "1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return importlib.import_module(name)

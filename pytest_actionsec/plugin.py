@@ -601,10 +601,15 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
             """No second unit for a worker while an actionsec run it holds has not
             finished its first item (the item that runs it): xdist tops a worker up to
             two units when few of its tests are pending (the history run has two), and
-            the longest run would then hold the next one back from the other worker."""
-            for scope, unit in self.assigned_work.get(node, {}).items():
-                if scope.startswith("actionsec:") and self.workqueue and not any(unit.values()):
-                    return
+            the longest run would then hold the next one back from the other worker.
+            Only while the worker holds two pending items or more: an xdist worker runs
+            an item only once it knows the next (or is told to stop), so one pending
+            item alone would wait for ever."""
+            work = self.assigned_work.get(node, {})
+            if self.workqueue and self._pending_of(work) >= 2:
+                for scope, unit in work.items():
+                    if scope.startswith("actionsec:") and not any(unit.values()):
+                        return
             super()._reschedule(node)
 
     return RunScheduling(config, log)

@@ -328,3 +328,18 @@ def test_host_influences_what_a_member_reads_through_host_id() -> None:
     assert "host" in influencing_fields("event", "member", "2.62")
     assert "host" not in influencing_fields("event", "member", "2.61")
     assert influencing_fields("fault", "member", "2.104") == FAULT_BASE  # code included
+
+
+def test_the_newest_microversion_is_an_older_release_s_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a nova whose newest microversion is below nova 34's (2.100 on nova 31), the
+    newest of MICROVERSIONS renders at that release's newest; any other microversion
+    above it is still refused."""
+    nova = exposure._nova()
+    monkeypatch.setattr(nova, "max_version", nova.avr.APIVersionRequest("2.100"))
+    assert exposure._version(nova, exposure.NEWEST_MICROVERSION).get_string() == "2.100"
+    with pytest.raises(ExposureError, match=r"2\.101 is outside nova's 2\.1\.\.2\.100"):
+        exposure._version(nova, "2.101")
+    shown = render_action(ACTION, [], role="member", microversion=exposure.NEWEST_MICROVERSION)
+    assert shown["request_id"] == ACTION["request_id"]

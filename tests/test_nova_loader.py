@@ -126,6 +126,31 @@ def test_the_api_loads_first_in_a_process_without_nova_loaded() -> None:
     assert _run(code) == "nova.api.openstack.compute.instance_actions True"
 
 
+def test_nova_never_monkey_patches_the_test_process() -> None:
+    """nova 31 and earlier monkey-patch the process with eventlet when its API package is
+    imported (the pytest process then hangs at exit): the loader sets nova's own switch
+    ``OS_NOVA_DISABLE_EVENTLET_PATCHING=1`` before any nova import, unless it is set."""
+    code = """
+        import os
+        os.environ.pop("OS_NOVA_DISABLE_EVENTLET_PATCHING", None)
+        from pytest_actionsec import nova
+        print(os.environ.get("OS_NOVA_DISABLE_EVENTLET_PATCHING"))
+        nova.api()
+        print(os.environ["OS_NOVA_DISABLE_EVENTLET_PATCHING"])
+        import eventlet.patcher
+        print(eventlet.patcher.is_monkey_patched("socket"))
+    """
+    assert _run(code).split() == ["None", "1", "False"]
+    kept = """
+        import os
+        os.environ["OS_NOVA_DISABLE_EVENTLET_PATCHING"] = "true"
+        from pytest_actionsec import nova
+        nova.modules()
+        print(os.environ["OS_NOVA_DISABLE_EVENTLET_PATCHING"])
+    """
+    assert _run(kept) == "true"  # the environment's own value wins
+
+
 def test_what_was_built_from_nova_is_built_again_when_nova_is_imported_anew() -> None:
     """An in-process pytest run (pytester) that first imported nova takes nova's modules out
     of ``sys.modules`` when it ends; nova's objects, configuration and API are then loaded

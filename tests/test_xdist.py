@@ -169,6 +169,17 @@ def test_scheduler_hands_out_the_longest_runs_first(pytester: pytest.Pytester) -
                 sched._assign_work_unit(node)
     handed = [[collection[i] for i in node.sent] for node in nodes]
     assert sorted(handed[0] + handed[1]) == sorted(collection)
+    # a run of one item (-k chose one property of it) is topped up at once: an xdist
+    # worker runs an item only when it knows the next, so it must not wait alone
+    single = _run_scheduler(config, None)
+    lone = ["actionsec[leak-add_instance_fault_from_exc-packer]"]
+    lone += ["actionsec[leak-pack_action_start-packer]", "test_mine.py::test_a"]
+    workers = [_Node("gw0"), _Node("gw1")]
+    for node in workers:
+        single.add_node(node)
+        single.add_node_collection(node, lone)
+    single.schedule()
+    assert [len(node.sent) for node in workers] == [2, 1]  # gw0 topped up past its one
     start = [collection[3], collection[4]]
     assert any(h[2:4] == start or h[3:5] == start for h in handed), handed
     assert all(
