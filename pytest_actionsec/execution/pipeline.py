@@ -105,13 +105,14 @@ class Pipeline:
         out: dict[str, str] = {}
         if self.function not in target.helpers:
             part = "notification" if self.function == NOTIFY_SINK else "fault"
-            return dict.fromkeys(self.layers, target.skips.get(part, "no such helper"))
+            return dict.fromkeys(self.layers, _why(target, part, part, "no such helper"))
         if self.run.via == "boundary" and target.boundary is None:
-            return dict.fromkeys(self.layers, target.skips.get("boundary", "no boundary"))
+            why = _why(target, "boundary", "boundary", "no boundary")
+            return dict.fromkeys(self.layers, why)
         if not target.nova_records:
             # nova's database and API code judge nova's records only: never another's
             # (a project's own store stage stores them; nova's API never renders them)
-            why = target.skips.get("records", "not nova's records")
+            why = _why(target, "records", "not nova's", "not nova's records")
             off = ("api",) if target.store_factory is not None else ("store", "api")
             out.update(dict.fromkeys([x for x in self.layers if x in off], why))
         for layer in ("store", "api"):
@@ -158,3 +159,12 @@ class Pipeline:
             if "api" in reach:
                 stages.append(render_stage(target, config, self.store, event_finish_via=via))
         return tuple(stages)
+
+
+def _why(target: Target, part: str, word: str, default: str) -> str:
+    """Why ``target`` lacks ``part``: its own reason (``Target.skips``), else the notes of a
+    target built by hand that name ``word``, else ``default``."""
+    found = target.skips.get(part)
+    if found:
+        return found
+    return "; ".join(n for n in target.notes if word in n) or default
