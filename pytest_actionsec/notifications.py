@@ -325,23 +325,30 @@ def capturing(sink: Callable[..., Any]) -> Callable[..., dict[str, Any] | None]:
     returning the :func:`wire_record` of the notification it emitted (None when it
     emitted none). Raises what the sink raises."""
     notifier = _test_notifier()
-    sent = nova.import_quietly("oslo_messaging.notify._impl_test").NOTIFICATIONS
 
     @functools.wraps(sink)
     def call(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        with _LOCK:
-            start = len(sent)
-            try:
-                with _Installed(notifier), warnings.catch_warnings():
-                    # oslo's UUIDField warns on a non-uuid server uuid: not a crash
-                    warnings.simplefilter("ignore", FutureWarning)
-                    sink(*args, **kwargs)
-                messages = [entry[1] for entry in sent[start:]]
-            finally:
-                del sent[start:]
+        messages = _sent_by(notifier, sink, args, kwargs)
         return wire_record(messages[0]) if messages else None
 
     return call
+
+
+def _sent_by(notifier: Any, sink: Callable[..., Any], args: Any, kwargs: Any) -> list[Any]:
+    """The messages ``sink(*args, **kwargs)`` sent with ``notifier`` installed as nova's,
+    taken out of oslo's in-process list of sent notifications. Raises what the sink
+    raises."""
+    sent = nova.import_quietly("oslo_messaging.notify._impl_test").NOTIFICATIONS
+    with _LOCK:
+        start = len(sent)
+        try:
+            with _Installed(notifier), warnings.catch_warnings():
+                # oslo's UUIDField warns on a non-uuid server uuid: not a crash
+                warnings.simplefilter("ignore", FutureWarning)
+                sink(*args, **kwargs)
+            return [entry[1] for entry in sent[start:]]
+        finally:
+            del sent[start:]
 
 
 # ---------------------------------------------------------------------------
@@ -433,19 +440,10 @@ class Bus:
         sink emitted none). Raises what the sink raises, and :class:`BusError` when a
         sent notification does not come back within :attr:`WAIT` seconds."""
         notifier = _TeeNotifier(self._notifier, _test_notifier())
-        sent = nova.import_quietly("oslo_messaging.notify._impl_test").NOTIFICATIONS
 
         @functools.wraps(sink)
         def call(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
-            with _LOCK:
-                start = len(sent)
-                try:
-                    with _Installed(notifier), warnings.catch_warnings():
-                        warnings.simplefilter("ignore", FutureWarning)
-                        sink(*args, **kwargs)
-                    count = len(sent) - start
-                finally:
-                    del sent[start:]
+            count = len(_sent_by(notifier, sink, args, kwargs))
             if not count:
                 return None
             got = [self._receive() for _ in range(count)]
