@@ -12,7 +12,7 @@ import datetime as _dt
 import random
 import re
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -467,6 +467,8 @@ def pytest_configure(config: pytest.Config) -> None:
             state.target()  # a bad target is a usage error before collection
         if workerinput is None:
             _check_outputs(state)
+        if not _distributing(config):  # this process runs the properties
+            _import_plainly(_HYPOTHESIS_MODULES)
         state.apply_policies()
         if settings.baseline:
             state.baseline()
@@ -533,11 +535,7 @@ class _XdistHooks:
         if self.prefetched or not self.state.active:
             return
         self.prefetched = True
-        import importlib
-
-        for module in _CONTROLLER_END:
-            with contextlib.suppress(ImportError):
-                importlib.import_module(module)
+        _import_plainly(_CONTROLLER_END)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -550,6 +548,52 @@ class _XdistHooks:
         if config.getvalue("dist") != "loadgroup":
             return None
         return _run_scheduler(config, log)
+
+
+#: The Hypothesis modules the properties use, imported with Python's own importer.
+_HYPOTHESIS_MODULES = (
+    "hypothesis",
+    "hypothesis.database",
+    "hypothesis.errors",
+    "hypothesis.reporting",
+    "hypothesis.stateful",
+    "hypothesis.strategies",
+)
+
+
+def _import_plainly(modules: Iterable[str]) -> None:
+    """Import ``modules`` (those not imported yet) past pytest's assertion rewriter.
+
+    pytest rewrites the asserts of every module in a ``pytest11`` plugin's
+    distribution, Hypothesis's 80 among them, parsing each from source and ignoring
+    its installed bytecode. With bytecode caching off (``PYTHONDONTWRITEBYTECODE``,
+    as on CI machines that set it) no rewritten copy is ever cached, and every
+    process paid 0.5 to 1.3 s for it: each xdist worker alike. Hypothesis's own
+    asserts are its internal checks, not the user's tests: Python's importer loads
+    them from their bytecode, and every module not listed here, and every later
+    import, goes through pytest's importers as before. An import error is left to
+    the code that needs the module.
+    """
+    import importlib
+    import sys
+
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return
+    try:
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+    except ImportError:  # another pytest: its importers stay
+        hooks = []
+    else:
+        hooks = [f for f in sys.meta_path if isinstance(f, AssertionRewritingHook)]
+    for hook in hooks:
+        sys.meta_path.remove(hook)
+    try:
+        for name in missing:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+    finally:
+        sys.meta_path[:0] = hooks
 
 
 #: What the controller imports once the workers are done: the report and the

@@ -386,3 +386,47 @@ def test_an_in_process_run_freezes_nothing(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=6)
     assert gc.get_freeze_count() == before
+
+
+LOADER_RECORDER = """
+import os
+import sys
+
+def pytest_collection_finish(session):
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    who = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    loader = sys.modules["hypothesis.core"].__loader__
+    hooked = any(isinstance(f, AssertionRewritingHook) for f in sys.meta_path)
+    with open(f"loader-{who}.txt", "w") as fh:
+        fh.write(f"{isinstance(loader, AssertionRewritingHook)} {hooked}")
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_hypothesis_is_imported_past_pytests_assertion_rewriter(
+    pytester: pytest.Pytester, workers: str
+) -> None:
+    """Each process that runs properties imports Hypothesis with Python's own importer
+    (its installed bytecode, not a rewrite from source that ``PYTHONDONTWRITEBYTECODE``
+    never caches: up to 1.3 s per process); pytest's rewriter stays for the rest: a
+    user's own test module still gets the rewritten assert message."""
+    pytester.makeconftest(LOADER_RECORDER)
+    pytester.makepyfile(test_user="def test_mine():\n    x = [1, 2]\n    assert x == [1, 3]\n")
+    result = pytester.runpytest_subprocess(
+        "--actionsec",
+        "--actionsec-layers=packer",
+        "--actionsec-examples=3",
+        "-n",
+        workers,
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "null or mine",
+    )
+    result.assert_outcomes(passed=6, failed=1)
+    assert "E       assert [1, 2] == [1, 3]" in result.stdout.lines  # rewritten: both shown
+    records = sorted(pytester.path.glob("loader-*.txt"))
+    assert len(records) == (1 if workers == "0" else 2), records
+    for record in records:
+        assert record.read_text() == "False True", record.name
