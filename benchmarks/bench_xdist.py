@@ -9,10 +9,10 @@ gave the same verdicts (property, status, examples) and findings as the first.
 ``--examples N`` passes ``--actionsec-examples=N`` to every run (the default suite's
 is 100): with more examples per run the workers' fixed start-up and exit weigh less.
 Also prints whether bytecode caching is off (``PYTHONDONTWRITEBYTECODE``): then every
-process compiles (and pytest assertion-rewrites) its plugins' modules from source, and
-pytest rewrites every module of a ``pytest11`` plugin's distribution, Hypothesis's 78
-among them: about 0.5 s more per process, paid by each worker and the ``-n 0`` process
-alike. ``--bytecode on`` runs every session without ``PYTHONDONTWRITEBYTECODE`` (as a
+process compiles the modules that have no installed bytecode (this checkout's) and
+pytest assertion-rewrites its plugins' modules from source, paid by each worker and the
+``-n 0`` process alike (Hypothesis's, 1.3 s or more per process, the plugin imports past
+pytest's rewriter). ``--bytecode on`` runs every session without ``PYTHONDONTWRITEBYTECODE`` (as a
 Python installed with its defaults does), after one warm-up session of each kind whose
 time is not counted, so the caches are written first.
 Usage: python benchmarks/bench_xdist.py [--pairs 2] [--seed 1] [--workers 2] [--examples N]
