@@ -583,17 +583,20 @@ def _import_plainly(modules: Iterable[str]) -> None:
     try:
         from _pytest.assertion.rewrite import AssertionRewritingHook
     except ImportError:  # another pytest: its importers stay
-        hooks = []
+        hooks: list[tuple[int, Any]] = []
     else:
-        hooks = [f for f in sys.meta_path if isinstance(f, AssertionRewritingHook)]
-    for hook in hooks:
+        hooks = [
+            (i, f) for i, f in enumerate(sys.meta_path) if isinstance(f, AssertionRewritingHook)
+        ]
+    for _, hook in hooks:
         sys.meta_path.remove(hook)
     try:
         for name in missing:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
     finally:
-        sys.meta_path[:0] = hooks
+        for index, hook in hooks:  # each back where it was (an in-process run has two)
+            sys.meta_path.insert(index, hook)
 
 
 #: What the controller imports once the workers are done: the report and the
