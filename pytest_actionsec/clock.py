@@ -7,8 +7,9 @@ pytest's own timing modules are ignored so ``--durations`` stays right.
 freezegun is imported only when a clock starts.
 
 The server's local time zone is :data:`~pytest_actionsec.constants.LOCAL_OFFSET`
-ahead of UTC while the clock runs (freezegun's ``tz_offset``): naive local time differs
-from the UTC time nova stores, so a helper storing ``datetime.now()`` shows it. An aware
+ahead of UTC while the clock runs (freezegun's ``tz_offset``, and ``time.timezone`` for
+freezegun's ``time.localtime()``): naive local time differs from the UTC time nova
+stores, so a helper storing ``datetime.now()`` or ``time.localtime()`` shows it. An aware
 ``datetime.now(tz)`` (what ``oslo_utils.timeutils.utcnow()`` calls) stays the true
 instant: freezegun 1.5 adds its offset there too, which the clock corrects while it runs.
 """
@@ -82,14 +83,14 @@ class SkewedClock:
                 self._now, ignore=list(self._ignore), tick=False, tz_offset=self._local_offset
             )
             self._factory = self._freezer.start()
-            _aware_now_fixed(True)
+            _aware_now_fixed(True, self._local_offset)
         return self
 
     def stop(self) -> None:
         """Give the process its real clock back."""
         if self._freezer is not None:
             freezer, self._freezer, self._factory = self._freezer, None, None
-            _aware_now_fixed(False)
+            _aware_now_fixed(False, self._local_offset)
             freezer.stop()
 
     def move_to(self, when: _dt.datetime) -> None:
@@ -119,14 +120,20 @@ class SkewedClock:
 
 
 #: The running clocks' hold on the corrected ``FakeDatetime.now``: [freezegun's own
-#: ``now``, how many clocks run] while any runs.
+#: ``now``, how many clocks run, the real ``time.timezone``] while any runs.
 _FIXED: list[Any] = []
 
 
-def _aware_now_fixed(on: bool) -> None:
+def _aware_now_fixed(on: bool, offset: _dt.timedelta) -> None:
     """Install (``on``, the first clock) or remove (``not on``, the last one) the
     corrected ``FakeDatetime.now``: an aware ``now(tz)`` is the frozen instant in ``tz``,
-    without the local offset freezegun 1.5 adds (its naive ``now()`` keeps the offset)."""
+    without the local offset freezegun 1.5 adds (its naive ``now()`` keeps the offset).
+
+    Also sets ``time.timezone`` to the first clock's zone meanwhile: freezegun's
+    ``time.localtime()`` and ``time.strftime()`` read it, so they show the server's
+    local time as ``datetime.now()`` does (the interpreter's own zone is unchanged)."""
+    import time
+
     from freezegun import api
 
     fake = api.FakeDatetime
@@ -135,6 +142,8 @@ def _aware_now_fixed(on: bool) -> None:
             _FIXED[1] += 1
             return
         original = fake.__dict__["now"]
+        real_zone = time.timezone
+        time.timezone = -round(offset.total_seconds())
 
         def now(cls: Any, tz: _dt.tzinfo | None = None) -> Any:
             frozen = cls._time_to_freeze() if tz is not None else None
@@ -143,9 +152,10 @@ def _aware_now_fixed(on: bool) -> None:
             return api.datetime_to_fakedatetime(tz.fromutc(frozen.replace(tzinfo=tz)))
 
         fake.now = classmethod(now)  # type: ignore[method-assign,assignment]
-        _FIXED[:] = [original, 1]
+        _FIXED[:] = [original, 1, real_zone]
     elif _FIXED:
         _FIXED[1] -= 1
         if _FIXED[1] == 0:
             fake.now = _FIXED[0]  # type: ignore[method-assign]
+            time.timezone = _FIXED[2]
             _FIXED.clear()

@@ -79,6 +79,22 @@ def test_local_time_is_offset_and_aware_time_is_the_instant() -> None:
         assert dt.datetime.now() == WHEN
 
 
+def test_time_localtime_is_the_server_s_local_time_too() -> None:
+    """``time.localtime()`` and ``time.strftime()`` (freezegun's, which read
+    ``time.timezone``) show the same local time as ``datetime.now()``; ``gmtime`` stays
+    UTC, and the real ``time.timezone`` comes back when the last clock stops."""
+    import time
+
+    real_zone = time.timezone
+    local = WHEN + LOCAL_OFFSET
+    with SkewedClock(WHEN):
+        with SkewedClock(WHEN):
+            assert dt.datetime(*time.localtime()[:6]) == local.replace(microsecond=0)
+        assert time.strftime("%Y-%m-%d %H:%M:%S") == local.strftime("%Y-%m-%d %H:%M:%S")
+        assert dt.datetime(*time.gmtime()[:6]) == WHEN.replace(microsecond=0)
+    assert time.timezone == real_zone
+
+
 def test_oslo_utcnow_follows_the_clock() -> None:
     with SkewedClock(WHEN) as clock:
         assert clock.running
