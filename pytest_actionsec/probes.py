@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_actionsec.canaries import Canary, new_canary
 from pytest_actionsec.constants import FIXED_TIME
 from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
-from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec
+from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec, TbSpec
 from pytest_actionsec.targets import FACTS, FAULT_SINK, NOTIFY_SINK
 
 if TYPE_CHECKING:
@@ -51,7 +51,9 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
     For ``pack_action_event_finish``: an exception carrying a secret in its text
     (CVE-2019-14433), a trusted exception whose message format fails with a secret
     in its unused kwargs, a falsy exception, one whose ``kwargs`` is a list, and
-    already-serialised text of 200 two-byte characters (details hold 255 bytes).
+    already-serialised text of 200 two-byte characters (details hold 255 bytes);
+    through the boundary each comes with its live traceback (nova's calling shape:
+    the boundary formats it), else with already formatted frames.
     For the fault sink (``add_instance_fault_from_exc``): the same exceptions but the
     text, each passed with a live ``exc_info`` raised through a frame whose locals hold
     a secret, and a trusted fault with ``kwargs['code']`` 400. Other helpers have none
@@ -84,7 +86,9 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
             "action_name": "reboot",
             "event_name": "compute__do_build_and_run_instance",
             "exc_val": spec,
-            "exc_tb": FORMAT_TB_TEXT,
+            "exc_tb": FORMAT_TB_TEXT
+            if layer != "boundary"
+            else _live_traceback(spec, exc_canaries),
         }
         # the helper's own parameters, in its order (a name for any other positional one)
         arguments = tuple(
@@ -93,6 +97,14 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
         )
         out.append(_probe_call(function, layer, context, arguments, canaries + exc_canaries))
     return out
+
+
+def _live_traceback(spec: Any, exc_canaries: list[Canary]) -> TbSpec:
+    """At the boundary, nova's own calling shape: the exception's live traceback (of a
+    frame whose locals hold a secret), which the boundary turns into text itself."""
+    c = new_canary("traceback frame locals")
+    exc_canaries.append(c)
+    return TbSpec(secrets=(("password", c.token),), from_exc=isinstance(spec, ExcSpec))
 
 
 def _fault_probes(target: Target, layer: str) -> list[Call]:

@@ -27,6 +27,7 @@ from pytest_actionsec.engine import (
 )
 from pytest_actionsec.oracle import FAMILIES, judge
 from pytest_actionsec.snippets import call_source
+from pytest_actionsec.specs import TbSpec
 from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, probes
 from pytest_actionsec.targets import FUNCTIONS, HELPERS, Target, resolve_target
 
@@ -125,13 +126,30 @@ def test_probes_meet_novas_two_contract_defects(nova_target: Target, layer: str)
     assert found and all(v == set() for v in found.values()), found
 
 
-def test_probes_pass_on_the_safe_packer() -> None:
+@pytest.mark.parametrize("layer", ["packer", "boundary"])
+def test_probes_pass_on_the_safe_packer(layer: str) -> None:
     """No false alarm: the zoo's correct packer passes every probe, every family."""
     safe = resolve_target("tests.zoo.safe")
-    calls_ = probes(safe, FINISH)
+    calls_ = probes(safe, FINISH, layer=layer)
     assert len(calls_) == 5  # the safe packer trusts its own NovaException-like class
     for call in calls_:
         assert judge(execute(safe, call)) == [], call_source(call, safe.path)
+
+
+def test_boundary_probes_pass_live_tracebacks_the_boundary_formats() -> None:
+    """Through the boundary every probe carries a live traceback (nova's calling shape),
+    so a boundary that formats it with the exception's own line is met by the probes
+    alone, whatever the seed: the untrusted probe's text is found in ``traceback``."""
+    mutant = resolve_target("tests.zoo.m_leak_boundary_format_exception")
+    calls_ = probes(mutant, FINISH, layer="boundary")
+    tbs = [v for call in calls_ for k, v in call.arguments if k == "exc_tb"]
+    assert tbs and all(isinstance(tb, TbSpec) for tb in tbs)
+    found = {(v.invariant, v.field) for call in calls_ for v in judge(execute(mutant, call))}
+    assert ("leak.field", "traceback") in found, found
+    packed = {
+        (v.invariant, v.field) for c in probes(mutant, FINISH) for v in judge(execute(mutant, c))
+    }
+    assert packed == set()  # packing directly is correct
 
 
 def test_only_event_finish_has_probes(nova_target: Target) -> None:
