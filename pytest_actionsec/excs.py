@@ -9,6 +9,7 @@ reasons it is hostile and the canaries it plants, for
 
 from __future__ import annotations
 
+import builtins
 import itertools
 from collections.abc import Sequence
 from dataclasses import replace
@@ -64,6 +65,8 @@ _BUILTINS = [
     "NotImplementedError",
     "FileNotFoundError",
 ]
+#: The classes of :data:`_BUILTINS` that take OSError's errno form.
+_OS_ERRORS = frozenset(n for n in _BUILTINS if issubclass(getattr(builtins, n), OSError))
 _CLASS_NAMES = [
     "DBConnectionError",
     "libvirtError",
@@ -184,8 +187,9 @@ def _untrusted_specs(
     base = "builtins." + base_name
     secrets = Secrets(canaries, template)
     args: tuple[Any, ...] = (secrets.text("exception.args"),)
-    if base == "builtins.OSError" and errno_form:
-        args = (13, secrets.text("exception.strerror"), "/var/lib/nova/x")
+    if base_name in _OS_ERRORS and errno_form:
+        # errno, strerror and filename, which str() shows and code may read alone
+        args = (13, secrets.text("exception.strerror"), secrets.text("exception.filename"))
     methods: list[tuple[str, str]] = []
     attrs: list[tuple[str, Any]] = []
     if kind == "plain":

@@ -20,6 +20,8 @@ MUTANTS: dict[str, str] = {
     "tests.zoo.m_leak_locals": "leak",
     "tests.zoo.m_leak_log": "leak",
     "tests.zoo.m_leak_boundary": "leak",
+    # an OS error's file name in details (every OSError class takes the errno form)
+    "tests.zoo.m_leak_os_error": "leak",
     # a live traceback formatted with its exception's line (probed at the boundary)
     "tests.zoo.m_leak_boundary_format_exception": "leak",
     # Fragments of the auth token, each of MIN_FRAGMENT characters (the boundary).
