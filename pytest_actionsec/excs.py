@@ -192,6 +192,10 @@ def _untrusted_specs(
         args = (13, secrets.text("exception.strerror"), secrets.text("exception.filename"))
     methods: list[tuple[str, str]] = []
     attrs: list[tuple[str, Any]] = []
+    if errno_form and base_name not in _OS_ERRORS:
+        # an HTTP-like error (webob's, a REST client's) with its own code attribute,
+        # which nova ignores: only a Nova exception's kwargs['code'] is a fault's code
+        attrs.append(("code", 404))
     if kind == "plain":
         name = None
     if kind == "str":

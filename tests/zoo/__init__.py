@@ -56,6 +56,8 @@ MUTANTS: dict[str, str] = {
     "tests.zoo.m_leak_fault_str_fallback": "leak",  # message, read by the tenant
     "tests.zoo.m_leak_fault_details": "leak",  # details at code 500, read by admins
     "tests.zoo.m_integrity_fault_code": "integrity",
+    # an untrusted exception's own code attribute as the fault's code
+    "tests.zoo.m_integrity_fault_code_attr": "integrity",
     "tests.zoo.m_crash_fault_kwargs": "crash",
 }
 
