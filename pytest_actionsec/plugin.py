@@ -568,7 +568,8 @@ def _import_plainly(modules: Iterable[str]) -> None:
     distribution, Hypothesis's 80 among them, parsing each from source and ignoring
     its installed bytecode. With bytecode caching off (``PYTHONDONTWRITEBYTECODE``,
     as on CI machines that set it) no rewritten copy is ever cached, and every
-    process paid 0.5 to 1.3 s for it: each xdist worker alike. Hypothesis's own
+    process paid for it again (1.3 to 1.7 s on a slow 2-core machine): each xdist
+    worker alike. Hypothesis's own
     asserts are its internal checks, not the user's tests: Python's importer loads
     them from their bytecode, and every module not listed here, and every later
     import, goes through pytest's importers as before. An import error is left to
