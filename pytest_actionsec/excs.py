@@ -41,6 +41,7 @@ __all__ = [
     "exc_value_options",
     "exc_values",
     "exceptions",
+    "live_traceback",
     "tb_kinds",
     "tracebacks",
 ]
@@ -494,6 +495,14 @@ def tb_kinds(mode: str, layer: str) -> tuple[Any, ...]:
     return weighted(*groups)
 
 
+def live_traceback(from_exc: bool) -> tuple[TbSpec, Canary]:
+    """A live ``exc_tb`` (of the call's ``exc_val`` when ``from_exc``), raised through a
+    frame whose locals hold a secret, and that secret's canary: correct code formats a
+    traceback's frames, never their locals."""
+    canary = new_canary("traceback frame locals")
+    return TbSpec(secrets=(("password", canary.token),), from_exc=from_exc), canary
+
+
 def draw_traceback(
     draw: st.DrawFn, mode: str, layer: str, choice: Any = None
 ) -> tuple[Any, tuple[str, ...], tuple[Canary, ...]]:
@@ -509,10 +518,9 @@ def draw_traceback(
     if kind == "text":
         return (choice[2] if choice[1] == "value" else draw(_TEXT_200)), (), ()
     if kind in ("live", "hostile-live"):
-        c = new_canary("traceback frame locals")
-        spec = TbSpec(secrets=(("password", c.token),), from_exc=choice[1])
+        spec, canary = live_traceback(choice[1])
         why = ("exc_tb is a traceback object",) if kind == "hostile-live" else ()
-        return spec, why, ()
+        return spec, why, (canary,)
     value = choice[1]
     label = "object" if isinstance(value, ObjSpec) else type(value).__name__
     return value, (f"exc_tb is {label}",), ()
@@ -526,7 +534,9 @@ def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStr
     def build(drawn: tuple[Any, tuple[str, ...], tuple[Canary, ...]]) -> Any:
         value = drawn[0]
         if isinstance(value, TbSpec):
-            return raise_through_frame(RuntimeError("boom"), **dict(value.secrets)).__traceback__
+            tb = raise_through_frame(RuntimeError("boom"), **dict(value.secrets)).__traceback__
+            register_planted(tb, drawn[2])
+            return tb
         if isinstance(value, ObjSpec):
             return value.build()
         return value

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_actionsec.canaries import Canary, new_canary
 from pytest_actionsec.constants import FIXED_TIME
-from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets
+from pytest_actionsec.excs import FORMAT_TB_TEXT, Secrets, live_traceback
 from pytest_actionsec.specs import Call, ContextSpec, ExcInfoSpec, ExcSpec, InstanceSpec, TbSpec
 from pytest_actionsec.targets import FACTS, FAULT_SINK, NOTIFY_SINK
 
@@ -102,9 +102,9 @@ def probes(target: Target, function: str, *, layer: str = "packer") -> list[Call
 def _live_traceback(spec: Any, exc_canaries: list[Canary]) -> TbSpec:
     """At the boundary, nova's own calling shape: the exception's live traceback (of a
     frame whose locals hold a secret), which the boundary turns into text itself."""
-    c = new_canary("traceback frame locals")
-    exc_canaries.append(c)
-    return TbSpec(secrets=(("password", c.token),), from_exc=isinstance(spec, ExcSpec))
+    tb, canary = live_traceback(isinstance(spec, ExcSpec))
+    exc_canaries.append(canary)
+    return tb
 
 
 def _fault_probes(target: Target, layer: str) -> list[Call]:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import find, settings
 from hypothesis import strategies as st
 
 from pytest_actionsec.canaries import new_canary
@@ -28,7 +29,7 @@ from pytest_actionsec.engine import (
 from pytest_actionsec.oracle import FAMILIES, judge
 from pytest_actionsec.snippets import call_source
 from pytest_actionsec.specs import TbSpec
-from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, probes
+from pytest_actionsec.strategies import Call, ContextSpec, ExcSpec, calls, probes
 from pytest_actionsec.targets import FUNCTIONS, HELPERS, Target, resolve_target
 
 UUID = "6f1c2e8a-1b0a-4c1e-9a43-6d5f0e7c1a11"
@@ -150,6 +151,28 @@ def test_boundary_probes_pass_live_tracebacks_the_boundary_formats() -> None:
         (v.invariant, v.field) for c in probes(mutant, FINISH) for v in judge(execute(mutant, c))
     }
     assert packed == set()  # packing directly is correct
+
+
+def test_drawn_live_tracebacks_plant_their_frame_locals_secret() -> None:
+    """A drawn live ``exc_tb`` is raised through a frame whose local holds a secret, and
+    that secret is one of the call's canaries: a boundary that formats the frames'
+    locals is caught by a drawn example on its own, not by the probes alone."""
+    mutant = resolve_target("tests.zoo.m_leak_boundary_locals")
+
+    def live(call: Call) -> bool:
+        return any(isinstance(v, TbSpec) for k, v in call.arguments if k == "exc_tb")
+
+    call = find(
+        calls(mutant, FINISH, layer="boundary"),
+        live,
+        settings=settings(database=None, derandomize=True, max_examples=500),
+    )
+    (tb,) = [v for k, v in call.arguments if k == "exc_tb"]
+    assert dict(tb.secrets)["password"] in {c.token for c in call.canaries}
+    found = {(v.invariant, v.field) for v in judge(execute(mutant, call))}
+    assert ("leak.field", "traceback") in found, found
+    # the correct boundary formats the same traceback's frames without their locals
+    assert judge(execute(resolve_target("tests.zoo.safe"), call)) == []
 
 
 def test_only_event_finish_has_probes(nova_target: Target) -> None:

@@ -24,6 +24,8 @@ MUTANTS: dict[str, str] = {
     "tests.zoo.m_leak_os_error": "leak",
     # a live traceback formatted with its exception's line (probed at the boundary)
     "tests.zoo.m_leak_boundary_format_exception": "leak",
+    # a live traceback formatted with its frames' locals (drawn at the boundary too)
+    "tests.zoo.m_leak_boundary_locals": "leak",
     # Fragments of the auth token, each of MIN_FRAGMENT characters (the boundary).
     "tests.zoo.m_leak_prefix": "leak",
     "tests.zoo.m_leak_suffix": "leak",
