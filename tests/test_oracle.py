@@ -256,6 +256,15 @@ def _start_with(**changes: Any) -> Callable[[Target], Observation]:
     return make
 
 
+class _Coded(Exception):
+    """A fault carrying ``kwargs['code']`` 404, as a Nova exception does."""
+
+    kwargs = {"code": 404}
+
+
+_FRAMES = '  File "/usr/lib/python3/dist-packages/nova/compute/manager.py", line 2671, in _build\n'
+
+
 CASES: dict[str, Callable[[Target], Observation]] = {
     "leak.field": _leak_field,
     "leak.log": _leak_log,
@@ -324,6 +333,13 @@ CASES: dict[str, Callable[[Target], Observation]] = {
         t, "pack_action_start", layer="api", render_error="ValueError: not a datetime"
     ),
     "integrity.code": lambda t: _obs(t, FAULT_SINK, _record(FAULT_SINK, code=400)),
+    # a Nova exception's own code 404, and frames in details (nova stores none then)
+    "leak.fault-frames": lambda t: _obs(
+        t,
+        FAULT_SINK,
+        _record(FAULT_SINK, code=404, details=_FRAMES),
+        arguments={"fault": _Coded()},
+    ),
 }
 
 
@@ -881,3 +897,33 @@ def test_a_key_that_is_no_column_is_never_a_leak(nova: Target) -> None:
     assert ("integrity.columns", "message") in found
     leaked = dataclasses.replace(obs, record=dict(obs.record, details=f"x {c.token}"))
     assert ("leak.field", "details") in {(v.invariant, v.field) for v in judge(leaked)}
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "found"),
+    [
+        (404, _FRAMES, True),
+        (400, "Traceback (most recent call last):\n" + _FRAMES, True),
+        (500, _FRAMES, False),  # nova's own: frames for admins at code 500
+        (404, "", False),
+        (404, None, False),
+        (404, "Instance could not be found.", False),  # text, no frames
+        ("404", _FRAMES, False),  # not an int: the API's readers are those of 500
+    ],
+)
+def test_fault_frames_only_at_a_code_other_than_500(
+    nova: Target, code: Any, details: Any, found: bool
+) -> None:
+    """``leak.fault-frames``: traceback frames in the details of a fault whose code is
+    not 500 are a tenant leak (nova's servers view shows them to members)."""
+    obs = _obs(
+        nova,
+        FAULT_SINK,
+        _record(FAULT_SINK, code=code, details=details),
+        arguments={"fault": _Coded()},
+    )
+    hits = [v for v in judge(obs, ["leak"]) if v.invariant == "leak.fault-frames"]
+    assert bool(hits) == found, hits
+    if found:
+        (v,) = hits
+        assert v.field == "details" and v.severity == "tenant", v

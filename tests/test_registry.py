@@ -44,7 +44,7 @@ def test_builtins_are_views_of_the_registry() -> None:
     assert list(FAMILIES)[:8] == [
         "leak", "type", "null", "bounds", "time", "integrity", "purity", "crash",
     ]  # fmt: skip
-    assert len([i for i in INVARIANTS.values() if i.builtin]) == 25
+    assert len([i for i in INVARIANTS.values() if i.builtin]) == 26
     for inv in INVARIANTS.values():
         assert inv.check is not None and inv.statement and inv.origin
 

@@ -169,6 +169,7 @@ def test_mutant_is_caught(path: str, seed: int, clock: SkewedClock) -> None:
 SINK_VERDICTS: dict[str, tuple[str, str | None, str]] = {
     "tests.zoo.m_leak_fault_str_fallback": ("leak.field", "message", "tenant"),
     "tests.zoo.m_leak_fault_details": ("leak.field", "details", "admin"),
+    "tests.zoo.m_leak_fault_frames_any_code": ("leak.fault-frames", "details", "tenant"),
     "tests.zoo.m_integrity_fault_code": ("integrity.code", "code", ""),
     "tests.zoo.m_integrity_fault_code_attr": ("integrity.code", "code", ""),
     "tests.zoo.m_crash_fault_kwargs": ("crash.contract", None, ""),

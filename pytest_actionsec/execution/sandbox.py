@@ -180,13 +180,39 @@ def _snapshot(obj: Any, depth: int = 0) -> dict[str, Any]:
                     state[f"{link}.{k}"] = v
     tb = getattr(obj, "tb_next", MISSING)
     if tb is not MISSING:
-        chain: list[tuple[int, int]] = []
+        running = _running_frames()
+        chain: list[tuple[int, int, tuple[str, ...]]] = []
         node = obj
         while node is not None and len(chain) < 50:
-            chain.append((id(node.tb_frame), node.tb_lineno))
+            frame = node.tb_frame
+            chain.append((id(frame), node.tb_lineno, _local_names(frame, running)))
             node = node.tb_next
         state["tb_chain"] = tuple(chain)
     return state
+
+
+def _running_frames() -> set[int]:
+    """The ids of the frames this thread is running (their locals still change)."""
+    out: set[int] = set()
+    frame: Any = sys._getframe()
+    while frame is not None:
+        out.add(id(frame))
+        frame = frame.f_back
+    return out
+
+
+def _local_names(frame: Any, running: set[int]) -> tuple[str, ...]:
+    """The names bound in a finished frame of a traceback (``traceback.clear_frames``
+    or ``frame.clear()`` empties them); none for a running or a module-level frame."""
+    if id(frame) in running:
+        return ()
+    try:
+        names = frame.f_locals
+        if names is frame.f_globals:
+            return ()
+        return tuple(sorted(str(name) for name in names))
+    except Exception:
+        return ()
 
 
 def _diff(label: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
-from pytest_actionsec.measure import field_name, short
+from pytest_actionsec.measure import field_name, plain, short
 from pytest_actionsec.notifications import AUDIENCE as NOTIFICATION_AUDIENCE
 from pytest_actionsec.notifications import NOTIFICATION_TABLE
 from pytest_actionsec.personas import level_of
 from pytest_actionsec.registry import Finding, invariant
-from pytest_actionsec.targets import NOVA_TABLES
+from pytest_actionsec.targets import FAULT_SINK, NOVA_TABLES
 
 if TYPE_CHECKING:
     from pytest_actionsec.oracle import Observation
@@ -126,3 +127,51 @@ def leak_log(obs: Observation) -> Iterator[Finding]:
     for i, line in enumerate(obs.logs):
         for hit in find_canaries(line, secrets, where="log"):
             yield Finding(None, f"{hit.describe()} (record {i}: {short(line)})")
+
+
+#: A frame line of Python's traceback text (``traceback.format_tb``, ``format_exception``,
+#: ``StackSummary.format``): the file and line of a frame.
+FRAME_LINE = re.compile(r'File "[^"\n]*", line \d+')
+
+
+@invariant(
+    "leak.fault-frames",
+    statement="A fault's details hold traceback frames only when its code is 500: at any "
+    "other code nova's API shows details to the project's members, who would read the "
+    "compute host's file paths and source lines.",
+    source="nova.compute.utils._get_fault_details (details only when error_code == 500); "
+    "servers view _get_fault",
+    helpers=(FAULT_SINK,),
+    _builtin=True,
+)
+def leak_fault_frames(obs: Observation) -> Iterator[Finding]:
+    """A stored int code other than 500 with frame lines (:data:`FRAME_LINE`) in the
+    stored details; the audience is who reads those details at that code (at the ``api``
+    layer, those of them whose rendered row shows the frames)."""
+    record = obs.record
+    code = record.get("code")
+    if type(code) is not int or code == 500:  # the API's own test: `code != 500`
+        return
+    details = plain(record.get("details"))
+    if type(details) is not str:
+        return
+    frame = FRAME_LINE.search(details)
+    if frame is None:
+        return
+    seen = readers(obs, "details")
+    evidence = f"code {code}, yet details hold traceback frames ({short(frame.group(0))})"
+    if seen is None:
+        yield Finding("details", evidence)
+        return
+    if obs.views and seen:
+        seen = tuple(
+            persona
+            for persona in seen
+            if any(
+                FRAME_LINE.search(render_text(view))
+                for key, view in obs.views.items()
+                if key.startswith(persona + "@")
+            )
+        )
+    level = level_of(seen)
+    yield Finding("details", evidence, kind=level, severity=level, audience=seen)

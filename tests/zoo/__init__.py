@@ -50,6 +50,8 @@ MUTANTS: dict[str, str] = {
     "tests.zoo.m_integrity_falsy": "integrity",
     "tests.zoo.m_purity_scrub_args": "purity",
     "tests.zoo.m_purity_scrub_token": "purity",
+    # the caller's live traceback cleared (traceback.clear_frames) by the boundary
+    "tests.zoo.m_purity_clear_frames": "purity",
     "tests.zoo.m_crash_format_message": "crash",
     # Were known gaps until the strategies drew odd kwargs and notes more often.
     "tests.zoo.m_leak_notes": "leak",
@@ -57,6 +59,8 @@ MUTANTS: dict[str, str] = {
     # The instance-fault sink (add_instance_fault_from_exc).
     "tests.zoo.m_leak_fault_str_fallback": "leak",  # message, read by the tenant
     "tests.zoo.m_leak_fault_details": "leak",  # details at code 500, read by admins
+    # traceback frames in details at a 4xx code, read by the project's members
+    "tests.zoo.m_leak_fault_frames_any_code": "leak",
     "tests.zoo.m_integrity_fault_code": "integrity",
     # an untrusted exception's own code attribute as the fault's code
     "tests.zoo.m_integrity_fault_code_attr": "integrity",
