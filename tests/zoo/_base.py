@@ -328,6 +328,13 @@ class InstanceFaultSink:
     @staticmethod
     def _details(exc_info: Any, code: int) -> str:
         """The traceback's frames (no exception text) at code 500; '' otherwise."""
+        frames = InstanceFaultSink._frames(exc_info)  # refuses a bad exc_info at any code
+        return frames if code == 500 else ""
+
+    @staticmethod
+    def _frames(exc_info: Any) -> str:
+        """The frames of ``exc_info``'s traceback ('' without one); refuses what is not
+        ``sys.exc_info()``."""
         if exc_info is None:
             return ""
         if not isinstance(exc_info, tuple) or len(exc_info) != 3:
@@ -335,7 +342,7 @@ class InstanceFaultSink:
         tb = exc_info[2]
         if tb is not None and not isinstance(tb, TracebackType):
             raise TypeError(f"exc_info[2] must be a traceback or None, not {type(tb).__name__}")
-        if tb is None or code != 500:
+        if tb is None:
             return ""
         frames = "".join(_traceback.format_tb(tb))
         return truncate_utf8(frames, FAULT_DETAILS_BYTES, keep_end=True)
