@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from pytest_actionsec.canaries import Canary, find_canaries, render_text
@@ -64,23 +64,27 @@ def leak_field(obs: Observation) -> Iterator[Finding]:
         for hit in hits:
             seen = field_readers
             if obs.views and seen:
-                seen = _seen_by(obs.views, hit.canary, seen)
+                seen = _seen_by(obs.views, _shows_canary(hit.canary), seen)
             level = level_of(seen)
             yield Finding(where, hit.describe(), kind=level, severity=level, audience=seen)
 
 
 def _seen_by(
-    views: Mapping[str, object], canary: Canary, field_readers: tuple[str, ...]
+    views: Mapping[str, object], shows: Callable[[str], bool], field_readers: tuple[str, ...]
 ) -> tuple[str, ...]:
     """At the ``api`` layer: those of ``field_readers`` (the field's readers) whose
-    rendering of the stored row (``views``, by ``persona@microversion``) shows the
-    canary; none when no rendering does (nova's API transformed or dropped it)."""
+    rendering of the stored row (``views``, by ``persona@microversion``) ``shows`` what
+    was found; none when no rendering does (nova's API transformed or dropped it)."""
     out = []
     for persona in field_readers:
         texts = [render_text(view) for key, view in views.items() if key.startswith(persona + "@")]
-        if any(find_canaries(text, [canary], where="api view") for text in texts):
+        if any(shows(text) for text in texts):
             out.append(persona)
     return tuple(out)
+
+
+def _shows_canary(canary: Canary) -> Callable[[str], bool]:
+    return lambda text: bool(find_canaries(text, [canary], where="api view"))
 
 
 def readers(obs: Observation, field: str) -> tuple[str, ...] | None:
@@ -164,14 +168,6 @@ def leak_fault_frames(obs: Observation) -> Iterator[Finding]:
         yield Finding("details", evidence)
         return
     if obs.views and seen:
-        seen = tuple(
-            persona
-            for persona in seen
-            if any(
-                FRAME_LINE.search(render_text(view))
-                for key, view in obs.views.items()
-                if key.startswith(persona + "@")
-            )
-        )
+        seen = _seen_by(obs.views, lambda text: FRAME_LINE.search(text) is not None, seen)
     level = level_of(seen)
     yield Finding("details", evidence, kind=level, severity=level, audience=seen)
