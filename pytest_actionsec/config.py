@@ -24,6 +24,7 @@ from pytest_actionsec.constants import LAYERS as _LAYERS
 from pytest_actionsec.registry import SEVERITIES
 
 __all__ = [
+    "COLLECT_CHOICES",
     "ENTRIES",
     "FLAGS",
     "FUZZ_DEFAULTS",
@@ -35,6 +36,7 @@ __all__ = [
     "parse_bool",
     "parse_budget",
     "parse_bus",
+    "parse_collect",
     "parse_database",
     "parse_examples",
     "parse_function",
@@ -64,6 +66,19 @@ def parse_mode(value: str) -> str:
     value = str(value).strip()
     if value not in MODES:
         raise ValueError(f"must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+#: What ``--actionsec`` collects besides the built-in suite (:data:`COLLECT_ACTIONSEC`:
+#: only test modules that use the plugin, so a nova checkout's root collects no unit tree)
+COLLECT_CHOICES = ("actionsec", "all")
+
+
+def parse_collect(value: str) -> str:
+    """What to collect beside the built-in suite: ``actionsec`` or ``all``."""
+    value = str(value).strip()
+    if value not in COLLECT_CHOICES:
+        raise ValueError(f"must be one of {', '.join(COLLECT_CHOICES)}, got {value!r}")
     return value
 
 
@@ -444,6 +459,16 @@ OPTIONS: tuple[Option, ...] = (
         shown_default="the target's serialize_args, else nova's",
     ),
     Option(
+        "collect",
+        "--actionsec-collect",
+        "actionsec_collect",
+        parse_collect,
+        "actionsec",
+        "with --actionsec, which test files are collected besides the built-in suite: "
+        "actionsec (files that name the plugin: its fixtures, marker or package; files "
+        "named on the command line always) or all",
+    ),
+    Option(
         "store_stage",
         "--actionsec-store-stage",
         "actionsec_store_stage",
@@ -529,6 +554,8 @@ class RunConfig:
     #: the store stage factory's dotted path for records that are not nova's, ``none``
     #: or None (the target package's entry point, if any)
     store_stage: str | None = None
+    #: with ``--actionsec``: ``actionsec`` (only test files naming the plugin) or ``all``
+    collect: str = "actionsec"
     origins: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )

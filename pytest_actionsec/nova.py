@@ -144,11 +144,36 @@ class _Once(Generic[T]):
 
 def conf() -> Any:
     """``nova.conf.CONF``, parsed with no config files or directories when no one has
-    parsed it yet (nova's code reads options such as ``host`` when called)."""
+    parsed it yet (nova's code reads options such as ``host`` when called).
+
+    The options nova's services register before parsing (``nova.config.parse_args``:
+    oslo.log's, and osprofiler's when it is installed, as nova's test requirements
+    install it; nova's DB API then reads ``CONF.profiler``) are registered here too.
+    When someone else parsed CONF first (nova's own test base, a service), only the
+    options that may still be registered after parsing are added."""
     cfg = import_quietly("nova.conf").CONF
     if getattr(cfg, "_namespace", None) is None:  # not parsed yet by anyone
+        with contextlib.suppress(ImportError):
+            import_quietly("oslo_log.log").register_options(cfg)
+        _register_late_opts(cfg)
         cfg([], project="nova", default_config_files=[], default_config_dirs=[])
+    else:
+        _register_late_opts(cfg)
     return cfg
+
+
+def _register_late_opts(cfg: Any) -> None:
+    """osprofiler's ``[profiler]`` options, as ``nova.config.parse_args`` registers them,
+    when osprofiler is importable and no one registered them (non-CLI: allowed after
+    parsing)."""
+    try:
+        profiler = import_quietly("osprofiler.opts")
+    except ImportError:
+        return
+    try:
+        cfg.profiler  # noqa: B018 - registered already
+    except Exception:  # oslo.config's NoSuchOptError
+        profiler.set_defaults(cfg)
 
 
 @dataclass(frozen=True)

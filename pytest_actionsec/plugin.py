@@ -371,6 +371,7 @@ _USER_INVARIANTS = pytest.StashKey[set[str]]()
 _STARTED = pytest.StashKey[float]()
 #: True for the session the process was started for (not a later in-process run)
 _OWN_PROCESS = pytest.StashKey[bool]()
+_NAMED = pytest.StashKey[frozenset[Path]]()
 #: True until this process configured its first session (later ones are in-process runs)
 _FIRST_SESSION = [True]
 
@@ -765,9 +766,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
             value = masked(str(value))
         shown.append(f"{name}={value} ({s.origins[name]})")
+    under_test = _under_test(s.target, config.rootpath)
     if _distributing(config):
         return [
             "actionsec: " + ", ".join(shown),
+            under_test,
             "actionsec: each xdist worker imports the target (its origins show at -n 0)",
             f"actionsec: seed {state.seed} ({s.origins['seed']}); "
             f"replay with {OPT_SEED}={state.seed}",
@@ -775,6 +778,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     target = state.target()
     return [
         "actionsec: " + ", ".join(shown),
+        under_test,
         f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
         f"notifier={target.notify_origin}, "
         f"context={target.context_origin}, "
@@ -782,6 +786,36 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"actionsec: seed {state.seed} ({s.origins['seed']}); replay with {_replay_text(state)}",
         *(f"actionsec: note: {note}" for note in target.notes),
     ]
+
+
+def _under_test(target: str, root: Path) -> str:
+    """``actionsec: under test: nova 34.0.0 at nova/ (editable)``: the distribution and
+    the folder of the target's top-level package, found without importing it (a path
+    under pytest's rootdir is shown relative to it)."""
+    import importlib.metadata
+    import importlib.util
+
+    top = target.split(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return f"actionsec: under test: {top} (not importable)"
+    where = "?"
+    if spec.submodule_search_locations:
+        where = str(next(iter(spec.submodule_search_locations), "?"))
+    elif spec.origin:
+        where = spec.origin
+    with contextlib.suppress(ValueError):
+        where = Path(where).resolve().relative_to(root.resolve()).as_posix() + "/"
+    names = importlib.metadata.packages_distributions().get(top, [])
+    version = ""
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            version = f"{name} {importlib.metadata.version(name)}"
+            break
+    return f"actionsec: under test: {version or top + ' (no distribution)'} at {where}"
 
 
 # ---------------------------------------------------------------------------
@@ -1025,6 +1059,45 @@ def pytest_collection_modifyitems(
         report=pytest.CollectReport("actionsec", "passed", None, suite)
     )
     items.extend(node for node in suite if isinstance(node, pytest.Item))
+
+
+#: What a test module holds when it uses the plugin (fixtures, marker, package, options).
+_USES_PLUGIN = b"actionsec"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--actionsec`` (and ``--actionsec-collect=actionsec``, the default) skip the
+    test modules that never name the plugin, without importing them: run from a nova
+    checkout's root, the built-in suite and the checkout's own actionsec tests are
+    collected, not nova's unit tree (whose import expects nova's CONF unparsed and
+    eventlet). Files named on the command line are always collected."""
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.active or state.settings.collect == "all":
+        return None
+    if collection_path.suffix != ".py" or collection_path.name in ("conftest.py", "__init__.py"):
+        return None
+    if collection_path.resolve() in _named_paths(config):
+        return None
+    try:
+        with collection_path.open("rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    return None if _USES_PLUGIN in text else True
+
+
+def _named_paths(config: pytest.Config) -> frozenset[Path]:
+    """The files named on the command line (``path.py`` or ``path.py::test``)."""
+    named = config.stash.get(_NAMED, None)
+    if named is None:
+        base = config.invocation_params.dir
+        named = frozenset(
+            (base / arg.split("::", 1)[0]).resolve()
+            for arg in config.args
+            if arg.split("::", 1)[0].endswith(".py")
+        )
+        config.stash[_NAMED] = named
+    return named
 
 
 @pytest.hookimpl(hookwrapper=True)
