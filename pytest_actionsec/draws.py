@@ -40,7 +40,7 @@ def check_mode(mode: str) -> str:
         from hypothesis.errors import InvalidArgument
 
         raise InvalidArgument(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
+    return str(mode)
 
 
 def check_layer(layer: str) -> str:

@@ -338,12 +338,21 @@ def exceptions(
     through real frames whose locals hold secrets. Canaries are registered on
     the object. ``trusted`` defaults to ``nova.exception.NovaException``.
     """
-    check_mode(mode)
-    classes = tuple(trusted) if trusted is not None else _default_trusted()
+    mode = check_mode(mode)
+    given = tuple(trusted) if trusted is not None else None
+    resolved: list[tuple[type[BaseException], ...]] = []
+
+    def classes() -> tuple[type[BaseException], ...]:
+        # resolved at the first draw, never when the strategy is built: a test module
+        # holding @given(exceptions()) imports nothing of nova (nova's stestr imports
+        # test modules with nova's CONF unparsed, and must find it so)
+        if not resolved:
+            resolved.append(given if given is not None else _default_trusted())
+        return resolved[0]
 
     def one(draw: st.DrawFn) -> tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]:
         (use_trusted,) = pick(draw, FLAGS)
-        return _exception_specs(draw, classes, mode, use_trusted)
+        return _exception_specs(draw, classes(), mode, use_trusted)
 
     def build(drawn: tuple[ExcSpec, tuple[str, ...], tuple[Canary, ...]]) -> BaseException:
         exc = build_exception(drawn[0])
@@ -460,7 +469,7 @@ def exc_values(
     trusted: Sequence[type[BaseException]] | None = None,
 ) -> st.SearchStrategy[Any]:
     """``exc_val`` values: None, already-serialised text, or an exception (hostile: bytes, ...)."""
-    check_mode(mode)
+    mode = check_mode(mode)
     classes = tuple(trusted) if trusted is not None else _default_trusted()
 
     def build(drawn: tuple[Any, tuple[str, ...], tuple[Canary, ...]]) -> Any:
@@ -528,7 +537,7 @@ def draw_traceback(
 
 def tracebacks(*, mode: str = "contract", layer: str = "packer") -> st.SearchStrategy[Any]:
     """``exc_tb`` values: None or formatted text; live traceback objects at the boundary."""
-    check_mode(mode)
+    mode = check_mode(mode)
     check_layer(layer)
 
     def build(drawn: tuple[Any, tuple[str, ...], tuple[Canary, ...]]) -> Any:

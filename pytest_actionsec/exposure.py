@@ -42,11 +42,12 @@ Policies are Nova's in-code defaults (``nova.policy.init()``, default
 ``[oslo_policy]`` options) under the deployment's policy files when
 :func:`use_policies` was given some (``--actionsec-policy``): they are loaded into an
 enforcer built as ``nova.policy.init`` builds nova's, and that enforcer is nova's
-``nova.policy._ENFORCER`` while a row renders. If nova's own enforcer holds rules from
-policy files nobody gave (``/etc/nova/policy.yaml``, ...), :class:`ExposureError` is
-raised rather than rendering with them. The result is what goes over the wire: the
-controller's return value serialised by Nova's ``JSONDictSerializer`` and parsed back
-(datetimes become strings).
+``nova.policy._ENFORCER`` while a row renders. Without files it is nova's own enforcer,
+or, when that one holds rules from a file nobody gave (``/etc/nova/policy.yaml``, nova's
+test base's policy fixture), one of the plugin's own with nova's registered defaults
+and no file: such rules never decide an audience.
+The result is what goes over the wire: the controller's return value serialised by
+Nova's ``JSONDictSerializer`` and parsed back (datetimes become strings).
 
 Rendering every persona costs one render per *distinct set of decisions*: a persona
 whose answers to every question the first rendering asked (its ``is_admin``, whether
@@ -154,18 +155,16 @@ class _Nova:
         self.fields = modules.fields
         self.context = modules.context
         self.exception = modules.exception
-        # rules from a policy file nobody gave (policy.yaml, policy.d/ under /etc/nova,
-        # ~/.nova, ...) would make nova's enforcer not the defaults: refuse rather than
-        # render with them (a deployment's files are given with --actionsec-policy).
-        if api.enforcer.file_rules:
-            raise ExposureError(
-                "nova's policy enforcer holds rules from a policy file found in nova's "
-                f"config directories ({sorted(api.enforcer.file_rules)[:3]}...): give "
-                "the deployment's files with --actionsec-policy instead"
-            )
+        # nova's process-wide enforcer (nova.policy.init()) renders; when it holds rules
+        # from a file nobody gave us (a policy file in nova's config directories, or
+        # nova's own test base, whose policy fixture loads one), audiences are nova's
+        # in-code defaults unless --actionsec-policy gives files: an enforcer of our
+        # own, built as nova.policy.init builds nova's, that reads no file.
         #: ``nova.policy`` (its ``_ENFORCER`` is swapped while a row renders)
         self.policy: Any = api.policy
         self.enforcer = api.enforcer
+        if api.enforcer.file_rules:
+            self.enforcer = _defaults_enforcer(api.policy)
         self.wsgi = api.wsgi
         self.avr = api.versions
         self.min_version = self.avr.min_api_version()
@@ -233,6 +232,23 @@ class _Nova:
         self.not_found: type[BaseException] = actions_api.exc.HTTPNotFound
         #: an enforcer per policy set (:func:`_enforcer`)
         self.enforcers: dict[PolicySet, Any] = {}
+
+
+def _defaults_enforcer(policy: Any) -> Any:
+    """An enforcer with nova's registered in-code defaults and no policy file, built as
+    ``nova.policy.init`` builds nova's (its warnings settings, ``register_rules``)."""
+    oslo = nova_policies().oslo
+    enforcer = oslo.Enforcer(nova_modules().conf, use_conf=False)
+    enforcer.suppress_default_change_warnings = True
+    enforcer.suppress_deprecation_warnings = True
+    policy.register_rules(enforcer)
+    enforcer.load_rules()  # with use_conf off it adds no default: done as it would
+    deprecated: Any = getattr(enforcer, "_handle_deprecated_rule", None)
+    for default in enforcer.registered_rules.values():
+        if default.name not in enforcer.rules:
+            old = default.deprecated_rule and deprecated is not None
+            enforcer.rules[default.name] = deprecated(default) if old else default.check
+    return enforcer
 
 
 def _undecorated(method: Any) -> Any:

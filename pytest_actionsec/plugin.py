@@ -12,9 +12,10 @@ import datetime as _dt
 import random
 import re
 import time
+from collections import UserString
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -1297,92 +1298,263 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 # ---------------------------------------------------------------------------
 # Fixtures.
+#
+# Every fixture is session-scoped, so a ``@given`` test uses them with no health-check
+# suppression (Hypothesis's advice: fixtures that are not reset between examples must
+# not be function-scoped). Those that depend on the test (its marker, its canaries, its
+# clock and logs) stand for the running test's own object: built when the test first
+# uses it (the clock and the log capture when the test starts), shared by the test's
+# examples, dropped when the test ends (:class:`_PerTest`).
 
 
-def _marker_values(request: pytest.FixtureRequest) -> dict[str, Any]:
-    values = _validate_marker(request.node) if isinstance(request.node, pytest.Item) else None
-    return values or {}
+class _TestScope:
+    """The running test and the objects the per-test fixtures built for it."""
+
+    def __init__(self) -> None:
+        self.item: pytest.Item | None = None
+        self.objects: dict[str, Any] = {}
+        self.exits = contextlib.ExitStack()
+
+    def get(self, name: str, build: Callable[[pytest.Item], Any]) -> Any:
+        """The running test's ``name``, built by ``build(item)`` on first use."""
+        if self.item is None:
+            raise RuntimeError(f"{name} is used outside a running test")
+        if name not in self.objects:
+            self.objects[name] = build(self.item)
+        return self.objects[name]
+
+    def end(self) -> None:
+        """Drop the test's objects; stop its clock and log capture."""
+        try:
+            self.exits.close()
+        finally:
+            self.item = None
+            self.objects = {}
+            self.exits = contextlib.ExitStack()
 
 
-@pytest.fixture
-def actionsec_target(request: pytest.FixtureRequest) -> Target:
-    """The resolved target: the marker's ``target=``, else ``--actionsec-target``."""
-    state = _state(request.config)
-    path = _marker_values(request).get("target")
+_SCOPE = pytest.StashKey[_TestScope]()
+
+
+def _scope(config: pytest.Config) -> _TestScope:
+    scope = config.stash.get(_SCOPE, None)
+    if scope is None:
+        scope = config.stash[_SCOPE] = _TestScope()
+    return scope
+
+
+class _PerTest:
+    """A session fixture's value standing for the running test's own object (attributes
+    are looked up on it): its repr is one line, never the object's."""
+
+    def __init__(self, config: pytest.Config, name: str, build: Callable[[pytest.Item], Any]):
+        self._config = config
+        self._name = name
+        self._build = build
+
+    def _own(self) -> Any:
+        return _scope(self._config).get(self._name, self._build)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._own(), attr)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._own()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._own())
+
+    def __len__(self) -> int:
+        return len(self._own())
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self._own()
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._own() == other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{self._name} of the running test>"
+
+
+class _TestMode(UserString):
+    """``actionsec_mode``: compares, hashes and prints as the running test's mode."""
+
+    def __init__(self, config: pytest.Config) -> None:  # no UserString.__init__: no data
+        self._config = config
+
+    @property
+    def data(self) -> str:  # UserString's methods read self.data
+        return str(_scope(self._config).get("actionsec_mode", _mode_of))
+
+    @data.setter
+    def data(self, value: str) -> None:
+        raise AttributeError("actionsec_mode is read-only")
+
+    def __repr__(self) -> str:
+        return repr(self.data)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Make ``item`` the running test of the per-test fixtures; start its clock (the
+    marker's ``clock=``, before any fixture) and log capture when it asks for them."""
+    scope = _scope(item.config)
+    scope.end()
+    scope.item = item
     try:
-        return state.target(path)
+        names = getattr(item, "fixturenames", ())
+        if "actionsec_clock" in names:
+            scope.get("actionsec_clock", _started_clock)
+        if "actionsec_logs" in names:
+            scope.get("actionsec_logs", _started_logs)
+        return (yield)
+    finally:
+        scope.end()
+
+
+def _marker_values(item: pytest.Item) -> dict[str, Any]:
+    return _validate_marker(item) or {}
+
+
+def _target_of(item: pytest.Item) -> Target:
+    path = _marker_values(item).get("target")
+    try:
+        return _state(item.config).target(path)
     except pytest.UsageError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture
-def actionsec_mode(request: pytest.FixtureRequest) -> str:
-    """The input mode: the marker's ``mode=``, else ``--actionsec-mode``."""
-    mode = _marker_values(request).get("mode")
-    return str(mode or _state(request.config).settings.mode)
+def _mode_of(item: pytest.Item) -> str:
+    mode = _marker_values(item).get("mode")
+    return str(mode or _state(item.config).settings.mode)
 
 
-@pytest.fixture
-def actionsec_canaries(request: pytest.FixtureRequest) -> CanaryBox:
+def _canaries_of(item: pytest.Item) -> CanaryBox:
+    from pytest_actionsec.canaries import CanaryBox
+
+    return CanaryBox(seed=(_state(item.config).seed, item.nodeid))
+
+
+def _started_clock(item: pytest.Item) -> SkewedClock:
+    from pytest_actionsec.clock import DEFAULT_START, SkewedClock
+
+    start = _marker_values(item).get("clock")
+    clock = SkewedClock(start if isinstance(start, _dt.datetime) else DEFAULT_START)
+    return _scope(item.config).exits.enter_context(clock)
+
+
+def _started_logs(item: pytest.Item) -> list[str]:
+    from pytest_actionsec.engine import capture_logs
+
+    lines: list[str] = _scope(item.config).exits.enter_context(capture_logs())
+    return lines
+
+
+def _checker_of(item: pytest.Item) -> Checker:
+    from pytest_actionsec.checks import Checker
+
+    scope = _scope(item.config)
+    values = _marker_values(item)
+    clock = None
+    if "actionsec_clock" in getattr(item, "fixturenames", ()):
+        clock = scope.get("actionsec_clock", _started_clock)
+    box = scope.get("actionsec_canaries", _canaries_of)
+    return Checker(
+        scope.get("actionsec_target", _target_of),
+        invariants=values.get("invariants"),
+        clock=clock,
+        hostile=scope.get("actionsec_mode", _mode_of) == "hostile",
+        canaries=box.canaries,  # shared: planted later still count
+    )
+
+
+@pytest.fixture(scope="session")
+def actionsec_target(pytestconfig: pytest.Config) -> Target:
+    """The resolved target: the marker's ``target=``, else ``--actionsec-target``."""
+    _warm(pytestconfig)
+    return cast("Target", _PerTest(pytestconfig, "actionsec_target", _target_of))
+
+
+@pytest.fixture(scope="session")
+def actionsec_mode(pytestconfig: pytest.Config) -> str:
+    """The input mode: the marker's ``mode=``, else ``--actionsec-mode`` (a string-like
+    value: compare it, or pass it to the strategies' ``mode=``)."""
+    return cast(str, _TestMode(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def actionsec_canaries(pytestconfig: pytest.Config) -> CanaryBox:
     """Plant canaries (``plant(origin)`` returns a token), then ``assert_none_leaked(...)``.
 
     Tokens come from the session's seed and the test's node id: a seed replays them.
     """
-    from pytest_actionsec.canaries import CanaryBox
-
-    return CanaryBox(seed=(_state(request.config).seed, request.node.nodeid))
+    return cast("CanaryBox", _PerTest(pytestconfig, "actionsec_canaries", _canaries_of))
 
 
-@pytest.fixture
-def actionsec_clock(request: pytest.FixtureRequest) -> Iterator[SkewedClock]:
-    """The server clock, frozen once for the test; ``move_to``/``shift`` it per example.
+@pytest.fixture(scope="session")
+def actionsec_clock(pytestconfig: pytest.Config) -> SkewedClock:
+    """The server clock, frozen while the test runs (from before its first fixture);
+    ``move_to``/``shift`` it per example.
 
-    pytest's own timing modules keep the real time. With ``@given`` this fixture is
-    shared by all examples on purpose (move it in each example).
+    pytest's own timing modules keep the real time. With ``@given`` the examples of
+    one test share it on purpose (move it in each example).
     """
-    from pytest_actionsec.clock import DEFAULT_START, SkewedClock
-
-    start = _marker_values(request).get("clock")
-    clock = SkewedClock(start if isinstance(start, _dt.datetime) else DEFAULT_START)
-    with clock:
-        yield clock
+    return cast("SkewedClock", _PerTest(pytestconfig, "actionsec_clock", _started_clock))
 
 
-@pytest.fixture
-def actionsec_logs() -> Iterator[list[str]]:
-    """Every log record emitted during the test, as text (for the ``leak`` family)."""
-    from pytest_actionsec.engine import capture_logs
-
-    with capture_logs() as lines:
-        yield lines
+@pytest.fixture(scope="session")
+def actionsec_logs(pytestconfig: pytest.Config) -> list[str]:
+    """Every log record emitted while the test runs, as text (for the ``leak`` family)."""
+    return cast("list[str]", _PerTest(pytestconfig, "actionsec_logs", _started_logs))
 
 
-@pytest.fixture
-def actionsec_check(
-    request: pytest.FixtureRequest, actionsec_target: Target, actionsec_canaries: CanaryBox
-) -> Checker:
+@pytest.fixture(scope="session")
+def actionsec_check(pytestconfig: pytest.Config) -> Checker:
     """A :class:`~pytest_actionsec.checks.Checker`: ``run(helper, ctx, ...)`` packs and judges.
 
-    Uses the marker's ``invariants=``, the canaries planted with ``actionsec_canaries``,
-    and ``actionsec_clock`` when the test uses it.
+    Uses the marker's ``invariants=`` and ``mode=``, the canaries planted with
+    ``actionsec_canaries``, and ``actionsec_clock`` when the test uses it. Nova's
+    modules are loaded when the session first asks for it, not inside an example
+    (so Hypothesis's deadline sees only the check).
     """
-    from pytest_actionsec.checks import Checker
+    _warm(pytestconfig)
+    return cast("Checker", _PerTest(pytestconfig, "actionsec_check", _checker_of))
 
-    values = _marker_values(request)
-    clock = None
-    if "actionsec_clock" in request.fixturenames:
-        clock = request.getfixturevalue("actionsec_clock")
-    mode = values.get("mode") or _state(request.config).settings.mode
-    return Checker(
-        actionsec_target,
-        invariants=values.get("invariants"),
-        clock=clock,
-        hostile=mode == "hostile",
-        canaries=actionsec_canaries.canaries,  # shared: planted later still count
-    )
+
+_WARM = pytest.StashKey[bool]()
+
+
+def _warm(config: pytest.Config) -> None:
+    """Once per session, when a fixture is first set up: resolve the default target,
+    load nova's API code and policies (when nova is installed) and Hypothesis's
+    character tables, so none of that is paid inside a test's first example (where
+    Hypothesis's deadline and input-speed health check would count it)."""
+    if config.stash.get(_WARM, False):
+        return
+    config.stash[_WARM] = True
+    import importlib.util
+
+    state = _state(config)
+    with contextlib.suppress(pytest.UsageError):
+        state.target()
+    with contextlib.suppress(Exception):
+        if importlib.util.find_spec("nova") is not None:
+            from pytest_actionsec import exposure
+
+            exposure.warm()
+    with contextlib.suppress(Exception):  # Hypothesis's own cache, built once per machine
+        from hypothesis.internal.charmap import charmap
+
+        charmap()
 
 
 @pytest.fixture(scope="session")
 def actionsec_store(request: pytest.FixtureRequest) -> Any:
     """A ready store built by nova's migrations (``--actionsec-store`` or sqlite)."""
+    _warm(request.config)
     return _state(request.config).open_store()

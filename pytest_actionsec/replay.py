@@ -8,7 +8,7 @@ is a script built on :class:`Replay`::
     with SkewedClock(datetime.datetime(2026, 11, 22, 12, 0)):
         replay.call(pack_through_rpc, context, uuid, "compute_x", exc_val=exc, exc_tb=tb)
         replay.write(store)
-    replay.show()
+    raise SystemExit(1 if replay.show() else 0)  # exit 1 when it shows a violation
 
 :meth:`Replay.call` calls the function it is given (nova's own) with the
 engine's observation (errors caught, logs captured, inputs and process state

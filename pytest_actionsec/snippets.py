@@ -349,7 +349,8 @@ def call_source(
         out.append("    replay.write(store)")
     if layer == "api":
         out.append("    replay.render()")
-    out.append("replay.show()")
+    # a violation shown makes the script exit 1: usable as a check in a script or a bisect
+    out.append("raise SystemExit(1 if replay.show() else 0)")
     text = "\n".join(out)
     if "raise_through_frame(" in text:
         imports.add("from pytest_actionsec.specs import raise_through_frame")

@@ -33,6 +33,7 @@ __all__ = [
     "TbSpec",
     "alias",
     "build_exception",
+    "construct",
     "make_instance",
     "raise_through_frame",
     "spec_bytes",
@@ -215,6 +216,35 @@ def raise_through_frame(exc: BaseException, **secrets: str) -> BaseException:
         return caught
 
 
+def construct(
+    cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> BaseException:
+    """``cls(*args, **kwargs)`` as a deployed service builds it.
+
+    A NovaException-style class whose message format fails calls its
+    ``_log_exception`` hook and keeps the unformatted ``msg_fmt``; nova's test base
+    (``nova.test``) patches that hook on the class to raise instead. When the plain
+    call raises and the class has the hook, the instance is built again with a quiet
+    hook of its own (removed afterwards), so the exception is the one production
+    code would see, whatever a test base patched."""
+    try:
+        return cls(*args, **kwargs)
+    except Exception:
+        if not callable(getattr(cls, "_log_exception", None)):
+            raise
+    exc = cls.__new__(cls, *args, **kwargs)
+    vars(exc)["_log_exception"] = _quiet_format_error
+    try:
+        cls.__init__(exc, *args, **kwargs)
+    finally:
+        vars(exc).pop("_log_exception", None)
+    return exc
+
+
+def _quiet_format_error() -> None:
+    """A message format failed: production nova logs it and goes on with ``msg_fmt``."""
+
+
 def build_exception(spec: ExcSpec) -> BaseException:
     """Build a fresh exception from ``spec``."""
     source = spec.class_source()
@@ -223,7 +253,7 @@ def build_exception(spec: ExcSpec) -> BaseException:
     if source is not None:
         # classes hash by identity (mypy does not count type[BaseException] as Hashable)
         cls = _make_class(parent, spec.base, source)  # type: ignore[arg-type]
-    exc: BaseException = cls(*spec.args, **dict(spec.kwargs))
+    exc = construct(cls, spec.args, dict(spec.kwargs))
     for name, value in spec.attrs:
         setattr(exc, name, value)
     if spec.notes:

@@ -401,7 +401,7 @@ class _ServerDatabase:
             self._admin.dispose()
 
 
-@dataclass
+@dataclass(repr=False)
 class Store:
     """A database migrated with Nova's own migrations; open with :meth:`Store.open`.
 
@@ -425,6 +425,10 @@ class Store:
     _overrides: tuple[str, ...] = field(default=(), repr=False)
     _blamed: dict[Any, tuple[str, str] | None] = field(default_factory=dict, repr=False)
     closed: bool = False
+
+    def __repr__(self) -> str:
+        """One line: the (masked) URL and whether it is open (a failure report shows it)."""
+        return f"<Store {self.url} ({'closed' if self.closed else 'open'})>"
 
     # -- life cycle -----------------------------------------------------------
 

@@ -312,7 +312,7 @@ def calls(
     """
     from hypothesis.errors import InvalidArgument
 
-    check_mode(mode)
+    mode = check_mode(mode)
     if function not in FUNCTIONS:
         raise InvalidArgument(f"function must be one of {FUNCTIONS}, got {function!r}")
     check_layer(layer)

@@ -332,7 +332,7 @@ def fallback_text(kind: str, dotted: str) -> str:
     return f"through nova's {what} (fallback): {dotted}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Target:
     """Everything the strategies and the oracle need about one implementation."""
 
@@ -362,6 +362,10 @@ class Target:
     store_factory: Callable[[Target], Any] | None = None
     #: where :attr:`store_factory` comes from (its dotted path or entry point), or ``none``
     store_stage_origin: str = OFF
+
+    def __repr__(self) -> str:
+        """One line: the module and its helpers (a failure report shows it)."""
+        return f"<Target {self.path}: {', '.join(self.helpers) or 'no helpers'}>"
 
     def facts_of(self, function: str) -> HelperFacts:
         """The facts of ``function`` as this target implements it (its own parameter names,

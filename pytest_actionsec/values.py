@@ -188,13 +188,13 @@ def action_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     Hostile: any text (astral, control characters), multi-byte 255-character
     edges, longer and non-text values, None.
     """
-    check_mode(mode)
+    mode = check_mode(mode)
     return st.composite(lambda draw: draw_name(draw, "action_name", mode)[0])()
 
 
 def event_names(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Event names, as :func:`action_names`."""
-    check_mode(mode)
+    mode = check_mode(mode)
     return st.composite(lambda draw: draw_name(draw, "event_name", mode)[0])()
 
 
@@ -241,7 +241,7 @@ def hosts(*, mode: str = "contract") -> st.SearchStrategy[Any]:
 
     Hostile: any text, multi-byte edges, over 255 characters, non-text.
     """
-    check_mode(mode)
+    mode = check_mode(mode)
     return st.composite(lambda draw: draw_host(draw, mode)[0])()
 
 
@@ -269,7 +269,7 @@ def draw_uuid(draw: st.DrawFn, mode: str, name: str = "instance_uuid") -> tuple[
 
 def instance_uuids(*, mode: str = "contract") -> st.SearchStrategy[Any]:
     """Instance uuids as strings (hostile: UUID objects, over-long text, ints, None)."""
-    check_mode(mode)
+    mode = check_mode(mode)
 
     def one(draw: st.DrawFn) -> Any:
         value = draw_uuid(draw, mode)[0]
@@ -375,7 +375,7 @@ def timestamps(
     Contract timestamps are naive UTC; hostile adds aware ones with non-UTC offsets.
     """
     base = server_time or FIXED_TIME
-    check_mode(mode)
+    mode = check_mode(mode)
     return st.composite(lambda draw: _timestamps(draw, base, mode)[0])()
 
 
@@ -510,7 +510,7 @@ def contexts(
     planted in ``auth_token``, ``service_catalog``, ``remote_address`` and the
     ids are registered on the object.
     """
-    check_mode(mode)
+    mode = check_mode(mode)
     base = server_time or FIXED_TIME
 
     def build(drawn: tuple[ContextSpec, tuple[str, ...], tuple[Canary, ...], Any]) -> Any:

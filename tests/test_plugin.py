@@ -277,7 +277,7 @@ def test_leaky_target_fails_with_invariant_evidence_and_snippet(
             "PYTHONPATH": os.pathsep.join([str(pytester.path), os.environ.get("PYTHONPATH", "")]),
         },
     )
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr  # it shows a violation
     assert "cnry" in run.stdout and "'details'" in run.stdout
     # it ends by printing the violations it shows
     assert "\nleak.field details: " in run.stdout

@@ -804,6 +804,8 @@ for src in json.load(open(sys.argv[1])):
     try:
         with contextlib.redirect_stdout(buf):
             exec(compile(src, "<snippet>", "exec"), {"__name__": "__snippet__"})
+    except SystemExit as done:  # the snippet's own end: 1 when it showed a violation
+        assert done.code in (0, 1), done.code
     except Exception as exc:
         out.append(["raised", type(exc).__name__])
         continue
@@ -900,7 +902,9 @@ def test_call_source_reproduces_the_call(nova_target: Target, tmp_path: Any) -> 
     sources = [call_source(c, nova_target.path) for c in drawn]
     for src in sources:
         compile(src, "<snippet>", "exec")
-        assert "replay.call(" in src and src.rstrip().endswith("replay.show()")
+        assert "replay.call(" in src and src.rstrip().endswith(
+            "raise SystemExit(1 if replay.show() else 0)"
+        )
     got = _run_snippets(sources, tmp_path)
     expected = _expected(nova_target, drawn)
     assert any(kind == "error" for kind, _ in expected)  # crashes are reproduced too
@@ -924,7 +928,7 @@ def test_call_source_traceback_of_unraised_exception(nova_target: Target, tmp_pa
     )
     assert _tb_from_unraised_exc(call)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
         exec(compile(call_source(call, nova_target.path), "<snippet>", "exec"), {})
     first = buf.getvalue().splitlines()[0]
     assert first.startswith("record: ")
