@@ -460,18 +460,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.active:
         # the history machine's items (issue 22): a plugin of their own
         config.pluginmanager.import_plugin("pytest_actionsec.history.items")
-        if _distributing(config):  # nova's import is left to the workers, which need it
-            _check_target_found(settings.target)
-        elif workerinput is not None:
-            with contextlib.suppress(pytest.UsageError):  # then each item fails, one line
-                state.target()
-        else:
-            state.target()  # a bad target is a usage error before collection
+        # nova is imported only once the test modules are collected (_prepare): a nova
+        # checkout's own test package (nova/tests/unit/__init__.py) sets eventlet up on
+        # import and must find it not imported yet
+        _check_target_found(settings.target)
         if workerinput is None:
             _check_outputs(state)
         if not _distributing(config):  # this process runs the properties
             _import_plainly(_HYPOTHESIS_MODULES)
-        state.apply_policies()
         if settings.baseline:
             state.baseline()
         if not _distributing(config):  # a controller of workers runs no item
@@ -484,6 +480,19 @@ def pytest_configure(config: pytest.Config) -> None:
                 state.check_store()
             if "bus" in settings.layers and settings.bus:  # h-notify: the broker answers
                 _check_bus(settings.bus)
+
+
+def _prepare(config: pytest.Config) -> None:
+    """What imports nova, once the test modules are collected: the target (a bad one is
+    a one-line usage error; on an xdist worker each item then fails with that line) and
+    the deployment's policy files."""
+    state = _state(config)
+    if getattr(config, "workerinput", None) is not None:
+        with contextlib.suppress(pytest.UsageError):
+            state.target()
+    else:
+        state.target()
+    state.apply_policies()
 
 
 def _check_bus(url: str) -> None:
@@ -768,25 +777,37 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             value = masked(str(value))
         shown.append(f"{name}={value} ({s.origins[name]})")
     under_test = _under_test(s.target, config.rootpath)
-    if _distributing(config):
-        return [
-            "actionsec: " + ", ".join(shown),
-            under_test,
-            "actionsec: each xdist worker imports the target (its origins show at -n 0)",
-            f"actionsec: seed {state.seed} ({s.origins['seed']}); "
-            f"replay with {OPT_SEED}={state.seed}",
-        ]
-    target = state.target()
     return [
         "actionsec: " + ", ".join(shown),
         under_test,
-        f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
-        f"notifier={target.notify_origin}, "
-        f"context={target.context_origin}, "
-        f"trusted={','.join(c.__module__ + '.' + c.__qualname__ for c in target.trusted) or '-'}",
         f"actionsec: seed {state.seed} ({s.origins['seed']}); replay with {_replay_text(state)}",
+    ]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Once the target is resolved (after collection): where its parts come from."""
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.active or getattr(config, "workerinput", None) is not None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    if _distributing(config):
+        reporter.write_line("actionsec: each xdist worker imports the target")
+        return
+    try:
+        target = state.target()
+    except pytest.UsageError:
+        return
+    trusted = ",".join(c.__module__ + "." + c.__qualname__ for c in target.trusted) or "-"
+    lines = [
+        f"actionsec: boundary={target.boundary_origin}, fault={target.fault_origin}, "
+        f"notifier={target.notify_origin}, context={target.context_origin}, trusted={trusted}",
         *(f"actionsec: note: {note}" for note in target.notes),
     ]
+    for line in lines:
+        reporter.write_line(line)
 
 
 def _under_test(target: str, root: Path) -> str:
@@ -1033,6 +1054,8 @@ def pytest_collection_modifyitems(
     """Add the built-in suite (before -k/-m select) and tag tests using the fixtures."""
     _registry_errors()
     state = _state(config)
+    if state.active:
+        _prepare(config)
     for item in items:
         values = _validate_marker(item)
         names = getattr(item, "fixturenames", ())

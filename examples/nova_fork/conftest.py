@@ -12,18 +12,18 @@ import os
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
-# The actionsec fixtures are function-scoped and stateless (the clock is moved per
-# example), so sharing them across the examples of one @given test is intended.
-_SHARED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-settings.register_profile("dev", max_examples=25, suppress_health_check=_SHARED)
-settings.register_profile("nightly", max_examples=1000, suppress_health_check=_SHARED)
+# The actionsec fixtures are session-scoped (each stands for the running test's own
+# object), so @given tests use them with no health-check suppression. Profiles only
+# choose how many examples a run draws.
+settings.register_profile("dev", max_examples=25)
+settings.register_profile("nightly", max_examples=1000)
 # `pytest --hypothesis-profile=nightly` overrides this default.
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_context(actionsec_canaries):
     """A real nova RequestContext whose secret attributes hold planted canaries."""
     with warnings.catch_warnings():
