@@ -777,9 +777,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
             value = masked(str(value))
         shown.append(f"{name}={value} ({s.origins[name]})")
     under_test = _under_test(s.target, config.rootpath)
+    workers = ["actionsec: each xdist worker imports the target"] if _distributing(config) else []
     return [
         "actionsec: " + ", ".join(shown),
         under_test,
+        *workers,
         f"actionsec: seed {state.seed} ({s.origins['seed']}); replay with {_replay_text(state)}",
     ]
 
@@ -793,8 +795,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
-    if _distributing(config):
-        reporter.write_line("actionsec: each xdist worker imports the target")
+    if _distributing(config):  # the header said so: the workers import it
         return
     try:
         target = state.target()
@@ -1580,4 +1581,20 @@ def _warm(config: pytest.Config) -> None:
 def actionsec_store(request: pytest.FixtureRequest) -> Any:
     """A ready store built by nova's migrations (``--actionsec-store`` or sqlite)."""
     _warm(request.config)
-    return _state(request.config).open_store()
+    state = _state(request.config)
+    store = state.open_store()
+    _warm_store(state, store)
+    return store
+
+
+def _warm_store(state: _State, store: Any) -> None:
+    """One round trip now (the first costs about 0.4 s: SQLAlchemy's mappers and
+    statements are built on first use), so a test's first example pays none of it."""
+    roundtrip = getattr(store, "roundtrip", None)
+    if not callable(roundtrip):
+        return
+    with contextlib.suppress(Exception):
+        target = state.target()
+        ctx = target.make_context(user_id="warm", project_id="warm", request_id="req-warm")
+        uuid = "00000000-0000-4000-8000-000000000000"
+        roundtrip("pack_action_start", target.helpers["pack_action_start"](ctx, uuid, "warm"))

@@ -29,6 +29,7 @@ OPTION = {option.name: option for option in OPTIONS}
 # (setting, a bad value, the words every source says of it after naming itself)
 BAD = [
     ("mode", "evil", "must be one of contract, hostile, got 'evil'"),
+    ("collect", "some", "must be one of actionsec, all, got 'some'"),
     ("examples", "0", "must be a positive whole number, got '0'"),
     ("examples", "many", "must be a positive whole number, got 'many'"),
     ("seed", "-3", "must not be negative, got '-3'"),

@@ -261,7 +261,9 @@ def test_custom_target_regression_is_caught(tmp_path: Path) -> None:
 @needs_nova
 def test_nova_fork_tests_pass_against_real_nova(tmp_path: Path) -> None:
     fork = _copy("nova_fork", tmp_path)
-    result = _run(["-m", "actionsec", "-rxs"], fork)
+    # test_actionsec_nova_base.py runs on nova's own test base, which needs nova's test
+    # requirements and tree: tests/test_nova_checkout.py runs it there, under stestr
+    result = _run(["-m", "actionsec", "-rxs", "--ignore=test_actionsec_nova_base.py"], fork)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert re.search(r"\b8 passed, 1 xfailed\b", out), out

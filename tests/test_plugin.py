@@ -756,3 +756,85 @@ def test_bad_budget_is_a_one_line_error(pytester: pytest.Pytester, value: str) -
     result = pytester.runpytest_subprocess("--actionsec", f"--actionsec-budget={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--actionsec-budget*duration like 90s, 10m or 2h*"])
+
+
+def test_actionsec_collects_only_test_files_naming_the_plugin(pytester: pytest.Pytester) -> None:
+    """From a nova checkout's root: nova's unit tree is not collected (nor imported),
+    the user's own actionsec tests are; a file named on the command line always is."""
+    pytester.makepyfile(
+        test_unit="raise RuntimeError('nova unit tree imported')\n",
+        test_mine="def test_mine(actionsec_mode):\n    assert actionsec_mode == 'contract'\n",
+    )
+    common = ["--actionsec", "--actionsec-layers=packer", "-p", "no:cacheprovider"]
+    listed = pytester.runpytest(*common, "--co", "-q")
+    assert listed.ret == pytest.ExitCode.OK, listed.stdout.str()
+    names = [line for line in listed.stdout.lines if "::" in line]
+    assert names == ["test_mine.py::test_mine"], names
+    assert "actionsec[leak-pack_action_start-packer]" in listed.stdout.str()
+    # named, or --actionsec-collect=all: collected (and its import error shown)
+    named = pytester.runpytest(*common, "--co", "-q", "test_unit.py")
+    assert "nova unit tree imported" in named.stdout.str()
+    everything = pytester.runpytest(*common, "--co", "-q", "--actionsec-collect=all")
+    assert "nova unit tree imported" in everything.stdout.str()
+    # without --actionsec nothing is filtered
+    plain = pytester.runpytest("-p", "no:cacheprovider", "--co", "-q")
+    assert "nova unit tree imported" in plain.stdout.str()
+
+
+def test_header_names_the_nova_under_test(pytester: pytest.Pytester) -> None:
+    import importlib.metadata
+
+    result = pytester.runpytest("--actionsec", "--co", "-p", "no:cacheprovider")
+    version = importlib.metadata.version("nova")
+    result.stdout.fnmatch_lines([f"actionsec: under test: nova {version} at */nova"])
+
+
+def test_given_tests_use_the_fixtures_with_no_settings(pytester: pytest.Pytester) -> None:
+    """A user's @given tests on the fixtures, with no conftest and no settings: no
+    health check fails, the store is not too slow, and a failure shows one-line
+    reprs of the fixtures, never a Target's or Store's fields."""
+    pytester.makepyfile(
+        """
+        import datetime
+        import pytest
+        from hypothesis import given, strategies as st
+        from pytest_actionsec.strategies import contexts, exceptions, hosts
+
+        UUID = "e3e70682-c209-4cac-629f-6fbed82c07cd"
+
+        @given(exc=exceptions())
+        def test_finish(actionsec_target, actionsec_check, exc):
+            ctx = actionsec_target.make_context(user_id="u", project_id="p", request_id="r")
+            actionsec_check.run("pack_action_event_finish", ctx, UUID, "x", exc_val=exc,
+                                exc_tb="tb")
+
+        @pytest.mark.actionsec(mode="hostile")
+        @given(data=st.data())
+        def test_mode(actionsec_mode, data):
+            assert actionsec_mode == "hostile"
+            data.draw(hosts(mode=actionsec_mode))
+
+        @given(st.integers(0, 100))
+        def test_clock(actionsec_clock, actionsec_check, actionsec_target, days):
+            actionsec_clock.move_to(datetime.datetime(2031, 1, 1) + datetime.timedelta(days))
+            ctx = actionsec_target.make_context(user_id="u", project_id="p", request_id="r")
+            outcome = actionsec_check.run("pack_action_finish", ctx, UUID)
+            assert outcome.record["finish_time"] == actionsec_clock.now()
+
+        @given(data=st.data())
+        def test_store(actionsec_target, actionsec_store, actionsec_canaries, data):
+            ctx = data.draw(contexts(actionsec_target))
+            record = actionsec_target.helpers["pack_action_start"](ctx, UUID, "reboot")
+            actionsec_store.roundtrip("pack_action_start", record)
+
+        def test_fails(actionsec_target, actionsec_store):
+            assert actionsec_target.path == "elsewhere"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=1)
+    out = result.stdout.str()
+    assert "HealthCheck" not in out and "DeadlineExceeded" not in out, out
+    assert "actionsec_target = <actionsec_target of the running test>" in out
+    assert "actionsec_store = <Store sqlite:// (open)>" in out
+    assert "schemas=" not in out and "helpers=" not in out

@@ -415,6 +415,7 @@ def test_hypothesis_is_imported_past_pytests_assertion_rewriter(
     pytester.makepyfile(test_user="def test_mine():\n    x = [1, 2]\n    assert x == [1, 3]\n")
     result = pytester.runpytest_subprocess(
         "--actionsec",
+        "--actionsec-collect=all",  # test_user.py never names the plugin
         "--actionsec-layers=packer",
         "--actionsec-examples=3",
         "-n",
