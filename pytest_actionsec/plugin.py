@@ -477,7 +477,10 @@ def pytest_configure(config: pytest.Config) -> None:
             state.close_database()
         if workerinput is None:  # the controller checks once; workers open the store
             if state.uses_store():
-                state.check_store()
+                state.check_store()  # the server answers (no nova): before collection
+                if _distributing(config):  # it collects nothing: nova may be imported now
+                    state.target()
+                    _check_stages(state)
             if "bus" in settings.layers and settings.bus:  # h-notify: the broker answers
                 _check_bus(settings.bus)
 
@@ -490,9 +493,33 @@ def _prepare(config: pytest.Config) -> None:
     if getattr(config, "workerinput", None) is not None:
         with contextlib.suppress(pytest.UsageError):
             state.target()
-    else:
-        state.target()
+        state.apply_policies()
+        return
+    state.target()
     state.apply_policies()
+    _check_stages(state)
+
+
+def _check_stages(state: _State) -> None:
+    """The store and api stages the suite will run, opened for real once (nova's
+    migrations, nova's API code and policies): one that cannot run is a one-line usage
+    error now, never a failure of every item. The process that runs the items keeps
+    the store open for them; an xdist controller closes it (its workers open their own)."""
+    layers = state.settings.layers
+    if not state.uses_store():
+        return
+    if state.suite.open_store() is None:
+        raise pytest.UsageError(state.suite.store_error or "actionsec: the store cannot be opened")
+    if _distributing(state.config):
+        state.suite.close()
+    if "api" in layers and state.target().nova_records:
+        from pytest_actionsec import exposure
+
+        try:
+            exposure.warm()
+        except Exception as exc:
+            line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise pytest.UsageError(f"actionsec: the api layer cannot run: {line}") from None
 
 
 def _check_bus(url: str) -> None:

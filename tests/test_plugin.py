@@ -838,3 +838,37 @@ def test_given_tests_use_the_fixtures_with_no_settings(pytester: pytest.Pytester
     assert "actionsec_target = <actionsec_target of the running test>" in out
     assert "actionsec_store = <Store sqlite:// (open)>" in out
     assert "schemas=" not in out and "helpers=" not in out
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_store_that_cannot_be_opened_is_one_usage_error(
+    pytester: pytest.Pytester, workers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server answers (the probe passes) but the stage cannot open, as with nova's
+    test requirements before osprofiler's options were registered: exit 4, one line,
+    no item run."""
+    pytester.makepyfile(
+        badstage="def factory(target):\n"
+        "    raise RuntimeError('no such option profiler in group [DEFAULT]')\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), root]))
+    result = pytester.runpytest_subprocess(
+        "--actionsec",
+        "--actionsec-target=tests.targets.copied_helpers",
+        "--actionsec-sink=none",
+        "--actionsec-boundary=none",
+        "--actionsec-notifier=none",
+        "--actionsec-store-stage=badstage.factory",
+        "-n",
+        workers,
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR: ")]
+    assert errors == [
+        "ERROR: actionsec: the store cannot be opened: RuntimeError: no such option profiler "
+        "in group [DEFAULT]"
+    ], result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
