@@ -182,7 +182,7 @@ def _code_blocks(text: str) -> list[str]:
     return re.findall(r"^[ \t]*```[\w-]*\n(.*?)^[ \t]*```", text, flags=re.S | re.M)
 
 
-_PREFIXES = ("pytest", "python -m", "python3 -m", "pip install", "tox")
+_PREFIXES = ("pytest", "python -m", "python3 -m", "pip install", "tox", "stestr")
 _ENV_ASSIGNMENT = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
 
 
@@ -214,7 +214,16 @@ CAMPAIGN_DOCS = "tests/test_campaign_docs.py::test_each_pytest_command_is_accept
 #: The test that runs every ``pip install`` line of the README and docs in a fresh venv.
 INSTALLS = "tests/test_install.py::test_the_install_commands_of_the_docs_install_the_package"
 
+CHECKOUT = "tests/test_nova_checkout.py"
+
 COMMANDS: dict[str, str] = {
+    # docs/how-to/own-tests.md: in nova 34's sdist with its test requirements
+    "pytest --actionsec --actionsec-seed=5 --actionsec-report=actionsec.sarif": (
+        f"{CHECKOUT}::test_the_built_in_suite_runs_from_the_source_root_and_finds_nova_34s_findings"
+    ),
+    "stestr run nova.tests.unit.objects.test_actionsec_nova_base": (
+        f"{CHECKOUT}::test_cve_2019_14433_put_back_fails_the_stestr_example"
+    ),
     'pip install "pytest-actionsec[nova]>=0.2.0"': INSTALLS,
     'pip install -e ".[nova]"': INSTALLS,
     'pip install "pytest-actionsec[nova] @ git+https://HOST/PATH/pytest-actionsec.git@main"': (
