@@ -1582,9 +1582,10 @@ _WARM = pytest.StashKey[bool]()
 
 def _warm(config: pytest.Config) -> None:
     """Once per session, when a fixture is first set up: resolve the default target,
-    load nova's API code and policies (when nova is installed) and Hypothesis's
-    character tables, so none of that is paid inside a test's first example (where
-    Hypothesis's deadline and input-speed health check would count it)."""
+    load nova's API code and policies (when nova is installed), Hypothesis's character
+    tables and its scan of local modules' constants, so none of that is paid inside a
+    test's first example (where Hypothesis's deadline and input-speed health check would
+    count it)."""
     if config.stash.get(_WARM, False):
         return
     config.stash[_WARM] = True
@@ -1598,10 +1599,9 @@ def _warm(config: pytest.Config) -> None:
             from pytest_actionsec import exposure
 
             exposure.warm()
-    with contextlib.suppress(Exception):  # Hypothesis's own cache, built once per machine
-        from hypothesis.internal.charmap import charmap
+    from pytest_actionsec.strategies import warm_hypothesis
 
-        charmap()
+    warm_hypothesis()
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,7 @@ __all__ = [
     "server_times",
     "timestamps",
     "tracebacks",
+    "warm_hypothesis",
 ]
 
 # ---------------------------------------------------------------------------
@@ -323,3 +324,22 @@ def calls(
     if function == NOTIFY_SINK:
         return _notification_calls(target, mode, layer)
     return _calls(target, function, mode, layer)
+
+
+def warm_hypothesis() -> None:
+    """Pay Hypothesis's one-off costs now, outside any test's examples (where its deadline
+    and input-speed health check would count them): its character tables (built once per
+    machine) and its scan of the constants of every module loaded from outside
+    site-packages (in a nova checkout, nova's whole tree: 1 s or more). Call it once nova
+    and the test modules are imported; the fixtures and :mod:`~pytest_actionsec.testbase`
+    do. Reads Hypothesis internals: does nothing where they are not found."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        from hypothesis.internal.charmap import charmap
+
+        charmap()
+    with contextlib.suppress(Exception):
+        from hypothesis.internal.conjecture.providers import _get_local_constants
+
+        _get_local_constants()

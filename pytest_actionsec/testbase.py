@@ -36,7 +36,7 @@ from pytest_actionsec.oracle import Violation
 from pytest_actionsec.registry import SEVERITIES, severity_rank
 from pytest_actionsec.targets import Target, resolve_target
 
-__all__ = ["ActionsecChecks", "actionsec_target"]
+__all__ = ["ActionsecChecks", "actionsec_target", "warm"]
 
 #: the instance uuid the convenience calls use
 UUID = "e3e70682-c209-4cac-629f-6fbed82c07cd"
@@ -47,6 +47,23 @@ def actionsec_target(path: str = DEFAULT_TARGET) -> Target:
     """The resolved target of ``path`` (nova's instance actions by default), once per
     process."""
     return resolve_target(path)
+
+
+def warm(path: str = DEFAULT_TARGET) -> None:
+    """Resolve the target, load nova's API code and policies, and pay Hypothesis's
+    one-off costs (:func:`~pytest_actionsec.strategies.warm_hypothesis`) now."""
+    import contextlib
+
+    from pytest_actionsec import exposure
+    from pytest_actionsec.strategies import warm_hypothesis
+
+    actionsec_target(path)
+    with contextlib.suppress(Exception):
+        exposure.warm()
+    warm_hypothesis()
+
+
+_WARMED: list[str] = []
 
 
 class ActionsecChecks:
@@ -62,6 +79,15 @@ class ActionsecChecks:
     actionsec_invariants: Sequence[str] | None = None
     #: judge inputs as out-of-contract (hostile mode)
     actionsec_hostile: bool = False
+
+    def setUp(self) -> None:
+        """After the test base's own set-up (nova's parses CONF there: nothing here may
+        parse it first), once per process: resolve the target, load nova's API code and
+        pay Hypothesis's one-off costs, outside the examples."""
+        super().setUp()  # type: ignore[misc]
+        if not _WARMED:
+            _WARMED.append(self.actionsec_target_path)
+            warm(self.actionsec_target_path)
 
     @property
     def actionsec_target(self) -> Target:

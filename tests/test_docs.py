@@ -224,7 +224,8 @@ COMMANDS: dict[str, str] = {
     "stestr run nova.tests.unit.objects.test_actionsec_nova_base": (
         f"{CHECKOUT}::test_cve_2019_14433_put_back_fails_the_stestr_example"
     ),
-    'pip install "pytest-actionsec[nova]>=0.2.0"': INSTALLS,
+    'pip install --find-links=tools/wheels "pytest-actionsec[nova]>=0.2.0"': INSTALLS,
+    'pip install "./tools/pytest-actionsec[nova]"': INSTALLS,
     'pip install -e ".[nova]"': INSTALLS,
     'pip install "pytest-actionsec[nova] @ git+https://HOST/PATH/pytest-actionsec.git@main"': (
         INSTALLS  # a file:// repository of the working tree for https://HOST/PATH

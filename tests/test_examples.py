@@ -321,7 +321,9 @@ def test_ci_tox_env_is_well_formed() -> None:
     env = _tox()["testenv:actionsec"]
     assert "pytest-actionsec" in env["deps"] and "pytest-xdist" in env["deps"]
     assert "HYPOTHESIS_STORAGE_DIRECTORY = {toxinidir}/.hypothesis" in env["setenv"]
-    assert env["changedir"].strip() == "{envtmpdir}"
+    # from the checkout's root (no changedir): --actionsec collects no nova unit tree
+    assert "changedir" not in env
+    assert "-r{toxinidir}/test-requirements.txt" in env["deps"]  # nova's kept
     words = _tox_command(Path("/r"), Path("/t"), "contract", [])
     assert words[:2] == ["pytest", "-p"] and "-n" in words and "--actionsec" in words
     assert _options_in(env["commands"]) <= KNOWN_OPTIONS
@@ -461,7 +463,7 @@ def test_ci_tox_command_runs_and_the_baseline_accepts_known_findings(tmp_path: P
     assert words[0] == "pytest"
     result = _run(
         words[1:],
-        envtmpdir,
+        toxinidir,  # tox runs it in {toxinidir}, the checkout's root
         HYPOTHESIS_STORAGE_DIRECTORY=str(toxinidir / ".hypothesis"),
     )
     out = result.stdout
@@ -481,8 +483,9 @@ def test_ci_nightly_and_fuzz_envs_are_well_formed() -> None:
     nightly, fuzz = tox["testenv:actionsec-nightly"], tox["testenv:actionsec-fuzz"]
     for env in (nightly, fuzz):
         assert env["setenv"].strip() == "{[testenv:actionsec]setenv}"
-        assert env["changedir"].strip() == "{envtmpdir}"
         assert _options_in(env["commands"]) <= KNOWN_OPTIONS
+    assert "changedir" not in nightly  # the checkout's root, as the actionsec env
+    assert fuzz["changedir"].strip() == "{envtmpdir}"  # HypoFuzz collects --pyargs only
     assert "ACTIONSEC_BUDGET" in nightly["passenv"]
     (words,) = _tox_commands(Path("/r"), Path("/t"), "contract", [], "actionsec-nightly")
     assert "--actionsec-budget=20m" in words and "-n" in words

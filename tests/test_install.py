@@ -4,8 +4,9 @@ The wheel is built from a copy of the checkout (``pip wheel --no-deps``), checke
 what the package needs at run time (every module, ``py.typed``, the report schema and
 any other data file beside the modules, the ``pytest11`` entry point, the extras), then
 installed in a fresh venv with the ``nova`` extra the way the examples' requirement
-lines say (``pip install --find-links DIST 'pytest-actionsec[nova]' -r
-examples/nova_fork/test-requirements.txt`` plus ``examples/ci/tox.ini``'s deps), and
+lines say (the wheel in a fork's ``tools/wheels``; ``pip install --find-links
+tools/wheels 'pytest-actionsec[nova]' -r test-requirements.txt`` plus
+``examples/ci/tox.ini``'s deps), and
 ``pytest --actionsec`` runs from an empty folder: its JSON report must validate
 against the schema the wheel shipped.
 
@@ -76,7 +77,12 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from a copy of the checkout."""
-    tmp = tmp_path_factory.mktemp("wheel")
+    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def _build_wheel(tmp: Path) -> Path:
+    """The wheel built (build requirements from the index) from a copy of the checkout
+    in ``tmp/src``."""
     source = tmp / "src"
     shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
     dist = tmp / "dist"
@@ -87,6 +93,33 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (built,) = dist.glob("pytest_actionsec-*.whl")
     return built
+
+
+def _fork(root: Path, *dists: Path) -> Path:
+    """A fork's root as the examples expect it: ``test-requirements.txt`` with the lines
+    of ``examples/nova_fork/test-requirements.txt``, ``dists`` in ``tools/wheels``."""
+    wheels = root / "tools" / "wheels"
+    wheels.mkdir(parents=True)
+    for dist in dists:
+        shutil.copy2(dist, wheels / dist.name)
+    shutil.copy2(ROOT / "examples" / "nova_fork" / "test-requirements.txt", root)
+    return root
+
+
+def _tox_deps(env: str, toxinidir: Path) -> list[str]:
+    """``examples/ci/tox.ini``'s deps of ``[testenv:ENV]``, one item a line, with tox's
+    ``{[testenv:X]deps}`` and ``{toxinidir}`` substituted."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "examples" / "ci" / "tox.ini", encoding="utf-8")
+    deps: list[str] = []
+    for line in tox[f"testenv:{env}"]["deps"].splitlines():
+        line = line.strip()
+        if line.startswith("{[testenv:") and line.endswith("]deps}"):
+            deps += _tox_deps(line[len("{[testenv:") : -len("]deps}")], toxinidir)
+        elif line:
+            deps.append(line.replace("{toxinidir}", str(toxinidir)))
+    assert "{" not in " ".join(deps), deps
+    return deps
 
 
 def _record(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -129,9 +162,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     root = tmp / "venv"
     _check([sys.executable, "-m", "venv", str(root)], cwd=tmp, env=_clean_env())
     python = root / "bin" / "python"
-    tox = configparser.ConfigParser(interpolation=None)
-    tox.read(ROOT / "examples" / "ci" / "tox.ini", encoding="utf-8")
-    tox_deps = [d.strip() for d in tox["testenv:actionsec"]["deps"].splitlines() if d.strip()]
+    fork = _fork(tmp / "fork", wheel)
     _check(
         [
             str(python),
@@ -139,14 +170,13 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
             "pip",
             "install",
             "-q",
-            "--find-links",
-            str(wheel.parent),
+            "--find-links=tools/wheels",
             "pytest-actionsec[nova]",
             "-r",
-            str(ROOT / "examples" / "nova_fork" / "test-requirements.txt"),
-            *tox_deps,
+            "test-requirements.txt",
+            *_tox_deps("actionsec", fork),
         ],
-        cwd=tmp,
+        cwd=fork,
         env=_clean_env(),
     )
     yield python
@@ -278,25 +308,31 @@ def _where_installed(python: Path) -> tuple[Path, dict[str, Any]]:
 def test_the_install_commands_of_the_docs_install_the_package(
     wheel: Path, venv: Path, tmp_path: Path
 ) -> None:
-    """Every ``pip install`` line of the README (index, checkout, git URL, wheel) and the
-    docs' extras lines, run as shown in the fresh venv: from a package index (a folder
-    index serving the built wheel; the extras' own packages from a folder
-    ``pip download`` filled), from a checkout, from a git URL (a repository of the
-    working tree, ``file://`` in place of ``https://HOST/PATH``), from the wheel in
-    ``./dist``. Each one installs the package from where it says (checked from the
-    import and ``direct_url.json``); the venv ends with the wheel installed."""
+    """Every ``pip install`` line of the README (wheel folder, checkout, git URL, wheel,
+    vendored copy) and the docs' extras lines, run as shown in the fresh venv: from the
+    fork's ``tools/wheels`` (the built wheel), from a checkout, from a git URL (a
+    repository of the working tree, ``file://`` in place of ``https://HOST/PATH``), from
+    the wheel in ``./dist``, from a copy of the tree in ``./tools/pytest-actionsec``;
+    the extras' lines from a package index (a folder index serving the built wheel; the
+    extras' own packages from a folder ``pip download`` filled). Each one installs the
+    package from where it says (checked from the import and ``direct_url.json``); the
+    venv ends with the wheel installed."""
     tomllib = pytest.importorskip("tomllib")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = extras["optional-dependencies"]
     assert set(wanted["db"]) | set(wanted["redis"]) <= set(EXTRAS_PACKAGES)
     installs = _readme_installs()
-    assert len(installs) == 4 and all(c.startswith("pip install ") for c in installs)
-    index_cmd, checkout_cmd, git_cmd, wheel_cmd = installs
+    assert len(installs) == 5 and all(c.startswith("pip install ") for c in installs)
+    folder_cmd, checkout_cmd, git_cmd, wheel_cmd, vendored_cmd = installs
+    assert "--find-links=tools/wheels " in folder_cmd
     assert GIT_URL in git_cmd
     assert f"./dist/{wheel.name}[nova]" in wheel_cmd  # the README names the wheel built
+    assert '"./tools/pytest-actionsec[nova]"' in vendored_cmd
     repo = _git_snapshot(tmp_path)
     (repo / "dist").mkdir()
     shutil.copy2(wheel, repo / "dist" / wheel.name)
+    _fork(repo, wheel)
+    shutil.copytree(ROOT, repo / "tools" / "pytest-actionsec", ignore=_NOT_SOURCE)
     # pip before 23.3 wants a host in a requirement's URL: git reads localhost as none
     git_url = f"file://localhost{repo.as_posix()}"
     index = _simple_index(tmp_path, wheel)
@@ -312,9 +348,10 @@ def test_the_install_commands_of_the_docs_install_the_package(
     from_index = dict(env, PIP_INDEX_URL=index.as_uri(), PIP_FIND_LINKS=str(extras))
     site = venv.parents[1]
     runs: list[tuple[str, dict[str, str], str]] = [
-        (index_cmd, from_index, "index"),
+        (folder_cmd, env, "index"),  # a name found in a folder: no direct_url.json
         (checkout_cmd, env, "checkout"),
         (git_cmd.replace("https://HOST/PATH/pytest-actionsec.git", git_url), env, "git"),
+        (vendored_cmd, env, "vendored"),
         *((command, from_index, "index") for command in DOCS_INSTALLS),
         (wheel_cmd, env, "wheel"),
     ]
@@ -333,6 +370,9 @@ def test_the_install_commands_of_the_docs_install_the_package(
             assert direct["url"] == git_url, direct
             assert direct["vcs_info"]["vcs"] == "git", direct
             assert direct["vcs_info"]["requested_revision"] == "main", direct
+        elif source == "vendored":
+            assert direct["url"] == (repo / "tools" / "pytest-actionsec").as_uri(), direct
+            assert direct["dir_info"].get("editable", False) is False, direct
         else:
             assert direct["url"].endswith(f"/dist/{wheel.name}"), direct
     done = _check(
