@@ -473,3 +473,43 @@ def test_changelog_follows_keep_a_changelog() -> None:
     for heading in re.findall(r"^### (.+)$", text, flags=re.M):
         assert heading in _KINDS, heading
     assert len(_versions()) == len({v for v, _ in _versions()})
+
+
+def test_the_counts_the_docs_quote_come_from_a_real_run(tmp_path: Path) -> None:
+    """README and tutorial quote the README's first command (seed 5, an empty folder):
+    its pass/fail counts and its summary line are checked against that run, and the
+    number of rules against the registry, so the docs cannot drift from the output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "hypothesis")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--actionsec",
+            "--actionsec-seed=5",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    counts = re.search(r"(\d+) failed, (\d+) passed", done.stdout.splitlines()[-1])
+    summary = re.search(
+        r"actionsec: (\d+) properties in (\d+) Hypothesis runs, (\d+) examples, "
+        r"(\d+) new violation\(s\)",
+        done.stdout,
+    )
+    assert counts and summary, done.stdout[-3000:]
+    quoted = f"{counts.group(1)} failed, {counts.group(2)} passed"
+    readme = README.read_text(encoding="utf-8")
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    assert quoted in readme and f"`{quoted}`" in tutorial, quoted
+    assert summary.group(0) in readme, summary.group(0)
+    assert f"collected {summary.group(1)} items" in readme
+    assert f"all {len(INVARIANTS)} rules" in tutorial
