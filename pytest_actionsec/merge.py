@@ -126,6 +126,8 @@ def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as exc:
         raise _not_a_report(name, f"not JSON: {exc}") from None
+    except RecursionError:
+        raise _not_a_report(name, "JSON nested too deeply to read") from None
     return check_report(data, name)
 
 

@@ -113,6 +113,8 @@ def _read(path: str, oslo: Any) -> dict[str, Any]:
     except ValueError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no content"
         raise PolicyError(f"policy file {path}: not YAML or JSON: {first}") from None
+    except RecursionError:
+        raise PolicyError(f"policy file {path}: nested too deeply to read") from None
     if not isinstance(parsed, Mapping):
         raise PolicyError(
             f"policy file {path}: must map rule names to check strings, "

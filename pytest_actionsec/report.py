@@ -60,10 +60,11 @@ found and kept.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,8 @@ class Baseline:
     patterns: tuple[_Pattern, ...] = ()
     #: the file's entries as read (for :func:`write_baseline` and :meth:`unknown`)
     entries: tuple[Mapping[str, Any], ...] = ()
+    #: the file's other top-level keys (a later tool's or the user's): written back as read
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def _has(self, key: tuple[str, str, str, str], severity: str = "") -> bool:
         if any(p.matches(key) and p.allows(severity) for p in self.patterns):
@@ -210,8 +213,16 @@ class Baseline:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise BaselineError(f"baseline {str(p)!r} is not readable JSON: {exc}") from None
+        except RecursionError:
+            raise BaselineError(f"baseline {str(p)!r} is nested too deeply to read") from None
         if not isinstance(data, dict) or not isinstance(data.get("accepted"), list):
             raise BaselineError(f"baseline {str(p)!r} has no 'accepted' list")
+        version = data.get("version", BASELINE_VERSION)
+        if type(version) is not int or not 1 <= version <= BASELINE_VERSION:
+            raise BaselineError(
+                f"baseline {str(p)!r} has version {version!r}; this pytest-actionsec reads "
+                f"version {BASELINE_VERSION} (a newer plugin wrote it?)"
+            )
         for entry in data["accepted"]:
             if not isinstance(entry, dict) or "invariant" not in entry:
                 raise BaselineError(f"baseline {str(p)!r} has an entry without 'invariant'")
@@ -221,7 +232,8 @@ class Baseline:
                     f"baseline {str(p)!r}: entry {entry['invariant']} has severity "
                     f"{severity!r}, not one of {', '.join(SEVERITIES)}"
                 )
-        return cls._of(str(p), data["accepted"])
+        extra = {k: v for k, v in data.items() if k not in ("version", "comment", "accepted")}
+        return dataclasses.replace(cls._of(str(p), data["accepted"]), extra=extra)
 
     @classmethod
     def _of(cls, path: str | None, entries: Iterable[Mapping[str, Any]]) -> Baseline:
@@ -395,12 +407,21 @@ def write_baseline(
     *,
     keep: Iterable[Mapping[str, Any]] = (),
     scope: RunScope | None = None,
+    extra: Mapping[str, Any] | None = None,
+    carry: Mapping[tuple[str, str, str, str], Mapping[str, Any]] | None = None,
 ) -> int:
     """Write every distinct finding of ``violations`` as accepted, with the entries
     ``keep`` (and, given ``scope``, the run's mode and target on each new entry);
-    returns how many entries the file holds."""
-    entries = [*keep, *_entries_of(violations, scope).values()]
+    returns how many entries the file holds. ``extra``: the file's other top-level
+    keys, written back; ``carry``: by finding key, an old entry whose keys the new one
+    lacks (a user's ``reason``, say) are kept on it."""
+    fresh = _entries_of(violations, scope)
+    for key, old in (carry or {}).items():
+        if key in fresh:
+            fresh[key] = {**{k: v for k, v in old.items() if k not in fresh[key]}, **fresh[key]}
+    entries = [*keep, *fresh.values()]
     data = {
+        **(extra or {}),
         "version": BASELINE_VERSION,
         "comment": "Accepted pytest-actionsec findings; CI fails only on findings not listed here.",
         "accepted": sorted(entries, key=_order),
@@ -421,10 +442,39 @@ def update_baseline(
     covered all it spans and found nothing under it. New entries record the run's
     mode and target.
     """
+    with _locked(path):
+        return _update_baseline(path, violations, scope)
+
+
+@contextlib.contextmanager
+def _locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """An exclusive lock on ``path``'s directory while a baseline there is read, merged
+    and written: concurrent updates (two CI jobs, two ``-k`` runs) merge in turn, each
+    with what the other wrote (``flock``; where there is none, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _update_baseline(
+    path: str | os.PathLike[str], violations: Iterable[Mapping[str, Any]], scope: RunScope
+) -> BaselineUpdate:
     found = [v for v in violations if not v.get("blame")]
     fresh = _entries_of(found, scope)
-    old = Baseline.load(path, missing_ok=True).entries
+    baseline = Baseline.load(path, missing_ok=True)
+    old = baseline.entries
     kept: list[Mapping[str, Any]] = []
+    carry: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
     replaced: set[tuple[str, str, str, str]] = set()
     removed = still = not_run = 0
     for entry in old:
@@ -437,6 +487,7 @@ def update_baseline(
             # one finding's entry: rewritten from this run's finding, or removed
             if _key(entry) in fresh:
                 replaced.add(_key(entry))
+                carry[_key(entry)] = entry
                 still += 1
             else:
                 removed += 1
@@ -448,10 +499,18 @@ def update_baseline(
             not_run += 1
         else:
             removed += 1
-    # a finding a kept entry accepts (its wildcard, or a property not run) needs no entry
-    keeping = Baseline._of(None, kept)
+    # a finding a kept entry of this run's scope accepts (its wildcard, or a property
+    # not run) needs no entry; one of another mode or target does not count
+    keeping = Baseline._of(None, kept).scoped(scope.mode, scope.target)
     new = {k for k, e in fresh.items() if not keeping.accepts(e)}
-    written = write_baseline(path, [v for v in found if _key(v) in new], keep=kept, scope=scope)
+    written = write_baseline(
+        path,
+        [v for v in found if _key(v) in new],
+        keep=kept,
+        scope=scope,
+        extra=baseline.extra,
+        carry=carry,
+    )
     return BaselineUpdate(written, len(new - replaced), removed, still, not_run)
 
 

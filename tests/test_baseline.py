@@ -213,3 +213,133 @@ def test_a_wildcard_entry_stays_while_found_and_goes_when_all_it_spans_found_not
     assert (update.added, update.removed, update.found, update.not_run) == (1, 1, 1, 1)
     (added,) = [e for e in written if e not in (wild_found, wild_partly)]
     assert added["function"] == "pack_action_finish" and added["field"] == "request_id"
+
+
+# -- a gate its environment cannot fool: writers, modes, versions, depth (issue 33) ------
+
+
+def _scope(mode: str, *properties: tuple[str, str, str]) -> Any:
+    from pytest_actionsec.report import RunScope
+    from pytest_actionsec.suite import known_groups
+
+    return RunScope(mode=mode, target="t", properties=frozenset(properties), groups=known_groups())
+
+
+def _found(invariant: str, function: str, field: str) -> dict[str, Any]:
+    return {**_entry(invariant, function, "packer", field), "family": invariant.split(".")[0]}
+
+
+def _slow_update(path: str, mode: str, family: str, function: str, field: str) -> None:
+    """update_baseline in another process, pausing between reading and writing the
+    file: without a lock, two of them both read the file before either writes."""
+    import time
+
+    from pytest_actionsec import report
+
+    real = report.write_baseline
+
+    def write_late(*args: Any, **kwargs: Any) -> int:
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    report.write_baseline = write_late  # type: ignore[assignment]
+    report.update_baseline(
+        path,
+        [_found(f"{family}.field", function, field)],
+        _scope(mode, (family, function, "packer")),
+    )
+
+
+def test_concurrent_updates_keep_both_sets_of_entries(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / "b.json"
+    context = multiprocessing.get_context("spawn")
+    jobs = [
+        context.Process(
+            target=_slow_update, args=(str(path), "contract", "leak", "pack_action_start", "a")
+        ),
+        context.Process(
+            target=_slow_update, args=(str(path), "contract", "type", "pack_action_finish", "b")
+        ),
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(120)
+        assert job.exitcode == 0
+    fields = sorted(e["field"] for e in _accepted(path))
+    assert fields == ["a", "b"], _accepted(path)
+
+
+def test_one_baseline_serves_both_modes(tmp_path: Path) -> None:
+    from pytest_actionsec.report import Baseline, update_baseline
+
+    path = tmp_path / "b.json"
+    prop = ("integrity", FINISH, "packer")
+    finding = _found("integrity.details", FINISH, "details")
+    first = update_baseline(path, [finding], _scope("contract", prop))
+    second = update_baseline(path, [finding], _scope("hostile", prop))
+    assert (first.added, second.added) == (1, 1)
+    modes = sorted(e["mode"] for e in _accepted(path))
+    assert modes == ["contract", "hostile"]
+    for mode in modes:  # the next gate run of either mode accepts it
+        assert Baseline.load(path).scoped(mode, "t").accepts(finding)
+    again = update_baseline(path, [finding], _scope("hostile", prop))
+    assert (again.added, again.found) == (0, 1) and len(_accepted(path)) == 2
+
+
+def test_a_user_s_keys_survive_an_update(tmp_path: Path) -> None:
+    from pytest_actionsec.report import update_baseline
+
+    path = tmp_path / "b.json"
+    mine = _entry("integrity.details", FINISH, "packer", "details", mode="contract", target="t")
+    mine["reason"] = "nova bug 2109087, fixed upstream in 2027.1"
+    path.write_text(
+        json.dumps({"version": 1, "owner": "security team", "accepted": [mine]}), encoding="utf-8"
+    )
+    prop = ("integrity", FINISH, "packer")
+    update_baseline(
+        path, [_found("integrity.details", FINISH, "details")], _scope("contract", prop)
+    )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["owner"] == "security team"
+    (entry,) = data["accepted"]
+    assert entry["reason"] == mine["reason"] and entry["evidence"] == ""
+
+
+@pytest.mark.parametrize("version", [99, 0, "1", None])
+def test_a_baseline_of_an_unknown_version_is_a_one_line_error(tmp_path: Path, version: Any) -> None:
+    from pytest_actionsec.report import BaselineError
+
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"version": version, "accepted": []}), encoding="utf-8")
+    with pytest.raises(BaselineError, match=r"has version .*reads version 1") as caught:
+        Baseline.load(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_deep_json_is_a_one_line_error_for_baseline_merge_and_policy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pytest_actionsec.policies import PolicyError, load_policies
+    from pytest_actionsec.report import BaselineError
+
+    deep = "[" * 100_000 + "]" * 100_000
+    baseline = tmp_path / "b.json"
+    baseline.write_text('{"version": 1, "accepted": ' + deep + "}", encoding="utf-8")
+    with pytest.raises(BaselineError, match="nested too deeply"):
+        Baseline.load(baseline)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('{"rule": ' + deep + "}", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"nested too deeply|not YAML or JSON"):
+        load_policies([str(policy)])
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_actionsec.merge", str(tmp_path / "o.json"), str(baseline)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "nested too deeply" in done.stderr and "Traceback" not in done.stderr
