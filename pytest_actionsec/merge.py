@@ -136,12 +136,15 @@ def _runs(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     merged = report.get("merged_from")
     if merged:
         return [dict(m) for m in merged]
+    run = report.get("run")
+    said = {"complete": run["complete"]} if isinstance(run, Mapping) and "complete" in run else {}
     return [
         {
             "fingerprint": fingerprint(report),
             "seed": report["seed"],
             "examples_per_property": report["examples_per_property"],
             "layers": list(report["layers"]),
+            **said,
         }
     ]
 
@@ -201,17 +204,43 @@ def _merge_property(
     return out
 
 
+def _incomplete(report: Mapping[str, Any]) -> str | None:
+    """Why ``report``'s run is incomplete (its ``run`` says so), else None."""
+    run = report.get("run")
+    if not isinstance(run, Mapping) or run.get("complete", True) is not False:
+        return None
+    parts = [f"exit status {run.get('exit_status')}"]
+    if run.get("interrupted"):
+        parts.append("interrupted")
+    not_run = run.get("not_run") or []
+    if not_run:
+        parts.append(f"{len(not_run)} of its {run.get('selected', '?')} properties not run")
+    return ", ".join(parts)
+
+
 def merge_reports(
-    reports: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None
+    reports: Sequence[Mapping[str, Any]],
+    names: Sequence[str] | None = None,
+    *,
+    allow_incomplete: bool = False,
 ) -> dict[str, Any]:
     """One report of every run of ``reports`` (see the module's docstring); ``names``
-    (the files) name an input in errors. Raises :class:`ReportError`."""
+    (the files) name an input in errors. Raises :class:`ReportError`, also for the
+    report of an incomplete run (interrupted, or properties not run) unless
+    ``allow_incomplete``: then the merge's ``run`` says it is incomplete."""
     from pytest_actionsec.report import build_report
 
     if not reports:
         raise ReportError("no report to merge")
     names = list(names) if names is not None else [f"report {i + 1}" for i in range(len(reports))]
     checked = [check_report(dict(r), n) for r, n in zip(reports, names, strict=True)]
+    incomplete = [(n, why) for r, n in zip(checked, names, strict=True) if (why := _incomplete(r))]
+    if incomplete and not allow_incomplete:
+        name, why = incomplete[0]
+        raise ReportError(
+            f"{name}: an incomplete run ({why}): merge complete runs, or pass "
+            "--allow-incomplete to mark the merge incomplete"
+        )
     first, first_name = checked[0], names[0]
     for report, name in zip(checked[1:], names[1:], strict=True):
         for key in ("target", "mode"):
@@ -247,11 +276,27 @@ def merge_reports(
         for function, where in (report.get("functions") or {}).items():
             functions.setdefault(function, where)
     best: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    inputs: dict[tuple[str, ...], set[str]] = {}
+    differed: set[tuple[str, ...]] = set()  # a merged input already said so
     for run in kept:
+        # a run's own report: its fingerprint names where an input came from
+        origin = None if run.get("merged_from") else fingerprint(run)
         for v in run["violations"]:
             finding = _finding(v)
+            inputs.setdefault(finding, set()).add(str(v.get("input", "")))
+            if "input_from" in v:
+                differed.add(finding)
+            elif origin is not None:
+                v = {**v, "input_from": origin}
             if finding not in best or _preference(v) < _preference(best[finding]):
                 best[finding] = v
+    # input_from stays only where the runs' inputs differed: it says whose input is kept
+    best = {
+        f: v
+        if len(inputs[f]) > 1 or f in differed
+        else {k: x for k, x in v.items() if k != "input_from"}
+        for f, v in best.items()
+    }
     by_property: dict[str, list[Mapping[str, Any]]] = {}
     for run in kept:
         for entry in run["properties"]:
@@ -278,6 +323,18 @@ def merge_reports(
         merged = {**merged, "root": first["root"]}
         merged = {k: merged[k] for k in _ORDER if k in merged}
     merged["merged_from"] = sorted(seen.values(), key=lambda r: str(r["fingerprint"]))
+    complete = not incomplete and all(
+        r.get("complete", True) is not False for r in merged["merged_from"]
+    )
+    merged["run"] = {
+        "exit_status": None,
+        "complete": complete,
+        "interrupted": any(bool((r.get("run") or {}).get("interrupted")) for r in kept),
+        "not_run": sorted(
+            {p for r in kept for p in (r.get("run") or {}).get("not_run") or ()}
+            - {str(p["id"]) for p in merged["properties"] if p.get("status") != "skipped"}
+        ),
+    }
     return merged
 
 
@@ -291,6 +348,7 @@ _ORDER = (
     "fallbacks",
     "root",
     "functions",
+    "run",
     "properties",
     "violations",
 )
@@ -308,6 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", metavar="OUT.json", help="the merged JSON report to write")
     parser.add_argument("inputs", metavar="IN.json", nargs="+", help="the runs' JSON reports")
     parser.add_argument("--sarif", metavar="OUT.sarif", help="also write the merge as SARIF 2.1.0")
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="merge the reports of incomplete runs (interrupted, properties not run) too, "
+        "and mark the merge incomplete",
+    )
     args = parser.parse_args(argv)
     from pytest_actionsec import __version__
     from pytest_actionsec.credentials import mask_url
@@ -315,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         reports = [load_report(path) for path in args.inputs]
-        merged = merge_reports(reports, args.inputs)
+        merged = merge_reports(reports, args.inputs, allow_incomplete=args.allow_incomplete)
         outputs = [(args.out, merged)]
         if args.sarif:
             outputs.append((args.sarif, to_sarif(merged, tool_version=__version__)))
@@ -337,6 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(merged['properties'])} properties, {len(merged['violations'])} finding(s), "
         f"{new} new"
     )
+    differing = len([v for v in merged["violations"] if "input_from" in v])
+    if differing:
+        print(
+            f"actionsec: {differing} finding(s) came with different inputs from different "
+            "runs: each keeps the shortest, and input_from names the run it came from"
+        )
+    if not merged["run"]["complete"]:
+        print("actionsec: the merge is incomplete: a run was interrupted or left properties")
     return 0
 
 

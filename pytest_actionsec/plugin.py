@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections import UserString
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -181,6 +181,8 @@ class _State:
         #: the baseline file as read, every mode's and target's entries (None: no file)
         self.baseline_file: Any = None
         self.payloads: list[dict[str, Any]] = []
+        #: the ids of the built-in properties selected (after -k/-m; None: not known yet)
+        self.selected: set[str] | None = None
         #: the store URL to open: --actionsec-store, with the password of
         #: ACTIONSEC_STORE_PASSWORD when it names a user and no password
         self.store_url: str | None = _store_url(settings.store)
@@ -562,6 +564,11 @@ class _XdistHooks:
         # whether each run's items all go to one worker (for the worker's budget share)
         node.workerinput["actionsec_grouped"] = self.state.config.option.dist == "loadgroup"
 
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """The built-in properties the workers selected (each worker collects them all)."""
+        if self.state.selected is None:
+            self.state.selected = _selected(ids)
+
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """When the first worker is done, import what the controller's end needs.
 
@@ -774,7 +781,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ):
         value = getattr(s, name)
         if name == "policy":
-            value = state.policies.describe() if state.policies is not None else "nova defaults"
+            # the files as given (read, with nova's rules, only after collection)
+            paths = [str(state._path(p)) for p in s.policy]
+            value = ",".join(paths) if paths else "nova defaults"
         elif isinstance(value, tuple):
             value = ",".join(value)
         if value is None:
@@ -819,6 +828,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = config.stash.get(_STATE, None)
     if state is None or not state.active or getattr(config, "workerinput", None) is not None:
         return
+    if not _distributing(config):
+        state.selected = _selected(item.nodeid for item in session.items)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
@@ -836,6 +847,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ]
     for line in lines:
         reporter.write_line(line)
+
+
+def _selected(nodeids: Iterable[str]) -> set[str]:
+    """The property ids of the built-in items among ``nodeids`` (``actionsec[<id>]``)."""
+    return {n[len("actionsec[") : -1] for n in nodeids if n.startswith("actionsec[")}
 
 
 def _under_test(target: str, root: Path) -> str:
@@ -1247,7 +1263,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = state.settings
     from pytest_actionsec import __version__
-    from pytest_actionsec.report import build_report, write_report
+    from pytest_actionsec.report import build_report, run_status, write_report
 
     violations = [v for p in state.payloads for v in p["violations"]]
     if s.report:
@@ -1267,6 +1283,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 p["property"]["function"]: p["source"] for p in state.payloads if p.get("source")
             },
             fallbacks=_fallbacks(state),
+            run=run_status(
+                int(exitstatus),
+                interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+                selected=state.selected or (),
+                reported=(str(p["property"]["id"]) for p in state.payloads),
+            ),
         )
         try:
             write_report(state._path(s.report), _masked(report), tool_version=__version__)

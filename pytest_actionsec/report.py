@@ -82,6 +82,7 @@ __all__ = [
     "RunScope",
     "build_report",
     "check_writable",
+    "run_status",
     "summary_lines",
     "to_sarif",
     "update_baseline",
@@ -526,8 +527,11 @@ def build_report(
     root: str | os.PathLike[str] | None = None,
     functions: Mapping[str, Mapping[str, Any]] | None = None,
     fallbacks: Mapping[str, str] | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the JSON report (properties and violations sorted for stable output).
+
+    ``run`` says how the run ended (:func:`run_status`).
 
     ``fallbacks`` names nova's functions the run fuzzed for want of the target's own
     (``{"boundary": "nova.objects.base.serialize_args"}``; ``sink`` likewise).
@@ -563,11 +567,28 @@ def build_report(
             if functions
             else {}
         ),
+        **({"run": dict(run)} if run is not None else {}),
         "properties": sorted((dict(p) for p in properties), key=lambda p: str(p["id"])),
         "violations": sorted(
             (violation(v) for v in violations),
             key=lambda v: (_key(v), str(v.get("evidence", "")), str(v.get("property") or "")),
         ),
+    }
+
+
+def run_status(
+    exit_status: int | None, *, interrupted: bool, selected: Iterable[str], reported: Iterable[str]
+) -> dict[str, Any]:
+    """The report's ``run``: pytest's exit status, whether the run was interrupted, and
+    the properties it selected that reported nothing; complete when neither."""
+    chosen = set(selected)
+    not_run = sorted(chosen - set(reported))
+    return {
+        "exit_status": exit_status,
+        "complete": not interrupted and not not_run,
+        "interrupted": interrupted,
+        "selected": len(chosen),
+        "not_run": not_run,
     }
 
 

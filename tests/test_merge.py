@@ -154,7 +154,7 @@ def test_merge_is_idempotent_and_order_free(runs: list[Path]) -> None:
     assert merge_reports([c, a, b]) == abc
     assert merge_reports([merge_reports([a, b]), c]) == abc
     assert merge_reports([a, merge_reports([b, c])]) == abc
-    # one run's merge is that run, with where it came from
+    # one run's merge is that run, with where it came from and how it ended
     alone = merge_reports([a])
     assert alone.pop("merged_from") == [
         {
@@ -162,8 +162,22 @@ def test_merge_is_idempotent_and_order_free(runs: list[Path]) -> None:
             "seed": a["seed"],
             "examples_per_property": a["examples_per_property"],
             "layers": a["layers"],
+            "complete": True,
         }
     ]
+    assert a.pop("run") == {
+        "exit_status": 1,
+        "complete": True,
+        "interrupted": False,
+        "selected": len(a["properties"]),
+        "not_run": [],
+    }
+    assert alone.pop("run") == {
+        "exit_status": None,
+        "complete": True,
+        "interrupted": False,
+        "not_run": [],
+    }
     assert alone == a
 
 
@@ -312,3 +326,69 @@ def test_the_command_line_names_its_usage(tmp_path: Path) -> None:
     done = _cli(tmp_path, "out.json")
     assert done.returncode == 2
     assert "the following arguments are required: IN.json" in done.stderr
+
+
+# -- reports say whether their run completed (issue 33) ---------------------------------
+
+_INTERRUPT_AFTER_TWO = """
+import pytest
+
+_seen = []
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if item.nodeid.startswith("actionsec["):
+        _seen.append(item.nodeid)
+        if len(_seen) == 3:
+            raise KeyboardInterrupt  # what SIGINT raises in the main thread
+"""
+
+
+def test_an_interrupted_run_is_marked_and_merge_refuses_it(
+    tmp_path: Path, runs: list[Path]
+) -> None:
+    (tmp_path / "conftest.py").write_text(_INTERRUPT_AFTER_TWO, encoding="utf-8")
+    report = tmp_path / "cut.json"
+    done = _run(
+        tmp_path,
+        *("-m", "pytest", "-p", "no:cacheprovider", "--actionsec", f"--actionsec-target={MUTANT}"),
+        *("--actionsec-layers=packer,boundary", "--actionsec-examples=5", "--actionsec-seed=1"),
+        f"--actionsec-report={report}",
+    )
+    assert done.returncode == 2, done.stdout[-3000:]  # pytest's "interrupted"
+    cut = json.loads(report.read_text(encoding="utf-8"))
+    run = cut["run"]
+    assert run["exit_status"] == 2 and run["interrupted"] and not run["complete"]
+    assert run["not_run"] and run["selected"] > len(cut["properties"]) >= 0
+    assert set(run["not_run"]) | {p["id"] for p in cut["properties"]} <= {
+        p["id"] for p in _load(runs[0])["properties"]
+    }
+    merged = tmp_path / "merged.json"
+    refused = _run(tmp_path, "-m", "pytest_actionsec.merge", str(merged), str(runs[0]), str(report))
+    assert refused.returncode == 2 and not merged.exists()
+    (line,) = refused.stderr.strip().splitlines()
+    assert f"{report}: an incomplete run (exit status 2, interrupted" in line, line
+    taken = _run(
+        tmp_path,
+        *("-m", "pytest_actionsec.merge", str(merged), str(runs[0]), str(report)),
+        "--allow-incomplete",
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert "the merge is incomplete" in taken.stdout
+    out = json.loads(merged.read_text(encoding="utf-8"))
+    assert out["run"]["complete"] is False and out["run"]["interrupted"] is True
+    assert {r.get("complete") for r in out["merged_from"]} == {True, False}
+
+
+def test_a_finding_s_input_from_another_run_is_named(runs: list[Path]) -> None:
+    a = _load(runs[0])
+    b = copy.deepcopy(a)
+    b["seed"] = 99  # another run, with a shorter input for the same finding
+    shorter = b["violations"][0]
+    shorter["input"] = "# shorter\n"
+    merged = merge_reports([a, b])
+    (kept,) = [v for v in merged["violations"] if v["input"] == "# shorter\n"]
+    assert kept["input_from"] == fingerprint(b)
+    same = [v for v in merged["violations"] if v is not kept]
+    assert all("input_from" not in v for v in same)  # identical inputs: nothing to say
+    assert merge_reports([merged]) == merged
