@@ -831,7 +831,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not _distributing(config):
         state.selected = _selected(item.nodeid for item in session.items)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+    if reporter is None or config.get_verbosity() < 0:  # -q: no header, nor this
         return
     if _distributing(config):  # the header said so: the workers import it
         return

@@ -23,7 +23,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
+import hashlib
+import os
+import re
 import secrets
+import socket
 import threading
 import time
 import warnings
@@ -164,7 +168,47 @@ def _db_message(error: BaseException) -> str:
         text = f"{type(current).__name__}: {text}"
     if not text:
         text = type(current).__name__
-    return text
+    return _ANY_NAME.sub(MASKED_DATABASE, text)  # the random name is no finding's business
+
+
+#: The name of a database a run creates on a server: ``actionsec_`` + the host's tag, the
+#: creating process's id and start time (clock ticks since boot), a random part. A later
+#: run on the same host drops one whose process is gone (an interrupted run's); names of
+#: other hosts, and every other name, are never touched.
+_OWN_NAME = re.compile(r"^actionsec_([0-9a-f]{8})_([0-9]+)_([0-9]+)_[0-9a-f]{6}$")
+#: Any database name of the plugin's, as masked in messages (evidence, errors).
+_ANY_NAME = re.compile(r"\bactionsec_[0-9a-z_]+")
+MASKED_DATABASE = "actionsec_<database>"
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _started(pid: int) -> int | None:
+    """Process ``pid``'s start time in clock ticks since boot (``/proc``), None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def database_name() -> str:
+    """A fresh database name of this process (see :data:`_OWN_NAME`)."""
+    pid = os.getpid()
+    return f"actionsec_{_host_tag()}_{pid}_{_started(pid) or 0}_{secrets.token_hex(3)}"
+
+
+def orphaned(name: str) -> bool:
+    """True for a database this host's runs created whose process is gone (an
+    interrupted run's): its name is of :data:`_OWN_NAME`, its host this one, and no
+    process of that id started at that time runs here."""
+    match = _OWN_NAME.match(name)
+    if match is None or match.group(1) != _host_tag():
+        return False
+    pid, ticks = int(match.group(2)), int(match.group(3))
+    return _started(pid) != ticks
 
 
 def classify_store_error(error: BaseException) -> tuple[str, str]:
@@ -334,8 +378,11 @@ class _ServerDatabase:
         self.backend: str = url.get_backend_name()
         # Random, not from the run's seed: two runs of one seed (xdist workers, two CI
         # jobs on one server, a replay) must never share a database, and the name
-        # reaches no drawn input and no report.
-        self.name = f"actionsec_{secrets.token_hex(6)}"
+        # reaches no drawn input and no report. It names this process, so a later run
+        # drops it if this one is killed before it can (drop_orphans).
+        self.name = database_name()
+        #: databases of interrupted runs of this host dropped before this one was made
+        self.orphans_dropped: list[str] = []
         shown = url.render_as_string(hide_password=True)
         if self.backend == "mysql":
             admin_url = url._replace(database=None)  # URL.set() ignores None
@@ -368,12 +415,37 @@ class _ServerDatabase:
             raise StoreError(f"cannot connect to {shown}: {connect_cause(exc, url)}") from None
         try:
             with conn:
+                self.orphans_dropped = self._drop_orphans(conn)
                 conn.exec_driver_sql(self._create)
         except Exception as exc:
             self._admin.dispose()
             raise StoreError(
                 f"cannot create database {self.name} on {shown}: {connect_cause(exc, url)}"
             ) from None
+
+    def _drop_orphans(self, conn: Any) -> list[str]:
+        """Drop the databases this host's interrupted runs left (:func:`orphaned`); a
+        failure to list or drop one is left for a later run (never this run's error)."""
+        if self.backend == "mysql":
+            listing = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+            quote = "`{}`"
+        else:
+            listing = "SELECT datname FROM pg_database"
+            quote = '"{}"'
+        try:
+            names = [row[0] for row in conn.exec_driver_sql(listing)]
+        except Exception:
+            return []
+        dropped = []
+        for name in names:
+            if not isinstance(name, str) or not orphaned(name):
+                continue
+            try:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote.format(name)}")
+            except Exception:
+                continue
+            dropped.append(name)
+        return dropped
 
     def exists(self) -> bool:
         """True while the database is on the server."""
@@ -472,6 +544,8 @@ class Store:
         except BaseException:
             store.close()
             raise
+        if store._server is not None and store._server.orphans_dropped:
+            store.info["orphans dropped"] = str(len(store._server.orphans_dropped))
         store.setup_seconds = time.perf_counter() - started
         atexit.register(store.close)
         return store

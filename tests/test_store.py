@@ -655,3 +655,82 @@ def test_the_default_store_is_probed_without_sqlalchemy() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:2] == ["sqlite:// True False", "StoreError True"]
+
+
+# -- databases interrupted runs leave behind (issue 33) ----------------------------------
+
+
+def _admin(url: str) -> Any:
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and not parsed.database:
+        parsed = parsed.set(database="postgres")
+    return sa.create_engine(parsed, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+
+
+def _names(engine: Any, backend: str) -> set[str]:
+    sql = (
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+        if backend == "mysql"
+        else "SELECT datname FROM pg_database"
+    )
+    with engine.connect() as conn:
+        return {row[0] for row in conn.exec_driver_sql(sql)}
+
+
+@pytest.mark.parametrize("url", [MYSQL_URL, POSTGRESQL_URL], ids=["mariadb", "postgresql"])
+def test_the_next_run_drops_only_what_an_interrupted_run_left(url: str) -> None:
+    """A database named for a process of this host that is gone is dropped when the next
+    store opens; one of a live process, one of another host and a user's are kept."""
+    import subprocess
+
+    from pytest_actionsec import store as store_module
+
+    try:
+        engine = _admin(url)
+        backend = engine.url.get_backend_name()
+        _names(engine, backend)
+    except Exception as exc:
+        pytest.skip(f"no usable server at {url}: {exc}")
+    gone = subprocess.Popen(["sleep", "30"])
+    ticks = store_module._started(gone.pid)
+    gone.kill()
+    gone.wait()
+    assert ticks is not None and store_module._started(gone.pid) != ticks
+    tag = store_module._host_tag()
+    orphan = f"actionsec_{tag}_{gone.pid}_{ticks}_abc123"
+    alive = f"actionsec_{tag}_{os.getpid()}_{store_module._started(os.getpid())}_abc123"
+    elsewhere = f"actionsec_{'0' * 8 if tag != '0' * 8 else '1' * 8}_{gone.pid}_{ticks}_abc123"
+    users = "actionsec_user_data"
+    made = [orphan, alive, elsewhere, users]
+    quote = "`{}`" if backend == "mysql" else '"{}"'
+    with engine.connect() as conn:
+        for name in made:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote.format(name)}")
+            conn.exec_driver_sql(f"CREATE DATABASE {quote.format(name)}")
+    try:
+        assert store_module.orphaned(orphan) and not store_module.orphaned(alive)
+        assert not store_module.orphaned(elsewhere) and not store_module.orphaned(users)
+        with Store.open(url) as store:
+            assert store.info.get("orphans dropped") == "1"
+            names = _names(engine, backend)
+            assert orphan not in names
+            assert {alive, elsewhere, users} <= names
+            assert store.database is not None and store_module._OWN_NAME.match(store.database)
+        assert store.database not in _names(engine, backend)
+    finally:
+        with engine.connect() as conn:
+            for name in made:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote.format(name)}")
+        engine.dispose()
+
+
+def test_database_names_are_masked_in_what_the_database_says() -> None:
+    from pytest_actionsec.store import MASKED_DATABASE, _db_message
+
+    error = RuntimeError(
+        "(1406, \"Data too long for column 'details' at row 1\") in "
+        "actionsec_1a2b3c4d_12_34_abcdef.instance_actions_events"
+    )
+    assert _db_message(error).endswith(f"in {MASKED_DATABASE}.instance_actions_events")

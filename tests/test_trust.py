@@ -157,7 +157,12 @@ def test_unusable_store_is_a_one_line_usage_error_at_start_up(
     assert expected in line and "secret-pw" not in line
     # an unused store (no store or api layer) is neither opened nor checked
     unused = pytester.runpytest_subprocess(
-        "--actionsec", f"--actionsec-store={url}", "--actionsec-layers=packer,boundary", "-k", "one"
+        "--actionsec",
+        "--actionsec-collect=all",  # test_one.py names no plugin part
+        f"--actionsec-store={url}",
+        "--actionsec-layers=packer,boundary",
+        "-k",
+        "one",
     )
     unused.assert_outcomes(passed=1)
 
@@ -260,6 +265,7 @@ def test_no_credential_in_any_output(
         "-p",
         "no:cacheprovider",
         "--actionsec",
+        "--actionsec-collect=all",  # the user's test names no plugin part
         "--actionsec-target=leaky_target",
         f"--actionsec-store={url}",
         "--actionsec-layers=store",
@@ -352,6 +358,7 @@ def test_a_write_that_fails_at_the_end_is_one_line_and_fails_the_run(
     pytester.makepyfile(test_breaks=CHANGES_THE_OUTPUT)
     result = pytester.runpytest_subprocess(
         "--actionsec",
+        "--actionsec-collect=all",  # test_breaks.py names no plugin part
         "--actionsec-layers=packer",
         "--actionsec-examples=2",
         "--actionsec-report=out/r.json",
