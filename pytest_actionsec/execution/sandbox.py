@@ -31,9 +31,11 @@ __all__ = [
     "WATCHED_BINDINGS",
     "Arm",
     "ListHandler",
+    "ProcessExit",
     "TimedOut",
     "capture_logs",
     "example_logs",
+    "no_process_exit",
     "observe",
     "time_limit",
 ]
@@ -44,6 +46,49 @@ Arm = Callable[[], contextlib.AbstractContextManager[None]]
 
 class TimedOut(BaseException):
     """Raised by the alarm inside a helper that does not return in time."""
+
+
+class ProcessExit(BaseException):
+    """Raised in place of what would end or take over the test process, when the code
+    under test calls it: ``os._exit``, ``os.abort``, ``os.kill`` of its own process
+    (or group), ``signal.signal`` (a handler of its own would swallow the time limit's
+    alarm, or the run's SIGINT). A crash of that call, never the end of the run."""
+
+
+def _refuse(what: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        raise ProcessExit(f"{what}({shown}) called by the code under test")
+
+    return refused
+
+
+@contextlib.contextmanager
+def no_process_exit() -> Iterator[None]:
+    """While the block runs, ``os._exit``, ``os.abort``, ``signal.signal`` and ``os.kill``
+    of this process raise :class:`ProcessExit` instead (a binding the code under test
+    took before, ``from os import _exit``, is out of reach); put back after."""
+    real_kill = os.kill
+    own = {0, os.getpid(), -os.getpgrp()}
+
+    def kill(pid: int, sig: int) -> None:
+        if pid in own:
+            raise ProcessExit(
+                f"os.kill({pid!r}, {sig!r}) of its own process called by the code under test"
+            )
+        real_kill(pid, sig)
+
+    saved = [(os, "_exit", os._exit), (os, "abort", os.abort), (os, "kill", real_kill)]
+    saved.append((signal, "signal", signal.signal))
+    os._exit = _refuse("os._exit")
+    os.abort = _refuse("os.abort")
+    os.kill = kill
+    signal.signal = _refuse("signal.signal")
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
 
 
 @contextlib.contextmanager
@@ -473,7 +518,7 @@ def observe(
         lo = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     state = _globals_snapshot()
     try:
-        with arm():
+        with arm(), no_process_exit():
             record = invoke(*args, **kwargs)
     except TimedOut:
         timed_out = timeout or 0.0

@@ -1,0 +1,74 @@
+"""The code under test cannot end or take over the run (issue 33, item 3): ``os._exit``,
+``os.abort``, ``os.kill`` of its own process, ``signal.signal`` and ``sys.exit`` inside
+a helper are a crash finding of that call, at ``-n 0`` and under xdist, never the end of
+the run with exit 0."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = (
+    "-p",
+    "no:cacheprovider",
+    "--actionsec",
+    "--actionsec-target=tests.targets.exits",
+    "--actionsec-layers=packer",
+    "--actionsec-examples=3",
+    "--actionsec-seed=1",
+    "--actionsec-sink=none",
+    "--actionsec-notifier=none",
+    "--actionsec-boundary=none",
+    "-k",
+    "crash and pack_action_start",
+)
+
+
+@pytest.mark.parametrize(
+    ("how", "workers", "said"),
+    [
+        ("os_exit0", "0", "os._exit(0) called by the code under test"),
+        ("os_exit0", "2", "os._exit(0) called by the code under test"),
+        ("os_exit3", "0", "os._exit(3) called by the code under test"),
+        ("os_exit3", "2", "os._exit(3) called by the code under test"),
+        ("abort", "0", "os.abort() called by the code under test"),
+        ("kill", "0", "of its own process called by the code under test"),
+        ("signal", "0", "signal.signal(<Signals.SIGALRM: 14>"),
+        ("sys_exit", "0", "raised SystemExit"),
+    ],
+)
+def test_a_helper_that_ends_the_process_is_a_crash_finding(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str, workers: str, said: str
+) -> None:
+    monkeypatch.setenv("ACTIONSEC_TEST_EXIT", how)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    result = pytester.runpytest_subprocess(*ARGS, "-n", workers)
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out[-3000:]
+    assert said in out, out[-3000:]
+    assert "crash.contract" in out and "actionsec summary" in out
+    result.assert_outcomes(failed=1)
+
+
+def test_the_guard_is_put_back_after_each_call() -> None:
+    import signal
+    import subprocess
+
+    from pytest_actionsec.execution.sandbox import ProcessExit, no_process_exit
+
+    real = (os._exit, os.abort, os.kill, signal.signal)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        with no_process_exit():
+            with pytest.raises(ProcessExit, match=r"os\._exit\(5\)"):
+                os._exit(5)
+            with pytest.raises(ProcessExit, match="of its own process"):
+                os.kill(0, 0)  # the process group
+            os.kill(other.pid, signal.SIGTERM)  # another process: allowed
+        assert other.wait(30) == -signal.SIGTERM
+    finally:
+        other.kill()
+    assert (os._exit, os.abort, os.kill, signal.signal) == real
