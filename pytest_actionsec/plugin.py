@@ -958,7 +958,7 @@ class ActionsecItem(pytest.Item):
         return {layer: tuple(fams) for layer, fams in judged.items()}
 
     def _group_result(self) -> RunResult:
-        from pytest_actionsec.store import StoreError
+        from pytest_actionsec.store import StoreError, StoreUnavailable
 
         state = _state(self.config)
         suite = state.suite
@@ -972,8 +972,10 @@ class ActionsecItem(pytest.Item):
 
         try:
             return suite.result(self.prop, self._judged(), seconds=share)
-        except (StoreError, BusError) as exc:
-            pytest.fail(str(exc), pytrace=False)
+        except (StoreError, BusError, StoreUnavailable) as exc:
+            # StoreUnavailable: the environment's fault, this item judged nothing
+            failed = str(exc)
+        pytest.fail(failed, pytrace=False)  # outside the except: one line, no chain
 
     def runtest(self) -> None:
         from pytest_actionsec.registry import InvariantError

@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,9 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreRefused",
+    "StoreUnavailable",
     "classify_store_error",
+    "connection_fault",
     "mask_url",
     "probe",
     "remember_secret",
@@ -122,6 +124,13 @@ _ACTIVE: Store | None = None
 
 class StoreError(Exception):
     """A store cannot be opened or used; the message is one line naming the problem."""
+
+
+class StoreUnavailable(BaseException):
+    """The database could not be reached while a record was stored: the connection was
+    lost, refused or timed out (after one retry). A fault of the environment, never a
+    finding of the code under test: a BaseException, so Hypothesis neither shrinks nor
+    retries it, and the run's items fail with its one line."""
 
 
 class StoreRefused(Exception):
@@ -209,6 +218,68 @@ def orphaned(name: str) -> bool:
         return False
     pid, ticks = int(match.group(2)), int(match.group(3))
     return _started(pid) != ticks
+
+
+#: MySQL/MariaDB client errors of a connection that is gone or cannot be made:
+#: 2002/2003 cannot connect, 2006 server has gone away, 2013 lost during query, 2055
+#: lost at reading, 1927 connection was killed, 4031 disconnected for inactivity.
+_MYSQL_CONNECTION_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1927, 4031})
+#: What PostgreSQL's drivers say of a connection that is gone or cannot be made.
+_PG_CONNECTION_MARKERS = (
+    "server closed the connection",
+    "terminating connection",
+    "could not connect",
+    "connection to server",
+    "connection already closed",
+    "connection is closed",
+    "no connection to the server",
+    "ssl connection has been closed",
+    "could not receive data from server",
+    "could not send data to server",
+)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps (oslo.db's inner exception, SQLAlchemy's ``orig``,
+    causes and contexts), each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for name in ("inner_exception", "orig", "__cause__", "__context__"):
+            nested = getattr(current, name, None)
+            if isinstance(nested, BaseException):
+                todo.append(nested)
+
+
+def connection_fault(error: BaseException) -> bool:
+    """True when ``error`` says the database connection was lost, refused or cut (the
+    environment's fault), not that the database refused the record."""
+    for current in _chain(error):
+        kind = type(current).__name__
+        module = type(current).__module__
+        if kind in ("DBConnectionError", "DisconnectionError"):
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        args = tuple(getattr(current, "args", ()))
+        if module.startswith("pymysql") and args and isinstance(args[0], int):
+            if args[0] in _MYSQL_CONNECTION_CODES:
+                return True
+        if module.startswith("pymysql") and kind == "InterfaceError":
+            return True  # PyMySQL: a closed connection used again
+        if module.startswith(("psycopg2", "psycopg")) and kind in (
+            "OperationalError",
+            "InterfaceError",
+        ):
+            text = str(current).lower()
+            if any(marker in text for marker in _PG_CONNECTION_MARKERS):
+                return True
+    return False
 
 
 def classify_store_error(error: BaseException) -> tuple[str, str]:
@@ -497,6 +568,8 @@ class Store:
     _overrides: tuple[str, ...] = field(default=(), repr=False)
     _blamed: dict[Any, tuple[str, str] | None] = field(default_factory=dict, repr=False)
     closed: bool = False
+    #: connections lost and made again (each round trip retries once)
+    reconnects: int = 0
 
     def __repr__(self) -> str:
         """One line: the (masked) URL and whether it is open (a failure report shows it)."""
@@ -793,13 +866,27 @@ class Store:
             verdict = _coerced(function, record, row) or self._read_objects(ctx, function, row)
             return row, verdict
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result: tuple[dict[str, Any], tuple[str, str] | None] = self._isolated(work)
-        except Exception as exc:
-            raise StoreRefused(classify_store_error(exc)) from exc
-        return result
+        result: tuple[dict[str, Any], tuple[str, str] | None]
+        for attempt in (1, 2):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = self._isolated(work)
+            except Exception as exc:
+                if not connection_fault(exc):
+                    raise StoreRefused(classify_store_error(exc)) from exc
+                if attempt == 2:
+                    raise StoreUnavailable(
+                        f"actionsec: the database connection failed, not the code under "
+                        f"test (an environment fault, retried once; no finding, no baseline "
+                        f"entry): {mask_url(_db_message(exc))}"
+                    ) from None
+                self.reconnects += 1
+                with contextlib.suppress(Exception):
+                    self._engine().dispose()  # new connections for the retry
+            else:
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def blame(
         self, function: str, record: Mapping[str, Any], *, when: _dt.datetime | None = None

@@ -10,6 +10,7 @@ another database.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -680,9 +681,10 @@ def _names(engine: Any, backend: str) -> set[str]:
 
 
 @pytest.mark.parametrize("url", [MYSQL_URL, POSTGRESQL_URL], ids=["mariadb", "postgresql"])
-def test_the_next_run_drops_only_what_an_interrupted_run_left(url: str) -> None:
+def test_the_next_run_drops_only_what_an_interrupted_run_left(url: str, slot: _Slot) -> None:
     """A database named for a process of this host that is gone is dropped when the next
     store opens; one of a live process, one of another host and a user's are kept."""
+    slot.release()  # one Store per process
     import subprocess
 
     from pytest_actionsec import store as store_module
@@ -734,3 +736,138 @@ def test_database_names_are_masked_in_what_the_database_says() -> None:
         "actionsec_1a2b3c4d_12_34_abcdef.instance_actions_events"
     )
     assert _db_message(error).endswith(f"in {MASKED_DATABASE}.instance_actions_events")
+
+
+# -- a lost connection is the environment's fault, never a finding (issue 33) ------------
+
+
+def _cut(engine: Any, backend: str, database: str, *, for_good: bool = False) -> int:
+    """Kill every connection to ``database`` from an admin connection (MariaDB ``KILL``,
+    PostgreSQL ``pg_terminate_backend``); ``for_good`` (PostgreSQL): no new ones either."""
+    with engine.connect() as conn:
+        if backend == "mysql":
+            ids = [
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %(d)s",
+                    {"d": database},
+                )
+            ]
+            for connection_id in ids:
+                conn.exec_driver_sql(f"KILL {int(connection_id)}")
+            return len(ids)
+        if for_good:
+            conn.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        rows = conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(d)s",
+            {"d": database},
+        )
+        return len(list(rows))
+
+
+@pytest.mark.parametrize("url", [MYSQL_URL, POSTGRESQL_URL], ids=["mariadb", "postgresql"])
+def test_a_killed_connection_is_made_again_and_the_record_judged(
+    url: str, target: Target, slot: _Slot
+) -> None:
+    slot.release()  # one Store per process
+    try:
+        engine = _admin(url)
+        backend = engine.url.get_backend_name()
+        _names(engine, backend)
+    except Exception as exc:
+        pytest.skip(f"no usable server at {url}: {exc}")
+    ctx = target.make_context(user_id="u", project_id="p", request_id="req-1")
+    record = target.helpers[START](ctx, UUID, "reboot")
+    try:
+        with Store.open(url) as store:
+            store.roundtrip(START, record)  # the pool holds a connection now
+            assert store.database is not None
+            assert _cut(engine, backend, store.database) >= 1
+            # oslo.db's checkout ping, else the store's one retry, connects again: no
+            # StoreRefused, so no finding
+            row, verdict = store.roundtrip(START, record)
+            assert verdict is None and row["action"] == "reboot"
+            assert store.reconnects <= 1
+    finally:
+        engine.dispose()
+
+
+def test_a_database_that_stays_unreachable_is_one_environment_line(
+    target: Target, slot: _Slot
+) -> None:
+    slot.release()  # one Store per process
+    from pytest_actionsec.store import StoreUnavailable
+
+    try:
+        engine = _admin(POSTGRESQL_URL)
+        _names(engine, "postgresql")
+    except Exception as exc:
+        pytest.skip(f"no usable PostgreSQL: {exc}")
+    ctx = target.make_context(user_id="u", project_id="p", request_id="req-1")
+    record = target.helpers[START](ctx, UUID, "reboot")
+    try:
+        with Store.open(POSTGRESQL_URL) as store:
+            store.roundtrip(START, record)
+            assert store.database is not None
+            _cut(engine, "postgresql", store.database, for_good=True)
+            with pytest.raises(StoreUnavailable) as lost:
+                store.roundtrip(START, record)
+            line = str(lost.value)
+            assert "\n" not in line and "environment fault" in line, line
+            assert store.reconnects == 1
+            assert not isinstance(lost.value, Exception)  # Hypothesis never shrinks it
+    finally:
+        engine.dispose()
+
+
+_CUT_BEFORE_THE_STORE = '''
+import pytest
+import sqlalchemy as sa
+
+_done = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    """Before the first store item: the run's database takes no connection any more."""
+    if _done or not item.nodeid.endswith("-store]"):
+        return
+    from pytest_actionsec import store
+
+    active = store._ACTIVE
+    _done.append(active.database)
+    engine = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{active.database}" ALLOW_CONNECTIONS false')
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(d)s",
+            {"d": active.database},
+        )
+    engine.dispose()
+'''
+
+
+def test_a_lost_database_fails_the_run_in_one_line_and_no_baseline_entry(
+    pytester: pytest.Pytester,
+) -> None:
+    try:
+        engine = _admin(POSTGRESQL_URL)
+        _names(engine, "postgresql")
+        admin_url = engine.url.set(database="postgres").render_as_string(hide_password=False)
+        engine.dispose()
+    except Exception as exc:
+        pytest.skip(f"no usable PostgreSQL: {exc}")
+    pytester.makeconftest(f"URL = {admin_url!r}\n" + _CUT_BEFORE_THE_STORE)
+    result = pytester.runpytest_subprocess(
+        *("-p", "no:cacheprovider", "--actionsec", "--actionsec-layers=store"),
+        *(f"--actionsec-store={POSTGRESQL_URL}", "--actionsec-examples=5", "--actionsec-seed=3"),
+        *("--actionsec-baseline=b.json", "--actionsec-update-baseline", "-k", "pack_action_start"),
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    result.assert_outcomes(failed=8)
+    out = result.stdout.str()
+    lines = [line for line in result.stdout.lines if line.startswith("actionsec: the database")]
+    assert len(lines) == 8 and all("environment fault" in line for line in lines), lines
+    assert "During handling" not in out and "Traceback" not in out + result.stderr.str()
+    baseline = json.loads((pytester.path / "b.json").read_text(encoding="utf-8"))
+    assert baseline["accepted"] == []  # the outage is nobody's accepted finding
