@@ -331,7 +331,17 @@ class _State:
         return ""
 
     def close(self) -> None:
-        self.suite.close()
+        from pytest_actionsec.store import StoreError
+
+        try:
+            self.suite.close()
+        except StoreError as exc:  # the server went away: one line, never a traceback
+            import sys
+
+            print(
+                f"actionsec: warning: {exc} (the next run on this host drops it)",
+                file=sys.stderr,
+            )
         self.close_database()
         if self.policies is not None:  # the next in-process session starts from the defaults
             from pytest_actionsec.exposure import use_policies

@@ -871,3 +871,66 @@ def test_a_lost_database_fails_the_run_in_one_line_and_no_baseline_entry(
     assert "During handling" not in out and "Traceback" not in out + result.stderr.str()
     baseline = json.loads((pytester.path / "b.json").read_text(encoding="utf-8"))
     assert baseline["accepted"] == []  # the outage is nobody's accepted finding
+
+
+_SERVER_GONE_AT_THE_END = '''
+import pytest
+import sqlalchemy as sa
+
+
+def pytest_sessionfinish(session):
+    """After the run, before the plugin drops its database: the server takes no more
+    connections to the admin database (as when it is gone)."""
+    engine = sa.create_engine(OTHER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{ADMIN}" ALLOW_CONNECTIONS false')
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(d)s",
+            {"d": ADMIN},
+        )
+    engine.dispose()
+'''
+
+
+def test_a_database_that_cannot_be_dropped_at_the_end_is_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    """The server is unreachable when the run ends: one warning line, no traceback; the
+    database is left for the next run on this host to drop."""
+    import secrets
+
+    try:
+        engine = _admin(POSTGRESQL_URL)
+        _names(engine, "postgresql")
+    except Exception as exc:
+        pytest.skip(f"no usable PostgreSQL: {exc}")
+    admin = f"gate_admin_{secrets.token_hex(4)}"
+    other = engine.url.set(database="postgres")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{admin}"')
+    before = _names(engine, "postgresql")
+    try:
+        pytester.makeconftest(
+            f"ADMIN = {admin!r}\nOTHER = {other.render_as_string(hide_password=False)!r}\n"
+            + _SERVER_GONE_AT_THE_END
+        )
+        url = engine.url.set(database=admin).render_as_string(hide_password=False)
+        result = pytester.runpytest_subprocess(
+            *("-p", "no:cacheprovider", "--actionsec", "--actionsec-layers=store"),
+            *(f"--actionsec-store={url}", "--actionsec-examples=3", "--actionsec-seed=3"),
+            *("-k", "crash and pack_action_start"),
+        )
+        result.assert_outcomes(passed=1)
+        err = result.stderr.str()
+        warned = [line for line in result.stderr.lines if line.startswith("actionsec: warning:")]
+        assert len(warned) == 1 and "cannot drop database" in warned[0], err
+        assert "the next run on this host drops it" in warned[0]
+        assert "Traceback" not in err + result.stdout.str(), err
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{admin}" ALLOW_CONNECTIONS true')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{admin}"')
+            for name in _names(engine, "postgresql") - before:
+                if name.startswith("actionsec_"):  # the run's own, left behind
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
