@@ -670,6 +670,17 @@ def _admin(url: str) -> Any:
     return sa.create_engine(parsed, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
 
 
+def _server(url: str) -> tuple[Any, str]:
+    """An admin engine on the server of ``url`` and its backend, or the test skipped."""
+    try:
+        engine = _admin(url)
+        backend = engine.url.get_backend_name()
+        _names(engine, backend)
+    except Exception as exc:
+        pytest.skip(f"no usable server at {url}: {exc}")
+    return engine, backend
+
+
 def _names(engine: Any, backend: str) -> set[str]:
     sql = (
         "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
@@ -689,12 +700,7 @@ def test_the_next_run_drops_only_what_an_interrupted_run_left(url: str, slot: _S
 
     from pytest_actionsec import store as store_module
 
-    try:
-        engine = _admin(url)
-        backend = engine.url.get_backend_name()
-        _names(engine, backend)
-    except Exception as exc:
-        pytest.skip(f"no usable server at {url}: {exc}")
+    engine, backend = _server(url)
     gone = subprocess.Popen(["sleep", "30"])
     ticks = store_module._started(gone.pid)
     gone.kill()
@@ -770,12 +776,7 @@ def test_a_killed_connection_is_made_again_and_the_record_judged(
     url: str, target: Target, slot: _Slot
 ) -> None:
     slot.release()  # one Store per process
-    try:
-        engine = _admin(url)
-        backend = engine.url.get_backend_name()
-        _names(engine, backend)
-    except Exception as exc:
-        pytest.skip(f"no usable server at {url}: {exc}")
+    engine, backend = _server(url)
     ctx = target.make_context(user_id="u", project_id="p", request_id="req-1")
     record = target.helpers[START](ctx, UUID, "reboot")
     try:
@@ -798,11 +799,7 @@ def test_a_database_that_stays_unreachable_is_one_environment_line(
     slot.release()  # one Store per process
     from pytest_actionsec.store import StoreUnavailable
 
-    try:
-        engine = _admin(POSTGRESQL_URL)
-        _names(engine, "postgresql")
-    except Exception as exc:
-        pytest.skip(f"no usable PostgreSQL: {exc}")
+    engine, _ = _server(POSTGRESQL_URL)
     ctx = target.make_context(user_id="u", project_id="p", request_id="req-1")
     record = target.helpers[START](ctx, UUID, "reboot")
     try:
@@ -850,13 +847,9 @@ def pytest_runtest_call(item):
 def test_a_lost_database_fails_the_run_in_one_line_and_no_baseline_entry(
     pytester: pytest.Pytester,
 ) -> None:
-    try:
-        engine = _admin(POSTGRESQL_URL)
-        _names(engine, "postgresql")
-        admin_url = engine.url.set(database="postgres").render_as_string(hide_password=False)
-        engine.dispose()
-    except Exception as exc:
-        pytest.skip(f"no usable PostgreSQL: {exc}")
+    engine, _ = _server(POSTGRESQL_URL)
+    admin_url = engine.url.set(database="postgres").render_as_string(hide_password=False)
+    engine.dispose()
     pytester.makeconftest(f"URL = {admin_url!r}\n" + _CUT_BEFORE_THE_STORE)
     result = pytester.runpytest_subprocess(
         *("-p", "no:cacheprovider", "--actionsec", "--actionsec-layers=store"),
@@ -899,11 +892,7 @@ def test_a_database_that_cannot_be_dropped_at_the_end_is_one_line(
     database is left for the next run on this host to drop."""
     import secrets
 
-    try:
-        engine = _admin(POSTGRESQL_URL)
-        _names(engine, "postgresql")
-    except Exception as exc:
-        pytest.skip(f"no usable PostgreSQL: {exc}")
+    engine, _ = _server(POSTGRESQL_URL)
     admin = f"gate_admin_{secrets.token_hex(4)}"
     other = engine.url.set(database="postgres")
     with engine.connect() as conn:
