@@ -152,13 +152,13 @@ def conf() -> Any:
     When someone else parsed CONF first (nova's own test base, a service), only the
     options that may still be registered after parsing are added."""
     cfg = import_quietly("nova.conf").CONF
-    if getattr(cfg, "_namespace", None) is None:  # not parsed yet by anyone
+    unparsed = getattr(cfg, "_namespace", None) is None  # not parsed yet by anyone
+    if unparsed:  # CLI options may be registered only before parsing
         with contextlib.suppress(ImportError):
             import_quietly("oslo_log.log").register_options(cfg)
-        _register_late_opts(cfg)
+    _register_late_opts(cfg)
+    if unparsed:
         cfg([], project="nova", default_config_files=[], default_config_dirs=[])
-    else:
-        _register_late_opts(cfg)
     return cfg
 
 

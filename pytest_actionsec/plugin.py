@@ -509,7 +509,6 @@ def _prepare(config: pytest.Config) -> None:
         return
     state.target()
     state.apply_policies()
-    _check_stages(state)
 
 
 def _check_stages(state: _State) -> None:
@@ -517,9 +516,9 @@ def _check_stages(state: _State) -> None:
     migrations, nova's API code and policies): one that cannot run is a one-line usage
     error now, never a failure of every item. The process that runs the items keeps
     the store open for them; an xdist controller closes it (its workers open their own)."""
-    layers = state.settings.layers
     if not state.uses_store():
         return
+    layers = state.settings.layers
     if state.suite.open_store() is None:
         raise pytest.UsageError(state.suite.store_error or "actionsec: the store cannot be opened")
     if _distributing(state.config):
@@ -840,6 +839,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not _distributing(config):
         state.selected = _selected(item.nodeid for item in session.items)
+        # after -k/-m: a stage is opened only when a selected item needs it
+        if any(p.rsplit("-", 1)[-1] in ("store", "api") for p in state.selected):
+            _check_stages(state)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or config.get_verbosity() < 0:  # -q: no header, nor this
         return
@@ -1623,19 +1625,11 @@ def _warm(config: pytest.Config) -> None:
     if config.stash.get(_WARM, False):
         return
     config.stash[_WARM] = True
-    import importlib.util
+    from pytest_actionsec.testbase import warm_up
 
-    state = _state(config)
     with contextlib.suppress(pytest.UsageError):
-        state.target()
-    with contextlib.suppress(Exception):
-        if importlib.util.find_spec("nova") is not None:
-            from pytest_actionsec import exposure
-
-            exposure.warm()
-    from pytest_actionsec.strategies import warm_hypothesis
-
-    warm_hypothesis()
+        _state(config).target()
+    warm_up()
 
 
 @pytest.fixture(scope="session")

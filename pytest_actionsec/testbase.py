@@ -36,7 +36,7 @@ from pytest_actionsec.oracle import Violation
 from pytest_actionsec.registry import SEVERITIES, severity_rank
 from pytest_actionsec.targets import Target, resolve_target
 
-__all__ = ["ActionsecChecks", "actionsec_target", "warm"]
+__all__ = ["ActionsecChecks", "actionsec_target", "warm", "warm_up"]
 
 #: the instance uuid the convenience calls use
 UUID = "e3e70682-c209-4cac-629f-6fbed82c07cd"
@@ -49,18 +49,24 @@ def actionsec_target(path: str = DEFAULT_TARGET) -> Target:
     return resolve_target(path)
 
 
-def warm(path: str = DEFAULT_TARGET) -> None:
-    """Resolve the target, load nova's API code and policies, and pay Hypothesis's
-    one-off costs (:func:`~pytest_actionsec.strategies.warm_hypothesis`) now."""
+def warm_up() -> None:
+    """Load nova's API code and policies (when nova imports) and pay Hypothesis's one-off
+    costs (:func:`~pytest_actionsec.strategies.warm_hypothesis`) now, outside any
+    test's examples; the plugin's fixtures call it too."""
     import contextlib
 
     from pytest_actionsec import exposure
     from pytest_actionsec.strategies import warm_hypothesis
 
-    actionsec_target(path)
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # no nova, or its API does not load: not here
         exposure.warm()
     warm_hypothesis()
+
+
+def warm(path: str = DEFAULT_TARGET) -> None:
+    """Resolve the target of ``path``, then :func:`warm_up`."""
+    actionsec_target(path)
+    warm_up()
 
 
 _WARMED: list[str] = []
