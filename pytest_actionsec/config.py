@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from pytest_actionsec.constants import DEFAULT_LAYERS, DEFAULT_TARGET, DEFAULT_TIMEOUT, MODES
+from pytest_actionsec.constants import (
+    DEFAULT_IO_TIMEOUT,
+    DEFAULT_LAYERS,
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT,
+    MODES,
+)
 from pytest_actionsec.constants import LAYERS as _LAYERS
 from pytest_actionsec.registry import SEVERITIES
 
@@ -29,6 +35,7 @@ __all__ = [
     "FLAGS",
     "FUZZ_DEFAULTS",
     "OPTIONS",
+    "SUPERVISE_CHOICES",
     "ConfigError",
     "Flag",
     "Option",
@@ -45,6 +52,7 @@ __all__ = [
     "parse_mode",
     "parse_path",
     "parse_seed",
+    "parse_supervise",
     "parse_target",
     "parse_text",
     "parse_timeout",
@@ -61,12 +69,16 @@ class ConfigError(ValueError):
 # Parsers: each takes the raw text and raises ValueError("must be ..., got '...'").
 
 
+def _one_of(value: str, choices: tuple[str, ...]) -> str:
+    value = str(value).strip()
+    if value not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def parse_mode(value: str) -> str:
     """An input mode: ``contract`` or ``hostile``."""
-    value = str(value).strip()
-    if value not in MODES:
-        raise ValueError(f"must be one of {', '.join(MODES)}, got {value!r}")
-    return value
+    return _one_of(value, MODES)
 
 
 #: What ``--actionsec`` collects besides the built-in suite (:data:`COLLECT_ACTIONSEC`:
@@ -76,10 +88,16 @@ COLLECT_CHOICES = ("actionsec", "all")
 
 def parse_collect(value: str) -> str:
     """What to collect beside the built-in suite: ``actionsec`` or ``all``."""
-    value = str(value).strip()
-    if value not in COLLECT_CHOICES:
-        raise ValueError(f"must be one of {', '.join(COLLECT_CHOICES)}, got {value!r}")
-    return value
+    return _one_of(value, COLLECT_CHOICES)
+
+
+#: ``--actionsec-supervise``: whether a parent process outlives the test process
+SUPERVISE_CHOICES = ("on", "off")
+
+
+def parse_supervise(value: str) -> str:
+    """Whether the run is supervised by a parent process: ``on`` or ``off``."""
+    return _one_of(value, SUPERVISE_CHOICES)
 
 
 def parse_examples(value: str) -> int:
@@ -369,6 +387,17 @@ OPTIONS: tuple[Option, ...] = (
         env="ACTIONSEC_TIMEOUT",
     ),
     Option(
+        "io_timeout",
+        "--actionsec-io-timeout",
+        "actionsec_io_timeout",
+        parse_timeout,
+        DEFAULT_IO_TIMEOUT,
+        "seconds each wait on a server may take (a database connect or statement, the "
+        "message bus, Redis) before the connection counts as lost: the environment's "
+        "fault, never a finding (0: no limit)",
+        env="ACTIONSEC_IO_TIMEOUT",
+    ),
+    Option(
         "min_severity",
         "--actionsec-min-severity",
         "actionsec_min_severity",
@@ -469,6 +498,16 @@ OPTIONS: tuple[Option, ...] = (
         "named on the command line always) or all",
     ),
     Option(
+        "supervise",
+        "--actionsec-supervise",
+        "actionsec_supervise",
+        parse_supervise,
+        "on",
+        "with --actionsec, on: the run's process is watched by a parent that outlives "
+        "it, so code under test that ends the process (an os._exit out of the guard's "
+        "reach, a watchdog stop) fails the run with one line; off: no parent process",
+    ),
+    Option(
         "store_stage",
         "--actionsec-store-stage",
         "actionsec_store_stage",
@@ -538,6 +577,8 @@ class RunConfig:
     #: profile's. Left out of the repr: a Redis URL may carry a password
     database: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    #: seconds a wait on a server may take (0: none)
+    io_timeout: float = DEFAULT_IO_TIMEOUT
     min_severity: str = "stored"
     budget: float | None = None
     trusted: tuple[str, ...] | None = None
@@ -556,6 +597,8 @@ class RunConfig:
     store_stage: str | None = None
     #: with ``--actionsec``: ``actionsec`` (only test files naming the plugin) or ``all``
     collect: str = "actionsec"
+    #: ``on``: a parent process outlives the test process (see ``execution.supervisor``)
+    supervise: str = "on"
     origins: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), compare=False, hash=False
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 __all__ = [
+    "DEFAULT_IO_TIMEOUT",
     "DEFAULT_LAYERS",
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
@@ -43,6 +44,10 @@ DEFAULT_TARGET = "nova.objects.instance_action"
 
 #: Seconds a single call may take before it is a ``crash.timeout``.
 DEFAULT_TIMEOUT = 10.0
+
+#: Seconds a wait on a server (a database connect or statement, the bus, Redis) may
+#: take before the connection counts as lost (the environment's fault).
+DEFAULT_IO_TIMEOUT = 30.0
 
 #: The test clock's fixed time: the server clock's default start, the start time of the
 #: parent rows the store writes, the time printed replays freeze.

@@ -13,7 +13,34 @@ cannot be used (:mod:`pytest_actionsec.policies`); the history machine
 
 from __future__ import annotations
 
-__all__ = ["DatabaseError", "HistoryError", "PolicyError", "ReportError", "TargetError"]
+import os
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "DatabaseError",
+    "HistoryError",
+    "PolicyError",
+    "ReportError",
+    "TargetError",
+    "read_bounded",
+]
+
+#: The largest file the plugin reads whole (a baseline, a policy file, a report to
+#: merge): a bigger one is a one-line error, never a run out of memory.
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int | None = None) -> str:
+    """The UTF-8 text of ``path``; raises :class:`OSError` (``strerror`` says why) when
+    the file is larger than ``limit`` bytes (default :data:`MAX_INPUT_BYTES`), as when
+    it cannot be read."""
+    if limit is None:
+        limit = MAX_INPUT_BYTES
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(0, f"larger than {limit:,} bytes, the most it reads", str(path))
+    return data.decode("utf-8")
 
 
 class TargetError(Exception):

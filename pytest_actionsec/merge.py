@@ -39,11 +39,10 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pytest_actionsec.constants import LAYERS, MODES
-from pytest_actionsec.errors import ReportError
+from pytest_actionsec.errors import ReportError, read_bounded
 from pytest_actionsec.registry import severity_rank
 
 __all__ = ["ReportError", "fingerprint", "load_report", "main", "merge_reports"]
@@ -116,7 +115,7 @@ def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     cannot be read or is not a report."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path)
     except FileNotFoundError:
         raise ReportError(f"{name}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import os
 import random
 import re
 import time
@@ -203,6 +204,8 @@ class _State:
         self.user_invariants_before: set[str] = config.stash.get(_USER_INVARIANTS, set())
         #: the policy files read (None: nova's defaults; see :meth:`apply_policies`)
         self.policies: Any = None
+        #: the supervised child's side (:mod:`~pytest_actionsec.execution.supervisor`)
+        self.supervision: Any = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect the results of built-in properties (also from xdist workers)."""
@@ -288,7 +291,7 @@ class _State:
         from pytest_actionsec.store import StoreError, mask_url, probe
 
         try:
-            self.store_shown = probe(self.store_url)
+            self.store_shown = probe(self.store_url, io_timeout=self.settings.io_timeout or None)
         except StoreError as exc:
             raise pytest.UsageError(
                 f"actionsec: the store layer cannot run: {mask_url(str(exc))}"
@@ -469,6 +472,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(state, "actionsec-state")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "actionsec-xdist")
+    if state.active and workerinput is None and config.stash.get(_OWN_PROCESS, False):
+        _supervise(state)  # from here on the child runs the session
+    elif state.active and workerinput is not None and "actionsec_dumps" in workerinput:
+        from pytest_actionsec.execution import watchdog
+
+        watchdog.install(os.path.join(workerinput["actionsec_dumps"], workerinput["workerid"]))
     if state.active:
         # the history machine's items (issue 22): a plugin of their own
         config.pluginmanager.import_plugin("pytest_actionsec.history.items")
@@ -495,6 +504,60 @@ def pytest_configure(config: pytest.Config) -> None:
                     _check_stages(state)
             if "bus" in settings.layers and settings.bus:  # h-notify: the broker answers
                 _check_bus(settings.bus)
+
+
+def _supervise(state: _State) -> None:
+    """Fork the run under a parent that outlives it (``--actionsec-supervise=on``):
+    code under test that ends the process fails the run with one line, never exit 0.
+    Off, or where it cannot fork, a stuck call's watchdog dumps to stderr."""
+    from pytest_actionsec.execution import watchdog
+
+    if state.settings.supervise == "on":
+        from pytest_actionsec.execution.supervisor import supervise
+
+        forked = time.time()
+        supervision = supervise(lambda ending: _unfinished(state, ending, forked))
+        if supervision is not None:
+            state.supervision = supervision
+            return
+    watchdog.install()
+
+
+def _unfinished(state: _State, ending: Any, forked: float) -> None:
+    """In the supervising parent: say in one line how the run ended early, and mark the
+    report (when the run wrote none) incomplete."""
+    line = f"actionsec: {ending.line(state.settings.time_limit)}"
+    os.write(2, f"\n{line}\n".encode("utf-8", "replace"))
+    s = state.settings
+    if not s.report:
+        return
+    path = state._path(s.report)
+    try:
+        if path.stat().st_mtime >= forked:
+            return  # the run wrote its report before it ended
+    except OSError:
+        pass
+    from pytest_actionsec import __version__
+    from pytest_actionsec.report import build_report, write_report
+
+    report = build_report(
+        target=s.target,
+        mode=s.mode,
+        seed=state.seed,
+        examples=s.examples,
+        layers=s.layers,
+        properties=[],
+        violations=[],
+        run={
+            "exit_status": ending.status,
+            "complete": False,
+            "interrupted": False,
+            "not_run": [],
+            "stopped": line.removeprefix("actionsec: "),
+        },
+    )
+    with contextlib.suppress(Exception):
+        write_report(path, report, tool_version=__version__)
 
 
 def _prepare(config: pytest.Config) -> None:
@@ -565,8 +628,17 @@ class _XdistHooks:
         self.state = state
         #: True once the modules of the controller's end were imported
         self.prefetched = False
+        #: the folder the workers' watchdogs dump into (made for the first worker)
+        self.dumps: str | None = None
 
     def pytest_configure_node(self, node: Any) -> None:
+        if self.state.active:
+            if self.dumps is None:
+                import tempfile
+
+                self.dumps = tempfile.mkdtemp(prefix="actionsec-workers-")
+            # each worker's watchdog dumps there (see pytest_handlecrashitem)
+            node.workerinput["actionsec_dumps"] = self.dumps
         node.workerinput["actionsec_seed"] = self.state.seed
         # the session's start: a worker's budget counts the controller's start-up too
         node.workerinput["actionsec_started"] = self.state.started
@@ -590,6 +662,43 @@ class _XdistHooks:
             return
         self.prefetched = True
         _import_plainly(_CONTROLLER_END)
+
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """A worker that died while running ``crashitem``: say why in one line (where
+        the watchdog found a call stuck, else that the process ended), and fail the
+        other items of its actionsec run, which its death left unjudged."""
+        if not self.state.active:
+            return
+        node = getattr(report, "node", None)
+        worker = str(getattr(getattr(node, "gateway", None), "id", "?"))
+        from pytest_actionsec.execution import watchdog
+
+        stuck = None
+        if self.dumps is not None:
+            with contextlib.suppress(OSError):
+                stuck = watchdog.stuck_report(Path(self.dumps, worker).read_text(errors="replace"))
+        if stuck is not None:
+            limit = self.state.settings.time_limit
+            line = f"{watchdog.stuck_line(stuck, limit)}, ending worker {worker}"
+        else:
+            line = (
+                f"worker {worker} ended while this ran, before it could report (the code "
+                "under test ending the process past the guard, e.g. an os._exit bound at "
+                "import, or a crash): not judged"
+            )
+        report.longrepr = f"actionsec: {line}"
+        for nodeid in getattr(sched, "abandoned", {}).pop(crashitem, []):
+            where = nodeid.split("::")[0]
+            left = pytest.TestReport(
+                nodeid=nodeid,
+                location=(where, None, where),
+                keywords={},
+                outcome="failed",
+                longrepr=f"actionsec: not judged: its run stopped with {crashitem} ({line})",
+                when="call",
+            )
+            left.node = node  # type: ignore[attr-defined]
+            self.state.config.hook.pytest_runtest_logreport(report=left)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -714,7 +823,28 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
                         return
             super()._reschedule(node)
 
-    return RunScheduling(config, log)
+        def remove_node(self, node: Any) -> str | None:
+            """A worker that died does not pass the test it was running on (xdist's
+            loadscope would, and the next worker would die of it too), nor the rest of
+            that actionsec run (:attr:`abandoned`: its items are failed for it)."""
+            workload = self.assigned_work.get(node, {})
+            crashed = next(
+                (n for unit in workload.values() for n, done in unit.items() if not done), None
+            )
+            if crashed is not None:
+                unit = workload[self._split_scope(crashed)]
+                unit[crashed] = True
+                if self._split_scope(crashed).startswith("actionsec:"):
+                    left = [n for n, done in unit.items() if not done]
+                    unit.update(dict.fromkeys(left, True))
+                    self.abandoned[crashed] = left
+            super().remove_node(node)
+            return crashed
+
+    scheduler = RunScheduling(config, log)
+    #: the items of a run left unjudged when its worker died, by the item it died in
+    scheduler.abandoned = {}
+    return scheduler
 
 
 def _cost_key(entry: tuple[int, tuple[str, Any]]) -> tuple[int, float, int]:
@@ -731,7 +861,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Close the store database, if one was opened; then make the process's exit quick."""
     state = config.stash.get(_STATE, None)
     if state is not None:
-        state.close()
+        try:
+            state.close()
+        finally:
+            if state.supervision is not None:  # the parent now takes pytest's exit status
+                state.supervision.finished()
         if state.active and config.stash.get(_OWN_PROCESS, False):
             _freeze_for_exit()
 
@@ -1493,6 +1627,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     scope = _scope(item.config)
     scope.end()
     scope.item = item
+    supervision = _state(item.config).supervision
+    if supervision is not None:
+        supervision.running(item.nodeid)
     try:
         names = getattr(item, "fixturenames", ())
         if "actionsec_clock" in names:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_actionsec.errors import PolicyError
+from pytest_actionsec.errors import PolicyError, read_bounded
 
 __all__ = ["PolicyError", "PolicyFile", "PolicySet", "load_policies"]
 
@@ -104,7 +104,7 @@ def _references(check: Any, rule_check: type) -> Iterator[str]:
 
 def _read(path: str, oslo: Any) -> dict[str, Any]:
     try:
-        data = Path(path).read_text(encoding="utf-8")
+        data = read_bounded(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise PolicyError(f"policy file {path}: cannot be read: {reason}") from None

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_actionsec.errors import read_bounded
 from pytest_actionsec.locations import relative_path
 from pytest_actionsec.oracle import INVARIANTS, SEVERITIES, Violation, severity_rank
 
@@ -211,9 +212,10 @@ class Baseline:
                 return cls(str(p), frozenset())
             raise BaselineError(f"baseline {str(p)!r} does not exist")
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            data = json.loads(read_bounded(p))
         except (OSError, ValueError) as exc:
-            raise BaselineError(f"baseline {str(p)!r} is not readable JSON: {exc}") from None
+            why = exc.strerror if isinstance(exc, OSError) and exc.errno == 0 else exc
+            raise BaselineError(f"baseline {str(p)!r} is not readable JSON: {why}") from None
         except RecursionError:
             raise BaselineError(f"baseline {str(p)!r} is nested too deeply to read") from None
         if not isinstance(data, dict) or not isinstance(data.get("accepted"), list):

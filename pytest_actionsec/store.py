@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_actionsec.constants import FIXED_TIME
+from pytest_actionsec.constants import DEFAULT_IO_TIMEOUT, FIXED_TIME
 from pytest_actionsec.credentials import (
     PASSWORD_ENV,
     mask_url,
@@ -45,6 +45,7 @@ from pytest_actionsec.credentials import (
     with_env_password,
     without_password,
 )
+from pytest_actionsec.execution.watchdog import real_monotonic as _monotonic
 from pytest_actionsec.measure import one_line
 from pytest_actionsec.nova import conf as nova_conf
 from pytest_actionsec.nova import migration as nova_migration
@@ -66,6 +67,7 @@ __all__ = [
     "mask_url",
     "probe",
     "remember_secret",
+    "unavailable",
     "url_password",
     "with_env_password",
     "without_password",
@@ -131,6 +133,16 @@ class StoreUnavailable(BaseException):
     lost, refused or timed out (after one retry). A fault of the environment, never a
     finding of the code under test: a BaseException, so Hypothesis neither shrinks nor
     retries it, and the run's items fail with its one line."""
+
+
+def unavailable(error: BaseException, *, retried: bool = False) -> StoreUnavailable:
+    """The :class:`StoreUnavailable` for a connection fault ``error``: one line, masked."""
+    again = ", retried once" if retried else ""
+    return StoreUnavailable(
+        f"actionsec: the database connection failed, not the code under test (an "
+        f"environment fault{again}; no finding, no baseline entry): "
+        f"{mask_url(_db_message(error))}"
+    )
 
 
 class StoreRefused(Exception):
@@ -276,6 +288,11 @@ def connection_fault(error: BaseException) -> bool:
             "OperationalError",
             "InterfaceError",
         ):
+            # no SQLSTATE: libpq's own failure (connect, socket, a wait's deadline);
+            # class 08 (connection exception), 57P0x (the server shutting down)
+            code = getattr(current, "pgcode", None) or getattr(current, "sqlstate", None)
+            if code is None or str(code).startswith(("08", "57P0")):
+                return True
             text = str(current).lower()
             if any(marker in text for marker in _PG_CONNECTION_MARKERS):
                 return True
@@ -417,7 +434,7 @@ def connect_cause(error: BaseException, url: Any) -> str:
     return f"{cause} ({message})"
 
 
-def probe(url: str | None) -> str:
+def probe(url: str | None, *, io_timeout: float | None = DEFAULT_IO_TIMEOUT) -> str:
     """Check that a store can be opened on ``url``, without nova; returns the masked URL used.
 
     Parses the URL (picking the driver as :meth:`Store.open` does), and on a
@@ -436,14 +453,89 @@ def probe(url: str | None) -> str:
             return DEFAULT_URL
     parsed = _parse_url(DEFAULT_URL if url is None else url)
     if parsed.get_backend_name() != "sqlite":
-        _ServerDatabase(parsed).drop()
+        _ServerDatabase(parsed, io_timeout).drop()
     return str(parsed.render_as_string(hide_password=True))
+
+
+#: The drivers whose statements and connects take a deadline from their URL, and the
+#: parameters that carry it (PyMySQL and mysqlclient: socket timeouts; libpq: the
+#: connect; psycopg2's statements wait in :func:`_pg_wait`).
+_DEADLINE_PARAMS = {
+    "pymysql": ("connect_timeout", "read_timeout", "write_timeout"),
+    "mysqldb": ("connect_timeout", "read_timeout", "write_timeout"),
+    "psycopg2": ("connect_timeout",),
+    "psycopg": ("connect_timeout",),
+}
+
+
+def deadline_args(url: Any, seconds: float | None) -> dict[str, Any]:
+    """The connect arguments that give ``url``'s driver a deadline of ``seconds`` on
+    each connect and (where the driver has one) each read and write; a connect
+    never waits longer than :data:`_CONNECT_TIMEOUT`."""
+    names = _DEADLINE_PARAMS.get(url.get_driver_name(), ())
+    args: dict[str, Any] = {}
+    for name in names:
+        if name == "connect_timeout":
+            limit = min(seconds, _CONNECT_TIMEOUT) if seconds else _CONNECT_TIMEOUT
+            args[name] = max(2, int(limit))  # whole seconds; libpq takes 2 at least
+        elif seconds:
+            args[name] = max(1, round(seconds))
+    return args
+
+
+class _PgDeadline:
+    """psycopg2's wait callback while a server store is open: every wait of a connect or
+    statement ends within ``seconds`` (a frozen server answers nothing, and libpq would
+    wait for ever), as a lost connection (:func:`connection_fault`)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, conn: Any) -> None:
+        import select
+
+        import psycopg2  # type: ignore[import-untyped]
+        from psycopg2 import extensions
+
+        deadline = _monotonic() + self.seconds
+        while True:
+            state = conn.poll()
+            if state == extensions.POLL_OK:
+                return
+            left = deadline - _monotonic()
+            if left <= 0:
+                raise psycopg2.OperationalError(
+                    "server closed the connection unexpectedly: no answer in "
+                    f"{self.seconds:g} s (--actionsec-io-timeout)"
+                )
+            if state == extensions.POLL_READ:
+                select.select([conn.fileno()], [], [], left)
+            elif state == extensions.POLL_WRITE:
+                select.select([], [conn.fileno()], [], left)
+            else:
+                raise psycopg2.OperationalError(f"bad state from poll: {state}")
+
+
+@contextlib.contextmanager
+def _pg_deadline(url: Any, seconds: float | None) -> Iterator[None]:
+    """Install :class:`_PgDeadline` for a psycopg2 URL while the block runs."""
+    if not seconds or url.get_driver_name() != "psycopg2":
+        yield
+        return
+    from psycopg2 import extensions
+
+    before = extensions.get_wait_callback()
+    extensions.set_wait_callback(_PgDeadline(seconds))
+    try:
+        yield
+    finally:
+        extensions.set_wait_callback(before)
 
 
 class _ServerDatabase:
     """A uniquely named database created on a server, and dropped again."""
 
-    def __init__(self, url: Any) -> None:
+    def __init__(self, url: Any, io_timeout: float | None = DEFAULT_IO_TIMEOUT) -> None:
         import sqlalchemy as sa
 
         self.backend: str = url.get_backend_name()
@@ -457,7 +549,6 @@ class _ServerDatabase:
         shown = url.render_as_string(hide_password=True)
         if self.backend == "mysql":
             admin_url = url._replace(database=None)  # URL.set() ignores None
-            connect_args: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT}
             # Nova's migrations create every table with mysql_charset='utf8'
             # (3 bytes a character); the database default matches them.
             self._create = (
@@ -466,30 +557,33 @@ class _ServerDatabase:
             self._drop = [f"DROP DATABASE IF EXISTS `{self.name}`"]
         else:
             admin_url = url if url.database else url.set(database="postgres")
-            connect_args = {"connect_timeout": _CONNECT_TIMEOUT}
             self._create = f"CREATE DATABASE \"{self.name}\" ENCODING 'UTF8' TEMPLATE template0"
             self._drop = [
                 f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)',  # PostgreSQL 13+
                 f'DROP DATABASE IF EXISTS "{self.name}"',
             ]
         self.url = url.set(database=self.name)
+        connect_args = deadline_args(url, io_timeout)
         self._admin = sa.create_engine(
             admin_url,
             poolclass=sa.pool.NullPool,
             isolation_level="AUTOCOMMIT",
             connect_args=connect_args,
         )
+        self._untimed = contextlib.ExitStack()
+        self._untimed.callback(self._admin.dispose)
+        self._untimed.enter_context(_pg_deadline(url, io_timeout))
         try:
             conn = self._admin.connect()
         except Exception as exc:
-            self._admin.dispose()
+            self._untimed.close()
             raise StoreError(f"cannot connect to {shown}: {connect_cause(exc, url)}") from None
         try:
             with conn:
                 self.orphans_dropped = self._drop_orphans(conn)
                 conn.exec_driver_sql(self._create)
         except Exception as exc:
-            self._admin.dispose()
+            self._untimed.close()
             raise StoreError(
                 f"cannot create database {self.name} on {shown}: {connect_cause(exc, url)}"
             ) from None
@@ -541,7 +635,7 @@ class _ServerDatabase:
             if last is not None:
                 raise StoreError(f"cannot drop database {self.name}: {mask_url(_db_message(last))}")
         finally:
-            self._admin.dispose()
+            self._untimed.close()  # the engine, and the deadline's wait callback
 
 
 @dataclass(repr=False)
@@ -570,6 +664,8 @@ class Store:
     closed: bool = False
     #: connections lost and made again (each round trip retries once)
     reconnects: int = 0
+    #: seconds each connect and statement on a server may wait (None: no deadline)
+    io_timeout: float | None = None
 
     def __repr__(self) -> str:
         """One line: the (masked) URL and whether it is open (a failure report shows it)."""
@@ -578,13 +674,21 @@ class Store:
     # -- life cycle -----------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None = None, *, isolation: str = "rollback") -> Store:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        isolation: str = "rollback",
+        io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+    ) -> Store:
         """Create and migrate a database (default: in-process sqlite).
 
         With a MySQL/MariaDB or PostgreSQL URL a fresh ``actionsec_<hex>``
         database is created on that server and dropped by :meth:`close`. Raises
         :class:`StoreError` (one line) for a bad URL, a server that does not
-        answer, or when another Store is open in this process.
+        answer, or when another Store is open in this process. ``io_timeout``
+        bounds each connect and statement on a server (None or 0: only the connect):
+        a server that does not answer in time is a lost connection.
         """
         global _ACTIVE
         if isolation not in ISOLATIONS:
@@ -608,9 +712,13 @@ class Store:
         try:
             connection = parsed
             if backend != "sqlite":  # before importing nova: a dead server fails fast
-                store._server = _ServerDatabase(parsed)
+                store._server = _ServerDatabase(parsed, io_timeout)
                 store.database = store._server.name
-                connection = store._server.url
+                # nova's engine takes the deadlines from its URL's query
+                connection = store._server.url.update_query_dict(
+                    {k: str(v) for k, v in deadline_args(parsed, io_timeout).items()}
+                )
+                store.io_timeout = io_timeout
             store._nova = nova_modules()
             store._configure(connection.render_as_string(hide_password=False))
             store._migrate()
@@ -672,6 +780,8 @@ class Store:
                     self._save_schema(cached)
             engine = self._engine()
             _without_thread_yield(engine)
+            if self._server is not None and self.io_timeout:
+                _waits_are_not_the_call(engine, self.io_timeout)
             meta = sa.MetaData()
             meta.reflect(engine, only=list(STORE_TABLES))
         self._tables = {name: meta.tables[name] for name in STORE_TABLES}
@@ -876,11 +986,7 @@ class Store:
                 if not connection_fault(exc):
                     raise StoreRefused(classify_store_error(exc)) from exc
                 if attempt == 2:
-                    raise StoreUnavailable(
-                        f"actionsec: the database connection failed, not the code under "
-                        f"test (an environment fault, retried once; no finding, no baseline "
-                        f"entry): {mask_url(_db_message(exc))}"
-                    ) from None
+                    raise unavailable(exc, retried=True) from None
                 self.reconnects += 1
                 with contextlib.suppress(Exception):
                     self._engine().dispose()  # new connections for the retry
@@ -1044,6 +1150,28 @@ def _without_thread_yield(engine: Any) -> None:
     hook = thread_yield_hook()
     if hook is not None and sa.event.contains(engine, "checkin", hook):
         sa.event.remove(engine, "checkin", hook)
+
+
+def _waits_are_not_the_call(engine: Any, io_timeout: float) -> None:
+    """Statements and connects of ``engine`` made inside a call of the code under test
+    (nova's fault sink writes a fault) wait on the server under its own deadline,
+    not the call's: the watchdog (:mod:`~pytest_actionsec.execution.watchdog`) must
+    never blame a helper for a slow or frozen database."""
+    import sqlalchemy as sa
+
+    from pytest_actionsec.execution import watchdog
+
+    def pause(*_: Any, **__: Any) -> None:
+        watchdog.pause(io_timeout)
+
+    def resume(*_: Any, **__: Any) -> None:
+        watchdog.resume()
+
+    sa.event.listen(engine, "do_connect", pause)
+    sa.event.listen(engine, "engine_connect", resume)
+    sa.event.listen(engine, "before_cursor_execute", pause)
+    sa.event.listen(engine, "after_cursor_execute", resume)
+    sa.event.listen(engine, "handle_error", resume)
 
 
 def _value_key(value: Any) -> Any:

@@ -9,9 +9,10 @@ severity floor, and :class:`Verdict` is its report entry. The pytest plugin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -178,6 +179,9 @@ class Suite:
         self.store_error: str | None = None
         #: results by run id (:attr:`Run.id`)
         self.results: dict[str, RunResult] = {}
+        #: runs the database's loss ended (StoreUnavailable), by run id: their other
+        #: items fail with the same line at once, never waiting on the server again
+        self.lost: dict[str, BaseException] = {}
         self._targets: dict[str, Target] = {}
         self._budget_origin: float | None = None
         self._budget_exit = 0.0
@@ -214,7 +218,11 @@ class Suite:
             try:
                 factory = self.target().store_factory
                 # a project's own records go to its own store stage, nova's to nova's
-                self.store = factory(self.target()) if factory else Store.open(self.store_url)
+                self.store = (
+                    factory(self.target())
+                    if factory
+                    else Store.open(self.store_url, io_timeout=self.config.io_timeout or None)
+                )
             except Exception as exc:
                 self.store_error = mask_url(
                     f"actionsec: the store cannot be opened: {type(exc).__name__}: {exc}"
@@ -287,6 +295,8 @@ class Suite:
         if cached is not None:
             return cached
         run = self.run_of(prop)
+        if run.id in self.lost:
+            raise self.lost[run.id]
         store = None
         if {"store", "api"} & set(judged):
             store = self.open_store()
@@ -297,7 +307,7 @@ class Suite:
         ignore: tuple[str, ...] = ()
         if bus is not None:  # h-notify: the bus keeps real time (its timers, heartbeats)
             from pytest_actionsec.notifications import BUS_REAL_TIME as ignore
-        with SkewedClock(ignore=ignore) as clock:
+        with SkewedClock(ignore=ignore) as clock, self._losing(run.id):
             found = run_pipeline(
                 self.target(),
                 run,
@@ -314,6 +324,17 @@ class Suite:
             )
         self.results[run.id] = found
         return found
+
+    @contextlib.contextmanager
+    def _losing(self, run_id: str) -> Iterator[None]:
+        """Remember a run the database's loss ended (:attr:`lost`)."""
+        from pytest_actionsec.store import StoreUnavailable
+
+        try:
+            yield
+        except StoreUnavailable as exc:
+            self.lost[run_id] = exc
+            raise
 
     def close(self) -> None:
         """Close the store and the bus, if they were opened."""

@@ -30,6 +30,8 @@ OPTION = {option.name: option for option in OPTIONS}
 BAD = [
     ("mode", "evil", "must be one of contract, hostile, got 'evil'"),
     ("collect", "some", "must be one of actionsec, all, got 'some'"),
+    ("supervise", "yes", "must be one of on, off, got 'yes'"),
+    ("io_timeout", "-1", "must be a number of seconds (0: no limit), got '-1'"),
     ("examples", "0", "must be a positive whole number, got '0'"),
     ("examples", "many", "must be a positive whole number, got 'many'"),
     ("seed", "-3", "must not be negative, got '-3'"),
@@ -172,6 +174,7 @@ def test_environment_is_read_for_the_variables_the_table_names() -> None:
         "ACTIONSEC_LAYERS",
         "ACTIONSEC_STORE",
         "ACTIONSEC_TIMEOUT",
+        "ACTIONSEC_IO_TIMEOUT",
         "ACTIONSEC_TRUSTED",
         "ACTIONSEC_SINK",
         "ACTIONSEC_BOUNDARY",

@@ -6,6 +6,7 @@ the run with exit 0."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,69 @@ def test_the_guard_is_put_back_after_each_call() -> None:
     finally:
         other.kill()
     assert (os._exit, os.abort, os.kill, signal.signal) == real
+
+
+# Out of the guard's reach: an ``_exit`` bound at import, a loop in C, a loop that
+# swallows the alarm. The parent (``-n 0``: the supervisor; ``-n 2``: xdist's
+# controller) says what happened in one line and the run fails; never exit 0.
+STUCK = "crash.timeout: a call of the code under test ran past its 1 s limit"
+GONE_N0 = "the test process exited with status {} while actionsec["
+GONE_N2 = "ended while this ran, before it could report"
+
+
+def _line_of(text: str) -> int:
+    source = (ROOT / "tests" / "targets" / "exits.py").read_text().splitlines()
+    return next(i for i, line in enumerate(source, 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    ("how", "workers", "code", "said"),
+    [
+        ("bound_exit0", "0", 1, GONE_N0.format(0)),
+        ("bound_exit3", "0", 3, GONE_N0.format(3)),
+        ("bound_exit0", "2", 1, GONE_N2),
+        ("bound_exit3", "2", 1, GONE_N2),
+        ("c_hang", "0", 1, STUCK),
+        ("c_hang", "2", 1, STUCK),
+        ("swallow", "0", 1, STUCK),
+    ],
+)
+def test_a_helper_that_ends_the_process_past_the_guard_fails_the_run(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    workers: str,
+    code: int,
+    said: str,
+) -> None:
+    import json
+
+    monkeypatch.setenv("ACTIONSEC_TEST_EXIT", how)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    args = [a for a in ARGS if a not in ("-k", "crash and pack_action_start")]
+    result = pytester.runpytest_subprocess(
+        *args,
+        "-k",
+        "pack_action_start and (crash or leak)",
+        "--actionsec-timeout=1",
+        "--actionsec-report=r.json",
+        "-n",
+        workers,
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == code, out[-3000:]
+    assert said in out, out[-3000:]
+    if how == "c_hang":  # the line of the loop in C
+        assert f"/tests/targets/exits.py:{_line_of('sum(range(')} in _leave" in out
+    elif how == "swallow":  # somewhere in its loop
+        assert re.search(r"stuck at \S*/tests/targets/exits\.py:\d+ in _leave", out), out[-3000:]
+    run = json.loads((pytester.path / "r.json").read_text())["run"]
+    assert run["complete"] is False and run["exit_status"] == code, run
+    if workers == "0":
+        assert said in run["stopped"]
+    else:  # the run's two items, neither judged, and the run went on to its end
+        assert set(run["not_run"]) == {
+            "crash-pack_action_start-packer",
+            "leak-pack_action_start-packer",
+        }
+        result.assert_outcomes(failed=2)

@@ -7,5 +7,8 @@
 - :mod:`~pytest_actionsec.execution.plan`: properties, runs and their results;
 - :mod:`~pytest_actionsec.execution.pipeline`: a run's stages and what each layer judges;
 - :mod:`~pytest_actionsec.execution.search`: probes, rounds, budget, database keys,
-  campaign adoption: one Hypothesis run of a pipeline.
+  campaign adoption: one Hypothesis run of a pipeline;
+- :mod:`~pytest_actionsec.execution.watchdog` and
+  :mod:`~pytest_actionsec.execution.supervisor`: what stops a call no alarm reaches, and
+  the parent process that reports a test process that ended early.
 """

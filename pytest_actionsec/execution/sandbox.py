@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_actionsec.canaries import Canary
+from pytest_actionsec.execution.watchdog import guarded
 from pytest_actionsec.locations import raise_site
 from pytest_actionsec.oracle import CONTEXT_ATTRS, MISSING, Observation
 from pytest_actionsec.targets import Target
@@ -97,7 +98,10 @@ def time_limit(
 ) -> Iterator[Callable[[], contextlib.AbstractContextManager[None]]]:
     """Install a SIGALRM handler for the block; yields a per-call ``arm()`` context.
 
-    Without a main thread or SIGALRM (Windows, worker threads) calls are not limited.
+    ``arm()`` also arms the process's watchdog when one is installed
+    (:func:`~pytest_actionsec.execution.watchdog.guarded`): a call the alarm cannot
+    stop ends the process, which its supervisor reports. Without a main thread or
+    SIGALRM (Windows, worker threads) calls are not limited.
     """
     if seconds is None or seconds <= 0:
         yield contextlib.nullcontext
@@ -123,7 +127,8 @@ def time_limit(
         armed[0] = True
         signal.setitimer(signal.ITIMER_REAL, limit, again)
         try:
-            yield
+            with guarded(limit):  # what the alarm cannot reach (see watchdog)
+                yield
         finally:
             try:
                 armed[0] = False

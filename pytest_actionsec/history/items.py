@@ -96,6 +96,8 @@ class HistoryItem(ActionsecItem):
         if found is None:
             state = _state(config)
             suite = state.suite
+            if HISTORY_FUNCTION in suite.lost:  # the other item lost the database
+                pytest.fail(str(suite.lost[HISTORY_FUNCTION]), pytrace=False)
             store = suite.open_store()
             if store is None:
                 pytest.fail(suite.store_error or "actionsec: the store cannot be opened")
@@ -105,15 +107,24 @@ class HistoryItem(ActionsecItem):
                 pytest.skip("the history machine runs on nova's own store stage only")
             examples = max(10, state.settings.examples // HISTORY_EXAMPLES_SHARE)
             share = state.budget_share(self.session) if state.settings.budget else None
-            found = run_history(
-                store,
-                "nova",
-                max_examples=examples,
-                seed=suite.seed_of(HISTORY_FUNCTION),
-                seconds=share,
-                max_sequences=examples * HISTORY_SEQUENCES_PER_EXAMPLE,
-            )
-            _RESULTS[config] = found
+            from pytest_actionsec.store import StoreUnavailable
+
+            try:
+                found = run_history(
+                    store,
+                    "nova",
+                    max_examples=examples,
+                    seed=suite.seed_of(HISTORY_FUNCTION),
+                    seconds=share,
+                    max_sequences=examples * HISTORY_SEQUENCES_PER_EXAMPLE,
+                )
+            except StoreUnavailable as exc:
+                suite.lost[HISTORY_FUNCTION] = exc
+                lost = str(exc)
+            else:
+                _RESULTS[config] = found
+                return found
+            pytest.fail(lost, pytrace=False)  # outside the except: one line, no chain
         return found
 
     def runtest(self) -> None:

@@ -30,6 +30,7 @@ run and moved before each step (never frozen per example).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import threading
@@ -37,7 +38,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -61,6 +62,7 @@ from pytest_actionsec.invariants.history import (
     REFUSED,
 )
 from pytest_actionsec.registry import Finding
+from pytest_actionsec.store import StoreUnavailable
 
 __all__ = [
     "ACTIONS",
@@ -200,7 +202,7 @@ class HistoryMachine(RuleBasedStateMachine):
         world.sequences += 1
         self._n = world.next_world()
         self._nova = world.store._nova
-        self.history = world.history
+        self.history = cast(HistoryStore, _EnvironmentFaults(world.history))
         self.servers = [
             reading.Server(
                 f"5e7ae75e-{self._n % 0x10000:04x}-4000-8000-{i:012x}",
@@ -227,7 +229,7 @@ class HistoryMachine(RuleBasedStateMachine):
         import sqlalchemy as sa
 
         table = self.world.store._tables["instances"]
-        with self.world.store._engine().begin() as conn:
+        with environment_faults(), self.world.store._engine().begin() as conn:
             for s in self.servers:
                 conn.execute(
                     sa.insert(table).values(
@@ -237,7 +239,8 @@ class HistoryMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Delete every row the sequence wrote."""
-        self.world.store.clear()
+        with environment_faults():
+            self.world.store.clear()
 
     def _step(self, text: str) -> None:
         """Start a step: its line in :attr:`script`; past the world's deadline, stop."""
@@ -286,8 +289,10 @@ class HistoryMachine(RuleBasedStateMachine):
                 warnings.simplefilter("ignore")
                 return work()
         except Exception as exc:
-            from pytest_actionsec.store import _db_message
+            from pytest_actionsec.store import _db_message, connection_fault, unavailable
 
+            if connection_fault(exc):  # the environment's fault: no finding
+                raise unavailable(exc) from None
             self._raise(
                 [
                     Noted(
@@ -469,7 +474,7 @@ class HistoryMachine(RuleBasedStateMachine):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     self.history.event_finish(context, values, ev.row_id or -1)
-            except Exception as exc:
+            except (Exception, StoreUnavailable) as exc:  # raised again below, in order
                 errors.append((ev, exc))
 
         if self.world.concurrent:
@@ -493,7 +498,13 @@ class HistoryMachine(RuleBasedStateMachine):
             if id(ev) not in failed_events:
                 self._record(ev, values)
         if errors:
-            from pytest_actionsec.store import _db_message
+            from pytest_actionsec.store import _db_message, connection_fault, unavailable
+
+            for _, exc in errors:
+                if isinstance(exc, StoreUnavailable):
+                    raise exc
+                if connection_fault(exc):  # the environment's fault: no finding
+                    raise unavailable(exc) from None
 
             self._raise(
                 [
@@ -841,3 +852,39 @@ class HistoryMachine(RuleBasedStateMachine):
                     ),
                 )
             self.seen_updated[req.request_id] = stamp
+
+
+@contextlib.contextmanager
+def environment_faults() -> Iterator[None]:
+    """A lost database connection in the block raises
+    :class:`~pytest_actionsec.store.StoreUnavailable`: the environment's fault, which
+    ends the run at once (Hypothesis neither shrinks nor retries a BaseException),
+    never an error the machine judges."""
+    from pytest_actionsec.store import connection_fault, unavailable
+
+    try:
+        yield
+    except Exception as exc:
+        if connection_fault(exc):
+            raise unavailable(exc) from None
+        raise
+
+
+class _EnvironmentFaults:
+    """The history store seen by the machine: each call under
+    :func:`environment_faults`."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with environment_faults():
+                return value(*args, **kwargs)
+
+        return call

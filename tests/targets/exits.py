@@ -1,10 +1,14 @@
 """Helpers that try to end or take over the test process (``ACTIONSEC_TEST_EXIT`` says
-how: ``os_exit0``, ``os_exit3``, ``abort``, ``kill``, ``signal``, ``sys_exit``); the other
-three helpers are nova 34's shape, correct. Judged with the built-in suite (issue 33)."""
+how: ``os_exit0``, ``os_exit3``, ``abort``, ``kill``, ``signal``, ``sys_exit``; out of the
+guard's reach: ``bound_exit0`` and ``bound_exit3``, an ``_exit`` bound at import, ``c_hang``,
+a loop in C that no Python-level alarm reaches, and ``swallow``, a loop that swallows the
+alarm); the other three helpers are nova 34's shape, correct. Judged with the built-in
+suite (issue 33)."""
 
 import os
 import signal
 import sys
+from os import _exit as bound_exit
 
 from tests.targets import module_level
 from tests.targets.module_level import (  # noqa: F401 - the target's other helpers
@@ -28,6 +32,19 @@ def _leave():
         signal.signal(signal.SIGALRM, signal.SIG_IGN)
     elif how == "sys_exit":
         sys.exit(0)
+    elif how == "bound_exit0":
+        bound_exit(0)
+    elif how == "bound_exit3":
+        bound_exit(3)
+    elif how == "c_hang":
+        sum(range(10**15))
+    elif how == "swallow":
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:
+                pass
 
 
 def pack_action_start(context, instance_uuid, action_name):
