@@ -708,9 +708,24 @@ class _XdistHooks:
         which pytest 9's node ids ignore; this scheduler reads an item's run from
         its node id instead (other tests are grouped as xdist does).
         """
-        if config.getvalue("dist") != "loadgroup":
-            return None
-        return _run_scheduler(config, log)
+        dist = config.getvalue("dist")
+        if dist == "loadgroup":
+            return _run_scheduler(config, log)
+        if dist in ("loadscope", "loadfile") and self.state.active:
+            from xdist import scheduler
+
+            base = scheduler.LoadScopeScheduling
+            if dist == "loadfile":
+                base = scheduler.LoadFileScheduling
+
+            class CrashSafe(base):  # type: ignore[misc,valid-type]
+                def remove_node(self, node: Any) -> str | None:
+                    return _remove_node(self, node, super().remove_node)
+
+            made = CrashSafe(config, log)
+            made.abandoned = {}
+            return made
+        return None
 
 
 #: The Hypothesis modules the properties use, imported with Python's own importer.
@@ -824,27 +839,31 @@ def _run_scheduler(config: pytest.Config, log: Any) -> Any:
             super()._reschedule(node)
 
         def remove_node(self, node: Any) -> str | None:
-            """A worker that died does not pass the test it was running on (xdist's
-            loadscope would, and the next worker would die of it too), nor the rest of
-            that actionsec run (:attr:`abandoned`: its items are failed for it)."""
-            workload = self.assigned_work.get(node, {})
-            crashed = next(
-                (n for unit in workload.values() for n, done in unit.items() if not done), None
-            )
-            if crashed is not None:
-                unit = workload[self._split_scope(crashed)]
-                unit[crashed] = True
-                if self._split_scope(crashed).startswith("actionsec:"):
-                    left = [n for n, done in unit.items() if not done]
-                    unit.update(dict.fromkeys(left, True))
-                    self.abandoned[crashed] = left
-            super().remove_node(node)
-            return crashed
+            return _remove_node(self, node, super().remove_node)
 
     scheduler = RunScheduling(config, log)
     #: the items of a run left unjudged when its worker died, by the item it died in
     scheduler.abandoned = {}
     return scheduler
+
+
+def _remove_node(sched: Any, node: Any, remove: Callable[[Any], Any]) -> str | None:
+    """xdist's loadscope ``remove_node`` (``remove``), except that a worker that died
+    does not pass the test it was running on (the next worker would die of it too, and
+    xdist's controller could wait for ever), nor the rest of that actionsec run
+    (``sched.abandoned``: :meth:`_XdistHooks.pytest_handlecrashitem` fails them)."""
+    workload = sched.assigned_work.get(node, {})
+    crashed = next((n for unit in workload.values() for n, done in unit.items() if not done), None)
+    if crashed is not None:
+        scope = sched._split_scope(crashed)
+        unit = workload[scope]
+        unit[crashed] = True
+        if scope.startswith("actionsec:"):
+            left = [n for n, done in unit.items() if not done]
+            unit.update(dict.fromkeys(left, True))
+            sched.abandoned[crashed] = left
+    remove(node)
+    return crashed
 
 
 def _cost_key(entry: tuple[int, tuple[str, Any]]) -> tuple[int, float, int]:

@@ -139,3 +139,18 @@ def test_a_helper_that_ends_the_process_past_the_guard_fails_the_run(
             "leak-pack_action_start-packer",
         }
         result.assert_outcomes(failed=2)
+
+
+@pytest.mark.parametrize("dist", ["load", "loadscope", "loadfile", "loadgroup"])
+def test_a_dead_worker_never_hangs_the_controller_whatever_the_dist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dist: str
+) -> None:
+    """xdist's loadscope family handed the test a worker died in to the next worker,
+    which died too, until the controller waited for ever (issue 33)."""
+    monkeypatch.setenv("ACTIONSEC_TEST_EXIT", "bound_exit3")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    result = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--dist", dist, timeout=300)
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out[-3000:]
+    assert GONE_N2 in out, out[-3000:]
+    result.assert_outcomes(failed=1)
