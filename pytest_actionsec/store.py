@@ -497,7 +497,10 @@ class _PgDeadline:
         import psycopg2  # type: ignore[import-untyped]
         from psycopg2 import extensions
 
-        deadline = _monotonic() + self.seconds
+        seconds = self.seconds
+        if conn.status == extensions.STATUS_SETUP:  # a connect: as long as libpq's
+            seconds = min(seconds, _CONNECT_TIMEOUT)
+        deadline = _monotonic() + seconds
         while True:
             state = conn.poll()
             if state == extensions.POLL_OK:
@@ -506,7 +509,7 @@ class _PgDeadline:
             if left <= 0:
                 raise psycopg2.OperationalError(
                     "server closed the connection unexpectedly: no answer in "
-                    f"{self.seconds:g} s (--actionsec-io-timeout)"
+                    f"{seconds:g} s (--actionsec-io-timeout)"
                 )
             if state == extensions.POLL_READ:
                 select.select([conn.fileno()], [], [], left)
