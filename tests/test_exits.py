@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,39 @@ def test_a_dead_worker_never_hangs_the_controller_whatever_the_dist(
     assert result.ret == pytest.ExitCode.TESTS_FAILED, out[-3000:]
     assert GONE_N2 in out, out[-3000:]
     result.assert_outcomes(failed=1)
+
+
+def test_a_signal_another_process_sends_the_run_is_passed_on_and_named(
+    tmp_path: Path,
+) -> None:
+    """A CI runner's SIGTERM reaches the supervising parent: it is passed on to the run,
+    which ends; the line says who stopped it (not the code under test), exit 143."""
+    import subprocess
+    import sys
+    import time
+
+    env = dict(
+        os.environ,
+        ACTIONSEC_TEST_EXIT="sleep",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    out = tmp_path / "out.txt"
+    with out.open("w") as sink:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *ARGS, "--actionsec-timeout=0", "-v"],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "actionsec[crash-pack_action_start-packer]" not in out.read_text():
+            assert run.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(120) == 128 + signal.SIGTERM
+    finally:
+        run.kill()
+    text = out.read_text()
+    assert "stopped by SIGTERM, which another process sent the run while actionsec[" in text

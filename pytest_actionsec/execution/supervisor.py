@@ -16,6 +16,7 @@ are passed on to the child; a terminal's Ctrl-C already reaches both.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import signal
@@ -70,6 +71,8 @@ class Ending:
     running: str
     #: where the watchdog found the call stuck (None: the watchdog did not fire)
     stuck: Stuck | None
+    #: the signals another process sent the run, passed on to it by the parent
+    passed_on: tuple[int, ...] = ()
 
     def line(self, limit: float | None = None) -> str:
         """One line on an unfinished run: what was running, how it ended, what it
@@ -79,6 +82,13 @@ class Ending:
             return (
                 f"{watchdog.stuck_line(self.stuck, limit)}{during}, ending the test "
                 f"process (exit status {self.status})"
+            )
+        if self.killed_by is not None and self.killed_by in self.passed_on:
+            name = signal.Signals(self.killed_by).name
+            return (
+                f"the test process was stopped by {name}, which another process sent the "
+                f"run{during}: no summary and no report; the run fails (exit status "
+                f"{self.status})"
             )
         if self.killed_by is not None:
             name = signal.Signals(self.killed_by).name
@@ -132,8 +142,9 @@ def supervise(
         watchdog.install(dump)
         return Supervision(shared)
     try:
-        status = _wait(pid)
-        ending = _ending(status, shared, dump)
+        passed_on: list[int] = []
+        status = _wait(pid, passed_on)
+        ending = dataclasses.replace(_ending(status, shared, dump), passed_on=tuple(passed_on))
         if not ending.finished:
             on_end(ending)
     except BaseException:
@@ -147,8 +158,9 @@ def supervise(
     os._exit(ending.status)
 
 
-def _wait(pid: int) -> int:
-    """Wait for the child, passing on signals other processes send; its wait status."""
+def _wait(pid: int, passed_on: list[int]) -> int:
+    """Wait for the child, passing on signals other processes send (listed in
+    ``passed_on``); its wait status."""
     while True:
         info = signal.sigwaitinfo(_SIGNALS)
         if info.si_signo == signal.SIGCHLD:
@@ -157,6 +169,7 @@ def _wait(pid: int) -> int:
                 return status
             continue
         if info.si_code <= 0:  # sent by a process (kill, sigqueue), not the terminal
+            passed_on.append(info.si_signo)
             try:
                 os.kill(pid, info.si_signo)
             except ProcessLookupError:

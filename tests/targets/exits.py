@@ -2,8 +2,8 @@
 how: ``os_exit0``, ``os_exit3``, ``abort``, ``kill``, ``signal``, ``sys_exit``; out of the
 guard's reach: ``bound_exit0`` and ``bound_exit3``, an ``_exit`` bound at import, ``c_hang``,
 a loop in C that no Python-level alarm reaches, and ``swallow``, a loop that swallows the
-alarm); the other three helpers are nova 34's shape, correct. Judged with the built-in
-suite (issue 33)."""
+alarm; ``sleep``, for a test that stops the run); the other three helpers are nova 34's
+shape, correct. Judged with the built-in suite (issue 33)."""
 
 import os
 import signal
@@ -36,6 +36,10 @@ def _leave():
         bound_exit(0)
     elif how == "bound_exit3":
         bound_exit(3)
+    elif how == "sleep":  # for a test that stops the run from outside
+        import time
+
+        time.sleep(600)
     elif how == "c_hang":
         sum(range(10**15))
     elif how == "swallow":
