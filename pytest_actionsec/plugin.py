@@ -538,14 +538,10 @@ def _unfinished(state: _State, ending: Any, forked: float) -> None:
     except OSError:
         pass
     from pytest_actionsec import __version__
-    from pytest_actionsec.report import build_report, write_report
+    from pytest_actionsec.report import write_report
 
-    report = build_report(
-        target=s.target,
-        mode=s.mode,
-        seed=state.seed,
-        examples=s.examples,
-        layers=s.layers,
+    report = _report_of(
+        state,
         properties=[],
         violations=[],
         run={
@@ -1430,18 +1426,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     s = state.settings
     from pytest_actionsec import __version__
-    from pytest_actionsec.report import build_report, run_status, write_report
+    from pytest_actionsec.report import run_status, write_report
 
     violations = [v for p in state.payloads for v in p["violations"]]
     if s.report:
         from pytest_actionsec.locations import source_root
 
-        report = build_report(
-            target=s.target,
-            mode=s.mode,
-            seed=state.seed,
-            examples=s.examples,
-            layers=s.layers,
+        report = _report_of(
+            state,
             properties=[p["property"] for p in state.payloads],
             violations=violations,
             # paths relative to the checkout: the git work tree holding the rootdir
@@ -1473,6 +1465,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         pytest.ExitCode.NO_TESTS_COLLECTED,
     ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # lost output is not a green run
+
+
+def _report_of(state: _State, **parts: Any) -> dict[str, Any]:
+    """The JSON report of this session's settings and seed, with ``parts`` (properties,
+    violations, run, ...) as :func:`~pytest_actionsec.report.build_report` takes them."""
+    from pytest_actionsec.report import build_report
+
+    s = state.settings
+    return build_report(
+        target=s.target,
+        mode=s.mode,
+        seed=state.seed,
+        examples=s.examples,
+        layers=s.layers,
+        **parts,
+    )
 
 
 def _fallbacks(state: _State) -> dict[str, str]:

@@ -307,7 +307,7 @@ class Suite:
         ignore: tuple[str, ...] = ()
         if bus is not None:  # h-notify: the bus keeps real time (its timers, heartbeats)
             from pytest_actionsec.notifications import BUS_REAL_TIME as ignore
-        with SkewedClock(ignore=ignore) as clock, self._losing(run.id):
+        with SkewedClock(ignore=ignore) as clock, self.losing(run.id):
             found = run_pipeline(
                 self.target(),
                 run,
@@ -326,8 +326,9 @@ class Suite:
         return found
 
     @contextlib.contextmanager
-    def _losing(self, run_id: str) -> Iterator[None]:
-        """Remember a run the database's loss ended (:attr:`lost`)."""
+    def losing(self, run_id: str) -> Iterator[None]:
+        """Remember a run the database's loss ended (:attr:`lost`); the
+        :class:`~pytest_actionsec.store.StoreUnavailable` goes on."""
         from pytest_actionsec.store import StoreUnavailable
 
         try:

@@ -34,6 +34,20 @@ def _args(url: str, *extra: str) -> list[str]:
     ]
 
 
+def _pytest(
+    cwd: Path, server_pid: int, how: str, *args: str, at: int = 5
+) -> subprocess.CompletedProcess[str]:
+    """``pytest ARGS`` in ``cwd``, the outage target told what to do to the server."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        env=_env(server_pid, how, at),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def _env(server_pid: int, how: str, at: int = 5) -> dict[str, str]:
     return dict(
         os.environ,
@@ -54,21 +68,13 @@ def test_a_server_lost_mid_run_is_no_finding_and_no_baseline_entry(
     baseline update writes nothing, the report holds no finding; a frozen server ends
     within the I/O deadline (the subprocess's own limit catches a hang)."""
     with private_server(kind) as server:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
+        done = _pytest(
+            tmp_path,
+            server.pid,
+            how,
             *_args(server.url, "--actionsec-examples=20", "--actionsec-io-timeout=3"),
             *("--actionsec-baseline=b.json", "--actionsec-update-baseline"),
             "--actionsec-report=r.json",
-        ]
-        done = subprocess.run(
-            command,
-            cwd=tmp_path,
-            env=_env(server.pid, how),
-            capture_output=True,
-            text=True,
-            timeout=600,
         )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
@@ -122,13 +128,8 @@ def test_the_database_of_a_killed_run_is_dropped_by_the_next(tmp_path: Path, kin
             run.wait(60)
         assert len(left) == 1, left  # the killed run's database stayed behind
         assert _databases(server.url) == left
-        again = subprocess.run(
-            [sys.executable, "-m", "pytest", *_args(server.url, "--actionsec-examples=1")],
-            cwd=tmp_path,
-            env=_env(server.pid, "none", at=0),
-            capture_output=True,
-            text=True,
-            timeout=600,
+        again = _pytest(
+            tmp_path, server.pid, "none", *_args(server.url, "--actionsec-examples=1"), at=0
         )
         assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
         assert _databases(server.url) == set()  # the orphan dropped, its own too
@@ -157,22 +158,16 @@ def pytest_runtest_setup(item):
 def test_the_history_machine_losing_its_server_is_no_finding(tmp_path: Path, kind: str) -> None:
     (tmp_path / "conftest.py").write_text(_KILL_BEFORE_HISTORY)
     with private_server(kind) as server:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                *("-p", "no:cacheprovider", "--actionsec", "--actionsec-layers=store,api"),
-                *(f"--actionsec-store={server.url}", "--actionsec-seed=1"),
-                *("--actionsec-examples=10", "--actionsec-io-timeout=3"),
-                *("-k", "leak-pack_action_start-store or history"),
-                *("--actionsec-baseline=b.json", "--actionsec-update-baseline"),
-            ],
-            cwd=tmp_path,
-            env=_env(server.pid, "none", at=0),
-            capture_output=True,
-            text=True,
-            timeout=600,
+        done = _pytest(
+            tmp_path,
+            server.pid,
+            "none",
+            *("-p", "no:cacheprovider", "--actionsec", "--actionsec-layers=store,api"),
+            *(f"--actionsec-store={server.url}", "--actionsec-seed=1"),
+            *("--actionsec-examples=10", "--actionsec-io-timeout=3"),
+            *("-k", "leak-pack_action_start-store or history"),
+            *("--actionsec-baseline=b.json", "--actionsec-update-baseline"),
+            at=0,
         )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]

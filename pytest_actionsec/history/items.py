@@ -110,16 +110,16 @@ class HistoryItem(ActionsecItem):
             from pytest_actionsec.store import StoreUnavailable
 
             try:
-                found = run_history(
-                    store,
-                    "nova",
-                    max_examples=examples,
-                    seed=suite.seed_of(HISTORY_FUNCTION),
-                    seconds=share,
-                    max_sequences=examples * HISTORY_SEQUENCES_PER_EXAMPLE,
-                )
+                with suite.losing(HISTORY_FUNCTION):
+                    found = run_history(
+                        store,
+                        "nova",
+                        max_examples=examples,
+                        seed=suite.seed_of(HISTORY_FUNCTION),
+                        seconds=share,
+                        max_sequences=examples * HISTORY_SEQUENCES_PER_EXAMPLE,
+                    )
             except StoreUnavailable as exc:
-                suite.lost[HISTORY_FUNCTION] = exc
                 lost = str(exc)
             else:
                 _RESULTS[config] = found
